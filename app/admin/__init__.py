@@ -1,0 +1,1 @@
+"""The owner's web UI under `/admin`: sign-in, sessions, CSRF, and the pages behind them."""

@@ -1,0 +1,192 @@
+"""HTML views of the admin UI: sign-in, sign-out and the report page.
+
+Routes on `owner_router` need a signed-in owner, and its POSTs a valid CSRF token, through the
+router's own dependencies; only the sign-in form lives outside it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from app.admin import report_page
+from app.admin.dependencies import (
+    OwnerDep,
+    SessionCodecDep,
+    check_csrf_token,
+    require_csrf,
+)
+from app.admin.sessions import (
+    CSRF_FIELD,
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    SESSION_MAX_AGE_SECONDS,
+    SessionCodec,
+)
+from app.config import Settings
+from app.db import SessionDep
+from app.links import service as links
+from app.rate_limits import RateLimiter
+from app.templating import render
+from app.users import service as users
+
+__all__ = ["router"]
+
+MAX_FORM_BYTES = 16 * 1024
+HOME = "/admin/report"
+LOGIN_FAILED = "That email and password do not match an account. Check both and try again."
+
+public_router = APIRouter(prefix="/admin")
+owner_router = APIRouter(prefix="/admin", dependencies=[Depends(require_csrf)])
+router = APIRouter(include_in_schema=False, max_body_size=MAX_FORM_BYTES)
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+def _client_ip(request: Request) -> str:
+    peer = request.client.host if request.client else None
+    proxies = request.app.state.one_link.proxies
+    ip: str = proxies.client_ip(peer, request.headers.get("x-forwarded-for"))
+    return ip
+
+
+def _set_cookie(
+    response: Response, codec: SessionCodec, name: str, value: str, max_age: int | None
+) -> None:
+    options = codec.cookie
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=options.path,
+        secure=options.secure,
+        httponly=options.httponly,
+        samesite=options.samesite,
+    )
+
+
+def _delete_cookie(response: Response, codec: SessionCodec, name: str) -> None:
+    options = codec.cookie
+    response.delete_cookie(
+        name,
+        path=options.path,
+        secure=options.secure,
+        httponly=options.httponly,
+        samesite=options.samesite,
+    )
+
+
+def _login_page(
+    codec: SessionCodec, nonce: str, *, email: str = "", error: str | None = None, status: int
+) -> HTMLResponse:
+    html = render(
+        "admin/login.html",
+        csrf_field=CSRF_FIELD,
+        csrf_token=codec.csrf_token(nonce),
+        email=email,
+        error=error,
+    )
+    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+@public_router.get("/login")
+async def login_form(request: Request, session: SessionDep, codec: SessionCodecDep) -> Response:
+    token = request.cookies.get(SESSION_COOKIE, "")
+    claim = codec.read(token) if token else None
+    if claim is not None:
+        user = await users.get_user(session, claim.user_id)
+        if user is not None and user.session_version == claim.session_version:
+            return RedirectResponse(HOME, status_code=303)
+    nonce = request.cookies.get(LOGIN_COOKIE) or codec.new_login_nonce()
+    response = _login_page(codec, nonce, status=200)
+    _set_cookie(response, codec, LOGIN_COOKIE, nonce, max_age=None)
+    return response
+
+
+@public_router.post("/login")
+async def login(
+    *,
+    request: Request,
+    session: SessionDep,
+    codec: SessionCodecDep,
+    settings: SettingsDep,
+    email: Annotated[str, Form(max_length=320)] = "",
+    password: Annotated[str, Form(max_length=users.MAX_PASSWORD_LENGTH)] = "",
+) -> Response:
+    nonce = request.cookies.get(LOGIN_COOKIE, "")
+    await check_csrf_token(request, codec, nonce)
+    limiter: RateLimiter = request.app.state.rate_limiter
+    await limiter.hit(limiter.parse(settings.login_rate_per_ip), "login-ip", _client_ip(request))
+    await limiter.hit(
+        limiter.parse(settings.login_rate_per_email), "login-email", email.strip().lower()
+    )
+    user = await users.authenticate(session, email, password)
+    if user is None:
+        return _login_page(codec, nonce, email=email, error=LOGIN_FAILED, status=401)
+    response = RedirectResponse(HOME, status_code=303)
+    _set_cookie(
+        response,
+        codec,
+        SESSION_COOKIE,
+        codec.issue(user.id, user.session_version),
+        max_age=SESSION_MAX_AGE_SECONDS,
+    )
+    _delete_cookie(response, codec, LOGIN_COOKIE)
+    return response
+
+
+@owner_router.post("/logout")
+async def logout(session: SessionDep, owner: OwnerDep, codec: SessionCodecDep) -> Response:
+    await users.end_sessions(session, owner.user)
+    response = RedirectResponse("/admin/login", status_code=303)
+    _delete_cookie(response, codec, SESSION_COOKIE)
+    return response
+
+
+@owner_router.get("")
+async def admin_home(owner: OwnerDep) -> Response:
+    del owner
+    return RedirectResponse(HOME, status_code=303)
+
+
+@owner_router.get("/report")
+async def report(
+    *,
+    session: SessionDep,
+    owner: OwnerDep,
+    settings: SettingsDep,
+    handle: Annotated[str | None, Query(max_length=30)] = None,
+    start: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+    end: Annotated[str | None, Query(alias="to", max_length=10)] = None,
+) -> HTMLResponse:
+    handles = await links.list_handles(session)
+    filters = report_page.parse_filters(
+        handle=handle,
+        raw_from=start,
+        raw_to=end,
+        handles=handles,
+        today=report_page.today_in(settings.report_tz),
+    )
+    view = await report_page.build_report_view(session, filters, tz=settings.report_tz)
+    html = render(
+        "admin/report.html",
+        owner=owner,
+        csrf_field=CSRF_FIELD,
+        handles=handles,
+        filters=filters,
+        view=view,
+        tz=settings.report_tz,
+    )
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+router.include_router(public_router)
+router.include_router(owner_router)

@@ -1,0 +1,1 @@
+"""API keys: issuing, hashing, scopes and the request dependency."""

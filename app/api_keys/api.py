@@ -1,0 +1,165 @@
+"""`/api/v1/keys`: issue, list, show and revoke (`POST …/revoke`) API keys. Scope `admin`, and
+not restricted to handles: a restricted key could otherwise issue itself an unrestricted one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from app.api_keys import service as api_keys
+from app.api_keys.dependencies import AdminKey, ApiCaller
+from app.api_keys.exceptions import ApiKeyNotFound
+from app.api_keys.models import ApiKey
+from app.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyRead
+from app.db import SessionDep
+from app.errors import Forbidden
+from app.idempotency import service as idempotency
+from app.idempotency.dependencies import IdempotencyKeyHeader
+from app.openapi import problem_responses
+from app.pagination import CursorCodecDep, CursorQuery, LimitQuery, next_link
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/keys", tags=["keys"], responses=problem_responses(400, 401, 403, 422))
+
+
+async def _unrestricted_admin(caller: AdminKey) -> ApiCaller:
+    if caller.handle_ids is not None:
+        raise Forbidden("Managing API keys needs an admin key that is not restricted to handles.")
+    return caller
+
+
+KeyAdmin = Annotated[ApiCaller, Depends(_unrestricted_admin)]
+
+
+def _read(key: ApiKey, handles: list[str]) -> ApiKeyRead:
+    return ApiKeyRead(
+        id=str(key.id),
+        name=key.name,
+        prefix=key.prefix,
+        scopes=key.scopes.split(),
+        handles=handles,
+        created_at=key.created_at,
+        last_used_at=key.last_used_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+def _key_id(raw: str) -> int:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise ApiKeyNotFound
+    return int(raw)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ApiKeyCreated,
+    summary="Issue an API key",
+    description="The `secret` is in this response only; leadlink stores its SHA-256.",
+    responses=problem_responses(404, 409, 422),
+)
+async def create_key(
+    *,
+    body: ApiKeyCreate,
+    request: Request,
+    session: SessionDep,
+    caller: KeyAdmin,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    async def run() -> idempotency.ApiResult:
+        issued = await api_keys.issue_api_key(
+            session, name=body.name, scopes=body.scopes, handle_names=body.handles
+        )
+        names = (await api_keys.handle_names_by_key(session, [issued.key.id])).get(
+            issued.key.id, []
+        )
+        read = _read(issued.key, names)
+        return idempotency.ApiResult(
+            status_code=201,
+            body=ApiKeyCreated(**read.model_dump(), secret=issued.secret),
+            replay_body=ApiKeyCreated(**read.model_dump(), secret=None),
+            headers={"Location": f"{request.url.path}/{issued.key.id}"},
+        )
+
+    return await idempotency.respond(
+        session,
+        api_key_id=caller.key_id,
+        key=idempotency_key,
+        method="POST",
+        path=request.url.path,
+        payload=body.model_dump(mode="json"),
+        run=run,
+    )
+
+
+@router.get(
+    "", response_model=ApiKeyList, summary="List API keys", responses=problem_responses(422)
+)
+async def list_keys(
+    *,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    _caller: KeyAdmin,
+    codec: CursorCodecDep,
+    limit: LimitQuery = 100,
+    cursor: CursorQuery = None,
+) -> ApiKeyList:
+    after = int(codec.decode(cursor, "keys", 1)[0]) if cursor else None
+    keys = list(await api_keys.list_api_keys_after(session, after, limit + 1))
+    more = len(keys) > limit
+    keys = keys[:limit]
+    names = await api_keys.handle_names_by_key(session, [key.id for key in keys])
+    next_cursor = codec.encode("keys", [keys[-1].id]) if more else None
+    response.headers.update(next_link(request, next_cursor))
+    return ApiKeyList(
+        items=[_read(key, names.get(key.id, [])) for key in keys], next_cursor=next_cursor
+    )
+
+
+@router.get(
+    "/{key_id}",
+    response_model=ApiKeyRead,
+    summary="Show an API key",
+    responses=problem_responses(404),
+)
+async def get_key(key_id: str, session: SessionDep, _caller: KeyAdmin) -> ApiKeyRead:
+    key = await api_keys.get_api_key(session, _key_id(key_id))
+    names = await api_keys.handle_names_by_key(session, [key.id])
+    return _read(key, names.get(key.id, []))
+
+
+@router.post(
+    "/{key_id}/revoke",
+    response_model=ApiKeyRead,
+    summary="Revoke an API key",
+    description=(
+        "Requests with the key get 401 from now on. The key stays listed, with `revoked_at`; "
+        "revoking it again changes nothing."
+    ),
+    responses=problem_responses(404, 409),
+)
+async def revoke_key(
+    key_id: str,
+    *,
+    request: Request,
+    session: SessionDep,
+    caller: KeyAdmin,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    async def run() -> idempotency.ApiResult:
+        key = await api_keys.revoke_api_key(session, _key_id(key_id))
+        names = await api_keys.handle_names_by_key(session, [key.id])
+        return idempotency.ApiResult(200, _read(key, names.get(key.id, [])))
+
+    return await idempotency.respond(
+        session,
+        api_key_id=caller.key_id,
+        key=idempotency_key,
+        method="POST",
+        path=request.url.path,
+        payload=None,
+        run=run,
+    )

@@ -1,0 +1,161 @@
+"""Typed settings read from `LEADLINK_*` environment variables, and the secret key rules."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from limits import parse as parse_rate
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["PROJECT_ROOT", "ConfigError", "Settings", "get_settings", "load_settings"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIN_SECRET_LENGTH = 32
+# Values people paste from examples; a production instance signing tokens with one of these
+# would let anyone forge confirmation and unsubscribe links.
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "secret", "please-change-me", "dev", "development", "xxx"}
+)
+
+
+class ConfigError(Exception):
+    """The configuration cannot work; the message is one line a person can act on."""
+
+
+class Settings(BaseSettings):
+    """Every knob of a leadlink instance. Environment variables use the `LEADLINK_` prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="LEADLINK_", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    secret_key: SecretStr = SecretStr("")
+    base_url: str = "http://127.0.0.1:8000"
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    redis_url: str | None = None
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    mail_from: str = "leadlink <noreply@localhost>"
+    # The outbox worker runs inside each app process; production with `leadlink worker`
+    # processes sets this to false.
+    outbox_in_process: bool = True
+
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    report_tz: str = "UTC"
+    webhook_allow_private: bool = False
+    optin_rate_per_ip: str = "20/minute"
+    optin_rate_per_email: str = "5/hour"
+    login_rate_per_ip: str = "10/minute"
+    login_rate_per_email: str = "10/hour"
+    db_pool_size: int = 10
+    db_timeout_seconds: float = 5.0
+    # Bulk lead exports read this many rows per query, so memory stays flat at any size.
+    api_export_chunk_size: int = Field(default=1000, ge=1, le=10_000)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an IP address or network: {network!r}") from exc
+        return value
+
+    @field_validator(
+        "optin_rate_per_ip", "optin_rate_per_email", "login_rate_per_ip", "login_rate_per_email"
+    )
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        try:
+            parse_rate(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate like '20/minute': {value!r}") from exc
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("report_tz")
+    @classmethod
+    def _check_zone(cls, value: str) -> str:
+        try:
+            return ZoneInfo(value).key
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"not an IANA time zone like 'Europe/Berlin': {value!r}") from exc
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or the embedded SQLite file under the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'leadlink.db'}"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+
+def _secret_file(settings: Settings) -> Path:
+    return settings.data_dir / "secret_key"
+
+
+def _development_secret(settings: Settings) -> str:
+    """Read the generated development secret, creating it (mode 0600) on first use."""
+    path = _secret_file(settings)
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secret + "\n")
+    return secret
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment and make sure a usable secret key exists.
+
+    Production refuses a missing, short or placeholder secret; development generates one into
+    the data directory on first run so that tokens survive restarts.
+    """
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    secret = settings.secret_key.get_secret_value()
+    usable = secret.lower() not in PLACEHOLDER_SECRETS and len(secret) >= MIN_SECRET_LENGTH
+    if usable:
+        return settings
+    if settings.is_production:
+        raise ConfigError(
+            "LEADLINK_SECRET_KEY is missing or a placeholder; production needs a random value of "
+            f"at least {MIN_SECRET_LENGTH} characters (python -c 'import secrets; "
+            "print(secrets.token_urlsafe(48))')"
+        )
+    return settings.model_copy(update={"secret_key": SecretStr(_development_secret(settings))})
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,239 @@
+"""Database plumbing: the declarative base, engines for SQLite and PostgreSQL, request sessions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+from app.config import Settings
+
+__all__ = [
+    "Base",
+    "Database",
+    "IdType",
+    "SessionDep",
+    "UTCDateTime",
+    "WriteSessionDep",
+    "create_engine",
+    "utcnow",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only turns INTEGER PRIMARY KEY into an auto-incrementing rowid, not BIGINT.
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+LOCK_TIMEOUT_SECONDS = 10.0
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every database (SQLite stores it without an offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    """WAL, a busy timeout and foreign keys on every connection; transactions we control.
+
+    pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; SQLAlchemy's
+    documented recipe is to switch it off and emit BEGIN ourselves. Write transactions use
+    BEGIN IMMEDIATE so that two writers queue on the busy timeout instead of failing with
+    "database is locked" when a read transaction tries to upgrade.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=10000")
+        # WAL is a property of the file: switching needs a lock, reading the mode does not.
+        cursor.execute("PRAGMA journal_mode")
+        if cursor.fetchone()[0] != "wal":
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get("sqlite_immediate", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def create_engine(settings: Settings, **engine_options: Any) -> AsyncEngine:
+    """An engine for the configured URL; raises `sqlalchemy.exc.ArgumentError` on a bad URL."""
+    url = make_url(settings.effective_database_url)
+    timeout = settings.db_timeout_seconds
+    extra_connect_args: dict[str, Any] = engine_options.pop("connect_args", {})
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": timeout, **extra_connect_args},
+            pool_size=settings.db_pool_size,
+            **engine_options,
+        )
+        _configure_sqlite(engine)
+        return engine
+    connect_args = {"timeout": timeout, "command_timeout": timeout * 2, **extra_connect_args}
+    return create_async_engine(
+        url,
+        connect_args=connect_args,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_timeout=timeout,
+        pool_recycle=1800,
+        **engine_options,
+    )
+
+
+class _TaskReentrantLock:
+    """An asyncio lock the task holding it may take again (nested sessions in one request)."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+        self._depth = 0
+
+    async def __aenter__(self) -> None:
+        task = asyncio.current_task()
+        if self._owner is not task:
+            await self._lock.acquire()
+            self._owner = task
+        self._depth += 1
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._owner = None
+            self._lock.release()
+
+
+class Database:
+    """An engine and the session factories bound to it; owned by the app's lifespan."""
+
+    def __init__(self, bind: AsyncEngine | AsyncConnection, *, owns_engine: bool = True) -> None:
+        self.bind = bind
+        self.owns_engine = owns_engine
+        self.dialect_name = bind.dialect.name
+        # One connection cannot run two statements at once; tasks take turns on it.
+        self._turns: _TaskReentrantLock | None = None
+        # SQLite has one writer at a time. Writers of this process queue here, in asyncio,
+        # instead of in SQLite's busy handler, which sleeps up to 100 ms between retries and
+        # would cut write throughput to a few dozen transactions a second.
+        self._sqlite_writer: asyncio.Lock | None = None
+        self.lock_timeout = LOCK_TIMEOUT_SECONDS
+        if isinstance(bind, AsyncConnection):
+            self._turns = _TaskReentrantLock()
+            # Tests: every session joins the outer transaction through a savepoint.
+            self._reads = async_sessionmaker(
+                bind, expire_on_commit=False, join_transaction_mode="create_savepoint"
+            )
+            self._writes = self._reads
+        else:
+            self._reads = async_sessionmaker(bind, expire_on_commit=False)
+            self._writes = async_sessionmaker(
+                bind.execution_options(sqlite_immediate=True), expire_on_commit=False
+            )
+            if self.dialect_name == "sqlite":
+                self._sqlite_writer = asyncio.Lock()
+
+    @property
+    def single_connection(self) -> bool:
+        """Bound to one connection (tests) rather than an engine with a pool."""
+        return self._turns is not None
+
+    @asynccontextmanager
+    async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction is rolled back unless the caller commits."""
+        factory = self._writes if write else self._reads
+        if write and self._sqlite_writer is not None:
+            async with asyncio.timeout(self.lock_timeout):
+                await self._sqlite_writer.acquire()
+            try:
+                async with factory() as session:
+                    yield session
+            finally:
+                self._sqlite_writer.release()
+            return
+        if self._turns is None:
+            async with factory() as session:
+                yield session
+            return
+        async with self._turns, factory() as session:
+            yield session
+
+    async def dispose(self) -> None:
+        if self.owns_engine and isinstance(self.bind, AsyncEngine):
+            await self.bind.dispose()
+
+
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request, committed after the endpoint returns and before the response.
+
+    The dependency uses FastAPI's `scope="function"`, so a failed commit raises into the
+    error handler and becomes an error response instead of a 2xx for unwritten data.
+    """
+    database: Database = request.app.state.database
+    async with database.session(write=request.method not in SAFE_METHODS) as session:
+        yield session
+        await session.commit()
+
+
+async def _request_write_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """Like `SessionDep`, for the few GET routes that change data (a confirmation link)."""
+    database: Database = request.app.state.database
+    async with database.session(write=True) as session:
+        yield session
+        await session.commit()
+
+
+SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+WriteSessionDep = Annotated[AsyncSession, Depends(_request_write_session, scope="function")]

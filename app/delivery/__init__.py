@@ -1,0 +1,1 @@
+"""Delivery: the transactional outbox, the worker that drains it, and the mail backends."""

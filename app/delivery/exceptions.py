@@ -1,0 +1,27 @@
+"""Errors of the delivery domain: bad input to the outbox, and how a handler reports a failure."""
+
+from app.errors import FieldError, ValidationFailed
+
+__all__ = ["DeliveryFailed", "InvalidRecipient", "PermanentFailure", "TemporaryFailure"]
+
+
+class InvalidRecipient(ValidationFailed):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, errors=[FieldError("email", message)])
+
+
+class DeliveryFailed(Exception):
+    """Raised by an outbox handler; any other exception counts as a `TemporaryFailure`."""
+
+
+class TemporaryFailure(DeliveryFailed):
+    """Try again later: after the back-off, or after `retry_after` seconds when the receiver
+    said when (a webhook's `Retry-After`)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentFailure(DeliveryFailed):
+    """Retrying cannot help (a refused recipient, `410 Gone`): the message fails at once."""

@@ -1,0 +1,351 @@
+"""The outbox worker: claims due messages, hands each to the handler of its kind, and settles it
+(sent, retried later with exponential back-off, or failed once its retry budget is spent).
+
+It runs inside the app process by default (started by the lifespan) and as its own process
+with `leadlink worker`. Several workers may run against one database: a claim is a lease, and
+PostgreSQL's `SKIP LOCKED` keeps two workers off the same message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final, Literal
+
+from app import metrics
+from app.config import Settings
+from app.db import Database, utcnow
+from app.delivery import service as outbox
+from app.delivery.exceptions import PermanentFailure, TemporaryFailure
+from app.delivery.mail import EmailHandler, backend_from_settings
+from app.delivery.models import OutboxKind, OutboxMessage
+from app.webhooks.delivery import WebhookHandler
+
+__all__ = [
+    "DEFAULT_POLICIES",
+    "DEFAULT_RETRY_POLICY",
+    "WEBHOOK_RETRY_POLICY",
+    "Handler",
+    "OutboxWorker",
+    "RetryPolicy",
+    "default_handlers",
+]
+
+logger = logging.getLogger("leadlink.outbox")
+
+Handler = Callable[[OutboxMessage], Awaitable[None]]
+"""Delivers one message; raises `TemporaryFailure` (or anything) to retry, `PermanentFailure`
+to give up at once."""
+
+MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
+MAX_IDLE_BACKOFF_SECONDS = 30.0
+PRUNE_EVERY_SECONDS = 3600.0
+_ADDRESS = re.compile(r"[^\s<>@\"']+@[^\s<>@\"']+")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential back-off: `first_delay`, doubled after each failed attempt, capped at
+    `max_delay`, stretched by up to `jitter` (never shortened, so `minimum_span` holds)."""
+
+    max_attempts: int = 31
+    first_delay: float = 30.0
+    max_delay: float = 3600.0
+    jitter: float = 0.2
+
+    def base_delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based), before jitter."""
+        return min(self.first_delay * 2.0 ** min(attempt - 1, 40), self.max_delay)
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        return self.base_delay(attempt) * (1 + self.jitter * rng.random())
+
+    @property
+    def minimum_span(self) -> timedelta:
+        """The shortest time between the first and the last attempt."""
+        gaps = sum(self.base_delay(n) for n in range(1, self.max_attempts))
+        return timedelta(seconds=gaps)
+
+
+# 30 s, 1 min, 2 min … 32 min, then hourly: the 31st attempt comes after at least 24 h.
+DEFAULT_RETRY_POLICY = RetryPolicy()
+# 30 s, 1 min … 64 min, then every 2 h: the 44th and last attempt comes after at least 3 days
+# (a CRM down over a weekend still gets its events); then the endpoint is marked unhealthy.
+WEBHOOK_RETRY_POLICY = RetryPolicy(max_attempts=44, first_delay=30.0, max_delay=7200.0)
+DEFAULT_POLICIES: Mapping[str, RetryPolicy] = {OutboxKind.WEBHOOK.value: WEBHOOK_RETRY_POLICY}
+
+
+def default_handlers(
+    settings: Settings,
+    database: Database | None = None,
+    *,
+    policies: Mapping[str, RetryPolicy] = DEFAULT_POLICIES,
+) -> dict[str, Handler]:
+    """The handler of every kind this version delivers (webhooks need the database)."""
+    backend = backend_from_settings(settings)
+    handlers: dict[str, Handler] = {
+        OutboxKind.EMAIL.value: EmailHandler(backend, mail_from=settings.mail_from)
+    }
+    if database is not None:
+        budget = policies.get(OutboxKind.WEBHOOK.value, DEFAULT_RETRY_POLICY).max_attempts
+        handlers[OutboxKind.WEBHOOK.value] = WebhookHandler(database, settings, max_attempts=budget)
+    return handlers
+
+
+def _safe_for_log(text: str) -> str:
+    """Error text without email addresses (log lines must not outlive an erased lead)."""
+    return _ADDRESS.sub("<address>", " ".join(text.split()))[: outbox.MAX_ERROR_LENGTH]
+
+
+SENT: Final = "sent"
+RETRY: Final = "retry"
+FAILED: Final = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    message: OutboxMessage
+    status: Literal["sent", "retry", "failed"]
+    error: str = ""
+    delay: float = 0.0
+    bug: BaseException | None = None  # an unexpected exception: logged with its traceback
+    elapsed: float = 0.0
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        handlers: Mapping[str, Handler] | None = None,
+        *,
+        policies: Mapping[str, RetryPolicy] | None = None,
+        batch_size: int = 20,
+        poll_interval: float = 1.0,
+        lease: timedelta = timedelta(minutes=5),
+        attempt_timeout: float = 60.0,
+        keep_sent_for: timedelta = timedelta(days=30),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        if lease.total_seconds() <= attempt_timeout:
+            raise ValueError("the lease must outlast an attempt, or a slow send is claimed twice")
+        self.database = database
+        self.settings = settings
+        self.policies = {**DEFAULT_POLICIES, **(policies or {})}
+        self.handlers = dict(
+            handlers
+            if handlers is not None
+            else default_handlers(settings, database, policies=self.policies)
+        )
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.lease = lease
+        self.attempt_timeout = attempt_timeout
+        self.keep_sent_for = keep_sent_for
+        self.clock = clock
+        self._rng = random.Random()  # noqa: S311 - jitter, not a secret
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._last_prune = float("-inf")
+
+    def policy(self, kind: str) -> RetryPolicy:
+        return self.policies.get(kind, DEFAULT_RETRY_POLICY)
+
+    def wake(self) -> None:
+        """Look for due messages now instead of at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Run in the background of the current event loop (the app's lifespan)."""
+        self._stopping = False
+        self._task = asyncio.create_task(self.run_forever(), name="outbox-worker")
+
+    def request_stop(self) -> None:
+        """Stop after the messages being sent now are settled (signal handlers call this)."""
+        self._stopping = True
+        self._wake.set()
+
+    async def stop(self, *, deadline_seconds: float = 15.0) -> None:
+        """Finish the current batch, then end; after `deadline_seconds` the batch is abandoned (its
+        leases expire and another worker sends it: at least once, never lost)."""
+        self.request_stop()
+        if self._task is None:
+            return
+        task, self._task = self._task, None
+        try:
+            await asyncio.wait_for(asyncio.shield(task), deadline_seconds)
+        except TimeoutError:
+            logger.warning(
+                "outbox worker did not finish within %.0f s; cancelling it", deadline_seconds
+            )
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def run_forever(self) -> None:
+        """Deliver until `request_stop()`; database outages are logged and waited out."""
+        outbox.add_waker(self.wake)
+        backoff = self.poll_interval
+        try:
+            while not self._stopping:
+                try:
+                    busy = await self.run_once() >= self.batch_size
+                    backoff = self.poll_interval
+                except Exception:
+                    logger.exception(
+                        "outbox: claiming messages failed; retrying in %.0f s", backoff
+                    )
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, MAX_IDLE_BACKOFF_SECONDS)
+                    continue
+                await self._prune_now_and_then()
+                if not busy:
+                    await self._sleep(self.poll_interval)
+        finally:
+            outbox.remove_waker(self.wake)
+
+    async def run_once(self) -> int:
+        """Claim one batch of due messages and deliver it; returns how many were claimed."""
+        now = self.clock()
+        kinds = list(self.handlers)
+        async with self.database.session(write=False) as session:
+            if not await outbox.has_due(session, kinds=kinds, now=now):
+                return 0
+        async with self.database.session() as session:
+            messages = await outbox.claim_due(
+                session,
+                kinds=kinds,
+                now=now,
+                lease_until=now + self.lease,
+                limit=self.batch_size,
+            )
+            await session.commit()
+        if messages:
+            outcomes = await asyncio.gather(*(self._attempt(message) for message in messages))
+            await self._record(outcomes)
+        return len(messages)
+
+    async def drain(self) -> int:
+        """Deliver batches until nothing is due (tests and one-off runs); returns the count."""
+        total = 0
+        while claimed := await self.run_once():
+            total += claimed
+        return total
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    async def _attempt(self, message: OutboxMessage) -> _Outcome:
+        """Hand the message to its handler; never raises (but lets cancellation through)."""
+        policy = self.policy(message.kind)
+        if message.attempts > policy.max_attempts:
+            # The worker of the last attempt died before recording it; the budget is spent.
+            return _Outcome(message, FAILED, "retry budget spent (the last attempt was lost)")
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.attempt_timeout):
+                await self.handlers[message.kind](message)
+        except PermanentFailure as exc:
+            return _Outcome(message, FAILED, f"refused: {exc}")
+        except Exception as exc:
+            error = _describe(exc)
+            if message.attempts >= policy.max_attempts:
+                budget = f"retry budget spent after {message.attempts} attempts: {error}"
+                return _Outcome(message, FAILED, budget)
+            delay = policy.delay(message.attempts, self._rng)
+            if isinstance(exc, TemporaryFailure) and exc.retry_after is not None:
+                delay = max(delay, min(exc.retry_after, MAX_RETRY_AFTER_SECONDS))
+            expected = isinstance(exc, (TemporaryFailure, OSError, TimeoutError))
+            return _Outcome(message, RETRY, error, delay, None if expected else exc)
+        return _Outcome(message, SENT, elapsed=time.monotonic() - started)
+
+    async def _record(self, outcomes: list[_Outcome]) -> None:
+        """Settle a batch in one transaction (one write-lock on SQLite), then log and count.
+
+        If recording fails, the leases run out and the batch is attempted again: a message
+        may then be sent twice, never lost.
+        """
+        now = self.clock()
+        try:
+            async with self.database.session() as session:
+                sent = [outcome.message.id for outcome in outcomes if outcome.status == SENT]
+                await outbox.mark_sent(session, sent, now=now)
+                for outcome in outcomes:
+                    if outcome.status == RETRY:
+                        at = now + timedelta(seconds=outcome.delay)
+                        await outbox.schedule_retry(
+                            session, outcome.message.id, at=at, error=outcome.error
+                        )
+                    elif outcome.status == FAILED:
+                        await outbox.mark_failed(session, outcome.message.id, error=outcome.error)
+                await session.commit()
+        except Exception:
+            logger.exception("outbox: recording the outcome of %d messages failed", len(outcomes))
+        for outcome in outcomes:
+            self._report(outcome)
+
+    def _report(self, outcome: _Outcome) -> None:
+        message = outcome.message
+        if outcome.status == SENT:
+            metrics.outbox_sent.labels(message.kind).inc()
+            logger.info(
+                "outbox %s %d sent (attempt %d, %.0f ms)",
+                message.kind,
+                message.id,
+                message.attempts,
+                outcome.elapsed * 1000,
+            )
+        elif outcome.status == RETRY:
+            metrics.outbox_retries.labels(message.kind).inc()
+            logger.warning(
+                "outbox %s %d: attempt %d of %d failed, next in %.0f s: %s",
+                message.kind,
+                message.id,
+                message.attempts,
+                self.policy(message.kind).max_attempts,
+                outcome.delay,
+                _safe_for_log(outcome.error),
+                exc_info=outcome.bug,
+            )
+        else:
+            metrics.outbox_failed.labels(message.kind).inc()
+            logger.error(
+                "outbox %s %d failed for good after %d attempts: %s",
+                message.kind,
+                message.id,
+                message.attempts,
+                _safe_for_log(outcome.error),
+            )
+
+    async def _prune_now_and_then(self) -> None:
+        now = time.monotonic()
+        if now - self._last_prune < PRUNE_EVERY_SECONDS:
+            return
+        self._last_prune = now
+        try:
+            async with self.database.session() as session:
+                pruned = await outbox.prune_sent(session, before=self.clock() - self.keep_sent_for)
+                await session.commit()
+        except Exception:
+            logger.exception("outbox: pruning sent messages failed; will try again later")
+            return
+        if pruned:
+            logger.info("outbox: deleted %d messages sent over %s ago", pruned, self.keep_sent_for)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return "timed out"
+    if isinstance(exc, TemporaryFailure):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,234 @@
+"""Domain errors that carry their HTTP status, and the one handler that renders every error.
+
+Under `/api` an error is `application/problem+json` (RFC 9457) with an `errors` list naming each
+bad field; everywhere else it is a small HTML page a visitor can read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.openapi import allowed_methods
+from app.templating import render
+
+__all__ = [
+    "AppError",
+    "BadRequest",
+    "Conflict",
+    "FieldError",
+    "Forbidden",
+    "NotFound",
+    "PayloadTooLarge",
+    "ServiceUnavailable",
+    "TooManyRequests",
+    "Unauthorized",
+    "ValidationFailed",
+    "install_error_handlers",
+    "is_database_outage",
+    "outage_page",
+]
+
+logger = logging.getLogger("leadlink.errors")
+PROBLEM_JSON = "application/problem+json"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class AppError(Exception):
+    """Base of every error a request can end with on purpose."""
+
+    status_code: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal Server Error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[FieldError] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = list(errors)
+        self.headers = dict(headers or {})
+
+
+class BadRequest(AppError):
+    status_code = 400
+    title = "Bad Request"
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    title = "Unauthorized"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="leadlink"'})
+
+
+class Forbidden(AppError):
+    status_code = 403
+    title = "Forbidden"
+
+
+class NotFound(AppError):
+    status_code = 404
+    title = "Not Found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    title = "Conflict"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    title = "Payload Too Large"
+
+
+class ValidationFailed(AppError):
+    status_code = 422
+    title = "Unprocessable Content"
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+    title = "Too Many Requests"
+
+    def __init__(self, retry_after_seconds: int, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after_seconds))})
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    title = "Service Unavailable"
+
+
+def _is_api(request: Request) -> bool:
+    path = request.url.path
+    return path == "/api" or path.startswith("/api/") or path == "/openapi.json"
+
+
+def render_error(
+    request: Request,
+    status_code: int,
+    title: str,
+    detail: str,
+    *,
+    errors: Sequence[FieldError] = (),
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    if _is_api(request):
+        body: dict[str, Any] = {
+            "type": "about:blank",
+            "title": title,
+            "status": status_code,
+            "detail": detail,
+            "instance": request.url.path,
+        }
+        if errors:
+            body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+        return JSONResponse(body, status_code, headers=dict(headers or {}), media_type=PROBLEM_JSON)
+    html = render("error.html", status_code=status_code, title=title, detail=detail, errors=errors)
+    return HTMLResponse(html, status_code, headers=dict(headers or {}))
+
+
+def _field_name(location: Sequence[int | str]) -> str:
+    # ("body", "email") -> "email"; ("query", "limit") -> "limit"; keep nested paths dotted.
+    parts = [str(part) for part in location]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+async def _handle_app_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    return render_error(
+        request, exc.status_code, exc.title, exc.detail, errors=exc.errors, headers=exc.headers
+    )
+
+
+async def _handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    titles = {404: "Not Found", 405: "Method Not Allowed"}
+    title = titles.get(exc.status_code, "Error")
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    headers = dict(exc.headers or {})
+    if exc.status_code == 404:
+        detail = "There is nothing at this address."
+    if exc.status_code == 405 and (allowed := allowed_methods(request)):
+        headers["Allow"] = allowed
+    return render_error(request, exc.status_code, title, detail, headers=headers)
+
+
+async def _handle_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        FieldError(_field_name(e.get("loc", ())), str(e.get("msg", ""))) for e in exc.errors()
+    ]
+    detail = "Some fields are not valid: " + ", ".join(sorted({e.field for e in errors}))
+    return render_error(request, 422, ValidationFailed.title, detail, errors=errors)
+
+
+OUTAGE_DETAIL = "The service cannot reach its database right now; try again shortly."
+OUTAGE_RETRY_AFTER = "5"
+
+
+def outage_page() -> str:
+    """The HTML a visitor sees while the database is unreachable."""
+    return render(
+        "error.html",
+        status_code=503,
+        title=ServiceUnavailable.title,
+        detail=OUTAGE_DETAIL,
+        errors=(),
+    )
+
+
+async def _handle_database_unavailable(request: Request, exc: Exception) -> Response:
+    # A database that went away is an outage, not a bug: answer quickly with 503.
+    logger.error("database unavailable: %s", type(exc).__name__)
+    return render_error(
+        request,
+        503,
+        ServiceUnavailable.title,
+        OUTAGE_DETAIL,
+        headers={"Retry-After": OUTAGE_RETRY_AFTER},
+    )
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """A failure to reach the database (as opposed to a bug or a constraint violation)."""
+    if isinstance(exc, DBAPIError):
+        return isinstance(exc, OperationalError) or exc.connection_invalidated
+    return isinstance(exc, (PoolTimeoutError, OSError))
+
+
+async def _handle_dbapi_error(request: Request, exc: Exception) -> Response:
+    if is_database_outage(exc):
+        return await _handle_database_unavailable(request, exc)
+    raise exc
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every error through the renderers above (no catch-all: bugs stay 500s)."""
+    app.add_exception_handler(AppError, _handle_app_error)
+    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    app.add_exception_handler(RequestValidationError, _handle_validation_error)
+    app.add_exception_handler(PoolTimeoutError, _handle_database_unavailable)
+    app.add_exception_handler(OSError, _handle_database_unavailable)
+    app.add_exception_handler(DBAPIError, _handle_dbapi_error)

@@ -1,0 +1,1 @@
+"""Idempotent API writes: the `Idempotency-Key` header, its stored first response and replays."""

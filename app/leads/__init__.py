@@ -1,0 +1,1 @@
+"""Leads: the opt-in, the consent ledger, confirmation and unsubscribe."""

@@ -1,0 +1,342 @@
+"""`/api/v1/leads`: list (keyset pages), read, import, change and erase leads; export one
+person's data and stream every lead as CSV or NDJSON. The rules live in `app.leads.crm`,
+`app.leads.privacy` and `app.leads.exports`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import AfterValidator, BeforeValidator
+from pydantic_core import PydanticCustomError
+
+from app.api_keys.dependencies import LeadsReadKey, LeadsWriteKey
+from app.config import Settings
+from app.db import Database, SessionDep
+from app.idempotency import service as idempotency
+from app.idempotency.dependencies import IdempotencyKeyHeader
+from app.leads import crm, exports, privacy
+from app.leads.schemas import (
+    LeadCreate,
+    LeadList,
+    LeadRead,
+    LeadStatusName,
+    LeadUpdate,
+    PersonExport,
+    SourceName,
+)
+from app.leads.tokens import LeadLinks
+from app.openapi import problem_responses
+from app.pagination import CursorCodecDep, CursorQuery, LimitQuery, next_link
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/leads", tags=["leads"], responses=problem_responses(400, 401, 403, 422))
+
+
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: object) -> object:
+    # Only RFC 3339 with an offset: no Unix numbers, no local times of unknown zone.
+    if not isinstance(value, str) or not RFC3339.fullmatch(value):
+        raise PydanticCustomError(
+            "rfc3339", "An RFC 3339 time with its offset, e.g. 2026-11-22T10:00:00Z."
+        )
+    return value
+
+
+UTCQuery = Annotated[
+    datetime, BeforeValidator(_rfc3339), AfterValidator(lambda value: value.astimezone(UTC))
+]
+
+
+async def _lead_filter(
+    *,
+    session: SessionDep,
+    caller: LeadsReadKey,
+    handle: Annotated[
+        str | None, Query(max_length=31, description="A handle's name.", examples=["anna"])
+    ] = None,
+    page: Annotated[
+        str | None, Query(max_length=64, description="A page's slug.", examples=["free-guide"])
+    ] = None,
+    source: Annotated[
+        SourceName | None,
+        Query(description="A canonical source.", examples=["instagram"]),
+    ] = None,
+    status: Annotated[LeadStatusName | None, Query(examples=["confirmed"])] = None,
+    created_after: Annotated[
+        UTCQuery | None,
+        Query(
+            description="Only leads created after this time (RFC 3339).",
+            examples=["2026-11-01T00:00:00Z"],
+        ),
+    ] = None,
+    updated_after: Annotated[
+        UTCQuery | None,
+        Query(
+            description=(
+                "Incremental sync: only leads changed after this time, ordered by "
+                "(updated_at, id), so a lead changed during the walk comes again later."
+            ),
+            examples=["2026-11-22T10:00:00Z"],
+        ),
+    ] = None,
+) -> crm.LeadFilter:
+    return await crm.resolve_filter(
+        session,
+        visible=caller.handle_ids,
+        handle=handle,
+        page=page,
+        source=source,
+        status=status,
+        created_after=created_after,
+        updated_after=updated_after,
+    )
+
+
+LeadFilterDep = Annotated[crm.LeadFilter, Depends(_lead_filter)]
+
+
+def _links(request: Request) -> LeadLinks:
+    links: LeadLinks = request.app.state.lead_links
+    return links
+
+
+LeadLinksDep = Annotated[LeadLinks, Depends(_links)]
+
+
+@router.get(
+    "",
+    response_model=LeadList,
+    summary="List leads",
+    description=(
+        "Keyset pages of leads, oldest first; with `updated_after`, in order of their last "
+        'change. Follow `next_cursor` (or the `Link: rel="next"` header) until it is null. '
+        "Erased leads are not listed."
+    ),
+    responses=problem_responses(404, 422),
+)
+async def list_leads(
+    *,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    lead_filter: LeadFilterDep,
+    codec: CursorCodecDep,
+    limit: LimitQuery = 100,
+    cursor: CursorQuery = None,
+) -> LeadList:
+    page = await crm.list_leads(session, lead_filter, codec=codec, cursor=cursor, limit=limit)
+    response.headers.update(next_link(request, page.next_cursor))
+    return LeadList(items=[crm.to_read(row) for row in page.rows], next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/export",
+    response_model=PersonExport,
+    summary="Export everything held about one email address",
+    description="Every lead with this address, with its consent ledger (data subject access).",
+    responses=problem_responses(422),
+)
+async def export_person(
+    session: SessionDep,
+    caller: LeadsReadKey,
+    email: Annotated[
+        str,
+        Query(
+            min_length=3,
+            max_length=320,
+            examples=["anna@example.com"],
+            json_schema_extra={"format": "email"},
+        ),
+    ],
+) -> PersonExport:
+    return await privacy.export_person(session, email, visible=caller.handle_ids)
+
+
+_CSV_EXAMPLE = ",".join(exports.CSV_COLUMNS) + "\r\n1042,anna@example.com,Anna,free-guide,…\r\n"
+_NDJSON_EXAMPLE = '{"id":"1042","email":"anna@example.com","name":"Anna",…}\n'
+
+
+def _chunks(request: Request, lead_filter: crm.LeadFilter) -> AsyncIterator[list[crm.LeadRow]]:
+    database: Database = request.app.state.database
+    settings: Settings = request.app.state.settings
+    return crm.iter_lead_chunks(database, lead_filter, chunk_size=settings.api_export_chunk_size)
+
+
+@router.get(
+    "/export.csv",
+    response_class=StreamingResponse,
+    summary="Export leads as CSV",
+    description=(
+        "Every lead matching the list's filters, streamed. Cells starting with = + - @ are "
+        "prefixed with ' so spreadsheets do not run them; `fields` is a JSON object."
+    ),
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}, "example": _CSV_EXAMPLE}}},
+        **problem_responses(404, 422),
+    },
+)
+async def export_csv(request: Request, lead_filter: LeadFilterDep) -> StreamingResponse:
+    return StreamingResponse(
+        exports.csv_stream(_chunks(request, lead_filter)),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="leads.csv"'},
+    )
+
+
+@router.get(
+    "/export.ndjson",
+    response_class=StreamingResponse,
+    summary="Export leads as NDJSON",
+    description="Every lead matching the list's filters, streamed, one JSON object a line.",
+    responses={
+        200: {
+            "content": {
+                "application/x-ndjson": {
+                    "schema": {"type": "string"},
+                    "example": _NDJSON_EXAMPLE,
+                }
+            }
+        },
+        **problem_responses(404, 422),
+    },
+)
+async def export_ndjson(request: Request, lead_filter: LeadFilterDep) -> StreamingResponse:
+    return StreamingResponse(
+        exports.ndjson_stream(_chunks(request, lead_filter)),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": 'attachment; filename="leads.ndjson"'},
+    )
+
+
+@router.get(
+    "/{lead_id}",
+    response_model=LeadRead,
+    summary="Show a lead",
+    responses=problem_responses(404),
+)
+async def get_lead(lead_id: str, session: SessionDep, caller: LeadsReadKey) -> LeadRead:
+    row = await crm.get_lead(session, crm.parse_lead_id(lead_id), caller.handle_ids)
+    return crm.to_read(row)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=LeadRead,
+    summary="Import a lead",
+    description=(
+        "The form's rules: a valid address (stored normalised), the page's name and custom "
+        "fields, one lead per page and address. **201** for a new lead; **200** with the "
+        "existing lead, unchanged, when the page already has this address. A new `pending` "
+        "lead gets the page's confirmation email; a `confirmed` one gets no email."
+    ),
+    responses={
+        200: {"model": LeadRead, "description": "The page already had a lead with this address."},
+        **problem_responses(404, 409, 422),
+    },
+)
+async def create_lead(
+    *,
+    body: LeadCreate,
+    request: Request,
+    session: SessionDep,
+    caller: LeadsWriteKey,
+    links: LeadLinksDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    async def run() -> idempotency.ApiResult:
+        row, created = await crm.import_lead(session, body, visible=caller.handle_ids, links=links)
+        headers = {"Location": f"{request.url.path}/{row.lead.id}"} if created else {}
+        return idempotency.ApiResult(
+            201 if created else 200, crm.to_read(row), headers, lead_id=row.lead.id
+        )
+
+    return await idempotency.respond(
+        session,
+        api_key_id=caller.key_id,
+        key=idempotency_key,
+        method="POST",
+        path=request.url.path,
+        payload=body.model_dump(mode="json"),
+        run=run,
+    )
+
+
+@router.patch(
+    "/{lead_id}",
+    response_model=LeadRead,
+    summary="Change a lead",
+    description=(
+        "Mark a customer (with an optional `value` and `currency`), unsubscribe, confirm a "
+        "pending lead (no email is sent), or merge custom `fields` (null removes a key)."
+    ),
+    responses=problem_responses(404, 409, 422),
+)
+async def update_lead(
+    lead_id: str,
+    *,
+    body: LeadUpdate,
+    request: Request,
+    session: SessionDep,
+    caller: LeadsWriteKey,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    async def run() -> idempotency.ApiResult:
+        row = await crm.update_lead(
+            session, crm.parse_lead_id(lead_id), body, visible=caller.handle_ids
+        )
+        return idempotency.ApiResult(200, crm.to_read(row), lead_id=row.lead.id)
+
+    return await idempotency.respond(
+        session,
+        api_key_id=caller.key_id,
+        key=idempotency_key,
+        method="PATCH",
+        path=request.url.path,
+        payload=body.model_dump(mode="json", exclude_unset=True),
+        run=run,
+    )
+
+
+@router.delete(
+    "/{lead_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Erase a lead",
+    description=(
+        "Erasure: the address, name, custom fields and visit link are gone for good, and so "
+        "are the lead's queued emails and webhook payloads; the row stays (without personal "
+        "data) so counts and reports do not change. The lead is a 404 from now on."
+    ),
+    responses=problem_responses(404, 409, 422),
+)
+async def erase_lead(
+    lead_id: str,
+    *,
+    request: Request,
+    session: SessionDep,
+    caller: LeadsWriteKey,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    async def run() -> idempotency.ApiResult:
+        await privacy.erase_lead(session, crm.parse_lead_id(lead_id), visible=caller.handle_ids)
+        return idempotency.ApiResult(204)
+
+    return await idempotency.respond(
+        session,
+        api_key_id=caller.key_id,
+        key=idempotency_key,
+        method="DELETE",
+        path=request.url.path,
+        payload=None,
+        run=run,
+    )

@@ -1,0 +1,110 @@
+"""A person's rights over their data: everything held about one email address (export), and
+erasure of a lead.
+
+Erasure blanks the personal data and keeps the row, so counts and reports do not change: the
+address becomes `erased-<id>@invalid`, name, custom fields and the visit link are dropped, the
+consent ledger keeps its rows (the consent text is the page's, not the person's), and every
+outbox message of the lead (rendered emails, webhook payloads) and every stored API response
+holding its data is deleted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import utcnow
+from app.delivery import service as delivery
+from app.errors import FieldError, ValidationFailed
+from app.idempotency import service as idempotency
+from app.leads import crm
+from app.leads.models import ConsentEvent, Lead
+from app.leads.schemas import ConsentEventRead, PersonExport, PersonLead
+from app.webhooks import events as webhooks
+
+__all__ = ["erase_lead", "erased_email", "export_person", "normalize_email"]
+
+ADDRESS_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+
+
+def erased_email(lead_id: int) -> str:
+    # `.invalid` is reserved (RFC 2606): the placeholder can never reach anyone.
+    return f"erased-{lead_id}@invalid"
+
+
+def normalize_email(raw: str) -> str:
+    """The address as leads store it (the form's normalisation), or a 422 naming `email`.
+
+    An address the form would refuse only for its domain (`.test`, `.invalid`, …) is still a
+    fair question: it is looked up as typed and simply finds nothing.
+    """
+    address = raw.strip()
+    try:
+        return validate_email(address, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        if ADDRESS_SHAPE.fullmatch(address):
+            return address.lower()
+        message = f"This email address is not valid: {exc}"
+        raise ValidationFailed(message, errors=[FieldError("email", message)]) from exc
+
+
+async def _ledger(session: AsyncSession, lead_ids: Sequence[int]) -> dict[int, list[ConsentEvent]]:
+    ledger: dict[int, list[ConsentEvent]] = {lead_id: [] for lead_id in lead_ids}
+    if lead_ids:
+        events = await session.scalars(
+            select(ConsentEvent)
+            .where(ConsentEvent.lead_id.in_(lead_ids))
+            .order_by(ConsentEvent.created_at, ConsentEvent.id)
+        )
+        for event in events:
+            ledger[event.lead_id].append(event)
+    return ledger
+
+
+async def export_person(
+    session: AsyncSession, email: str, *, visible: frozenset[int] | None
+) -> PersonExport:
+    """Every lead with this address (on the pages the key can see) and its consent ledger."""
+    address = normalize_email(email)
+    rows = await crm.leads_with_email(session, address, visible)
+    ledger = await _ledger(session, [row.lead.id for row in rows])
+    return PersonExport(
+        email=address,
+        leads=[
+            PersonLead(
+                **crm.to_read(row).model_dump(),
+                unsubscribed_at=row.lead.unsubscribed_at,
+                customer_at=row.lead.customer_at,
+                consent=[
+                    ConsentEventRead.model_validate(event, from_attributes=True)
+                    for event in ledger[row.lead.id]
+                ],
+            )
+            for row in rows
+        ],
+    )
+
+
+async def erase_lead(
+    session: AsyncSession, lead_id: int, *, visible: frozenset[int] | None
+) -> Lead:
+    """Erase the lead's personal data for good (see the module docstring); `LeadNotFound` for
+    a lead that is unknown, out of sight or erased already."""
+    lead = (await crm.get_lead(session, lead_id, visible, for_update=True)).lead
+    now = utcnow()
+    lead.email = erased_email(lead.id)
+    lead.name = None
+    lead.fields = {}
+    lead.visit_ref = None
+    lead.erased_at = now
+    lead.updated_at = now
+    await session.flush()
+    await delivery.forget_lead(session, lead.id)
+    await idempotency.forget_lead(session, lead.id)
+    # Last, so the event's payload is built from the blanked row and is not deleted above.
+    await webhooks.emit(session, "lead.erased", lead)
+    return lead

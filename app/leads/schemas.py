@@ -1,0 +1,232 @@
+"""What the leads API reads and writes: a lead, an import, a change, a page of leads, and the
+export of everything held about one person."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+
+from app.links.sources import CANONICAL_SOURCES
+
+__all__ = [
+    "ConsentEventRead",
+    "LeadCreate",
+    "LeadList",
+    "LeadRead",
+    "LeadStatusName",
+    "LeadUpdate",
+    "PersonExport",
+    "PersonLead",
+    "SourceName",
+]
+
+LeadStatusName = Literal["pending", "confirmed", "unsubscribed", "customer"]
+SourceName = Literal[CANONICAL_SOURCES]  # type: ignore[valid-type]
+MAX_FIELDS = 20
+MAX_FIELD_VALUE = 500
+
+
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+Attribution = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=100, pattern=ONE_LINE)
+]
+# Pydantic writes key rules as `patternProperties`, which alone would allow any other key.
+ONLY_FIELD_KEYS: dict[str, Any] = {"additionalProperties": False}
+FieldKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
+FieldValue = Annotated[str, StringConstraints(max_length=MAX_FIELD_VALUE, pattern=ONE_LINE)]
+Money = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9]{1,10}(\.[0-9]{1,2})?$"),
+    Field(
+        description='A decimal string with at most two decimals, e.g. "49.00".', examples=["49.00"]
+    ),
+]
+Currency = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z]{3}$"),
+    AfterValidator(str.upper),
+    Field(description="An ISO 4217 code, e.g. EUR.", examples=["EUR"]),
+]
+EmailAddress = Annotated[
+    str, StringConstraints(max_length=320), Field(json_schema_extra={"format": "email"})
+]
+
+
+_LEAD_EXAMPLE: dict[str, Any] = {
+    "id": "1042",
+    "email": "anna@example.com",
+    "name": "Anna",
+    "fields": {"company": "Acme"},
+    "page": "free-guide",
+    "page_id": "7",
+    "handle": "anna",
+    "handle_id": "3",
+    "status": "customer",
+    "source": "instagram",
+    "medium": "social",
+    "campaign": "spring",
+    "variant": "b",
+    "created_at": "2026-11-20T08:15:02.113Z",
+    "updated_at": "2026-11-22T10:00:00Z",
+    "confirmed_at": "2026-11-20T08:16:40Z",
+    "customer_value": "49.00",
+    "customer_currency": "EUR",
+}
+
+
+class LeadRead(BaseModel):
+    """A lead as the API shows it; ids are strings, `customer_value` a decimal string."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_LEAD_EXAMPLE]})
+
+    id: str
+    email: str
+    name: str | None
+    fields: dict[str, str]
+    page: str = Field(description="The page's slug.")
+    page_id: str
+    handle: str = Field(description="The handle's name.")
+    handle_id: str
+    status: LeadStatusName
+    source: str = Field(description="Canonical source: instagram, tiktok, x, …, direct, other.")
+    medium: str | None
+    campaign: str | None
+    variant: str | None
+    created_at: datetime
+    updated_at: datetime
+    confirmed_at: datetime | None
+    customer_value: str | None = Field(description='A decimal string such as "49.00".')
+    customer_currency: str | None
+
+
+class LeadCreate(BaseModel):
+    """A lead a CRM imports. `pending` (the default) sends the page's confirmation email, as the
+    form does; `confirmed` means the caller already holds consent, and sends nothing."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "anna@example.com",
+                    "name": "Anna",
+                    "fields": {"company": "Acme"},
+                    "page": "free-guide",
+                    "source": "instagram",
+                    "campaign": "spring",
+                    "status": "confirmed",
+                }
+            ]
+        },
+    )
+
+    email: EmailAddress
+    name: Annotated[str, StringConstraints(max_length=200, pattern=ONE_LINE)] | None = None
+    fields: Annotated[dict[FieldKey, FieldValue], Field(json_schema_extra=ONLY_FIELD_KEYS)] = Field(
+        default_factory=dict,
+        description="The page's custom fields, by key (the same rules as on the form).",
+    )
+    page: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$")] = Field(
+        description="The page's slug."
+    )
+    source: SourceName = "other"
+    medium: Attribution | None = None
+    campaign: Attribution | None = None
+    status: Literal["pending", "confirmed"] = "pending"
+
+
+class LeadUpdate(BaseModel):
+    """A change a CRM pushes back. `fields` is merged into the lead's fields (null removes a
+    key). `value` and `currency` belong to a customer (a lead marked `customer` now or
+    before; else 409); a value without a currency keeps the lead's currency (409 when it has
+    none yet). An empty change changes nothing."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"status": "customer", "value": "49.00", "currency": "EUR"},
+                {"status": "unsubscribed"},
+                {"fields": {"crm_id": "0031x00000AbCdE", "old_note": None}},
+            ],
+        },
+    )
+
+    status: Literal["confirmed", "customer", "unsubscribed"] | None = None
+    value: Money | None = None
+    currency: Currency | None = None
+    fields: (
+        Annotated[
+            dict[FieldKey, FieldValue | None],
+            Field(max_length=MAX_FIELDS, json_schema_extra=ONLY_FIELD_KEYS),
+        ]
+        | None
+    ) = None
+
+
+class LeadList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"items": [_LEAD_EXAMPLE], "next_cursor": "eyJvIjoiaWQiLCJr…"}]
+        }
+    )
+
+    items: list[LeadRead]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: done.")
+
+
+class ConsentEventRead(BaseModel):
+    kind: Literal["opt_in", "confirmed", "unsubscribed", "resubscribed"]
+    consent_text: str
+    consent_version: int
+    checkbox: bool
+    source: str | None
+    created_at: datetime
+
+
+class PersonLead(LeadRead):
+    consent: list[ConsentEventRead] = Field(description="The consent ledger, oldest first.")
+    unsubscribed_at: datetime | None
+    customer_at: datetime | None
+
+
+class PersonExport(BaseModel):
+    """Everything leadlink holds about one email address (data subject access)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "anna@example.com",
+                    "leads": [
+                        {
+                            **_LEAD_EXAMPLE,
+                            "unsubscribed_at": None,
+                            "customer_at": "2026-11-22T10:00:00Z",
+                            "consent": [
+                                {
+                                    "kind": "opt_in",
+                                    "consent_text": "Send me the guide and the weekly tips.",
+                                    "consent_version": 2,
+                                    "checkbox": True,
+                                    "source": "instagram",
+                                    "created_at": "2026-11-20T08:15:02Z",
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    email: str
+    leads: list[PersonLead]

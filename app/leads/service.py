@@ -1,0 +1,261 @@
+"""The life of a lead: opt-in, confirmation, gift delivery, unsubscribe.
+
+Every function works inside the caller's transaction and queues its emails in the outbox of that
+same transaction, so a lead and its emails are committed together or not at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import utcnow
+from app.delivery import service as delivery
+from app.leads.exceptions import LeadNotFound
+from app.leads.forms import OptInForm
+from app.leads.models import ConsentEvent, Lead, LeadStatus
+from app.leads.tokens import LeadLinks
+from app.links.attribution import FormAttribution
+from app.pages.models import GiftKind, Page
+from app.pages.rendering import GiftView
+from app.webhooks import events as webhooks
+
+__all__ = [
+    "RESEND_THROTTLE",
+    "confirm_lead",
+    "get_lead_and_page",
+    "gift_view",
+    "submit_opt_in",
+    "unsubscribe_lead",
+]
+
+# A repeat submission re-sends the confirmation (or the gift) at most this often.
+RESEND_THROTTLE = timedelta(minutes=10)
+CONFIRMED_STATES = (LeadStatus.CONFIRMED.value, LeadStatus.CUSTOMER.value)
+
+
+def gift_view(page: Page, lead_id: int, links: LeadLinks) -> GiftView:
+    kind = page.gift_kind
+    return GiftView(
+        kind=kind,
+        title=page.gift_title,
+        link=(
+            page.gift_value
+            if kind == GiftKind.URL.value
+            else links.gift(lead_id)
+            if kind == GiftKind.FILE.value
+            else None
+        ),
+        code=page.gift_value if kind == GiftKind.CODE.value else None,
+        text=page.gift_value if kind == GiftKind.TEXT.value else None,
+        file_name=page.gift_file_name if kind == GiftKind.FILE.value else None,
+    )
+
+
+def _upsert(session: AsyncSession) -> Any:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def _consent(lead: Lead, page: Page, kind: str, *, checkbox: bool) -> ConsentEvent:
+    return ConsentEvent(
+        lead_id=lead.id,
+        kind=kind,
+        consent_text=page.consent_text,
+        consent_version=page.consent_version,
+        checkbox=checkbox,
+        source=lead.source,
+    )
+
+
+async def _queue_confirmation(
+    session: AsyncSession, lead: Lead, page: Page, links: LeadLinks
+) -> None:
+    # Sent before the address is confirmed: nothing the visitor typed besides it goes in.
+    await delivery.enqueue_email(
+        session,
+        to=lead.email,
+        template="confirm",
+        context={
+            "page_title": page.title,
+            "gift_title": page.gift_title,
+            "confirm_url": links.confirm(lead.id),
+            "unsubscribe_url": links.unsubscribe(lead.id),
+        },
+        lead_id=lead.id,
+    )
+
+
+async def _queue_gift(session: AsyncSession, lead: Lead, page: Page, links: LeadLinks) -> None:
+    gift = gift_view(page, lead.id, links)
+    await delivery.enqueue_email(
+        session,
+        to=lead.email,
+        template="gift",
+        context={
+            "name": lead.name or "",
+            "page_title": page.title,
+            "gift": {
+                "kind": gift.kind,
+                "title": gift.title,
+                "link": gift.link,
+                "code": gift.code,
+                "text": gift.text,
+                "file_name": gift.file_name,
+            },
+            "unsubscribe_url": links.unsubscribe(lead.id),
+        },
+        lead_id=lead.id,
+    )
+
+
+async def _claim_resend(session: AsyncSession, lead_id: int, column: Any, now: datetime) -> bool:
+    """Atomically take the right to re-send (at most once per RESEND_THROTTLE).
+
+    On PostgreSQL a lead row locked by another transaction is skipped rather than waited for:
+    that transaction is handling the same address right now, so a burst of repeats does not
+    queue up behind one row lock. (SQLite serialises writers anyway.)
+    """
+    due = or_(column.is_(None), column < now - RESEND_THROTTLE)
+    target = select(Lead.id).where(Lead.id == lead_id, due)
+    if session.get_bind().dialect.name == "postgresql":
+        target = target.with_for_update(skip_locked=True, key_share=True)  # NO KEY UPDATE
+    result = await session.execute(
+        update(Lead)
+        .where(Lead.id == target.scalar_subquery(), due)
+        .values({column.key: now})
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def submit_opt_in(
+    session: AsyncSession,
+    page: Page,
+    form: OptInForm,
+    attribution: FormAttribution | None,
+    links: LeadLinks,
+) -> int | None:
+    """Store the opt-in once per (page, email) and queue the right email; returns the lead's id.
+
+    A repeat submission never creates a second row and looks the same from outside: a pending
+    lead gets its confirmation again, a confirmed one its gift again, each at most once per
+    ten minutes. Concurrent submissions of one address race on the unique key, not on a read.
+    """
+    now = utcnow()
+    confirmed = not page.double_opt_in
+    source = attribution.source if attribution else "direct"
+    lead: Lead | None = await session.scalar(
+        _upsert(session)(Lead)
+        .values(
+            page_id=page.id,
+            handle_id=page.handle_id,
+            email=form.email,
+            name=form.name,
+            fields=form.fields,
+            status=LeadStatus.CONFIRMED.value if confirmed else LeadStatus.PENDING.value,
+            source=source,
+            medium=attribution.medium if attribution else None,
+            campaign=attribution.campaign if attribution else None,
+            variant=attribution.variant if attribution else None,
+            route_id=attribution.route_id if attribution else None,
+            visit_ref=attribution.visit_ref if attribution else None,
+            created_at=now,
+            updated_at=now,
+            confirmed_at=now if confirmed else None,
+            confirmation_sent_at=None if confirmed else now,
+            gift_sent_at=now if confirmed else None,
+        )
+        .on_conflict_do_nothing(index_elements=["page_id", "email"])
+        .returning(Lead)
+    )
+    if lead is not None:
+        session.add(_consent(lead, page, "opt_in", checkbox=form.consent))
+        if confirmed:
+            await _queue_gift(session, lead, page, links)
+        else:
+            await _queue_confirmation(session, lead, page, links)
+        await webhooks.emit(session, "lead.created", lead)
+        return lead.id
+
+    existing = await session.scalar(
+        select(Lead).where(Lead.page_id == page.id, Lead.email == form.email)
+    )
+    if existing is None or existing.erased_at is not None:
+        return None  # erased meanwhile: behave exactly as for a known address
+    lead = existing
+    if lead.status in CONFIRMED_STATES:
+        if await _claim_resend(session, lead.id, Lead.gift_sent_at, now):
+            await _queue_gift(session, lead, page, links)
+        return lead.id
+    session.add(_consent(lead, page, "opt_in", checkbox=form.consent))
+    if lead.status == LeadStatus.UNSUBSCRIBED.value and confirmed:
+        await _resubscribe(session, lead, page, now)
+        if await _claim_resend(session, lead.id, Lead.gift_sent_at, now):
+            await _queue_gift(session, lead, page, links)
+        return lead.id
+    if await _claim_resend(session, lead.id, Lead.confirmation_sent_at, now):
+        await _queue_confirmation(session, lead, page, links)
+    return lead.id
+
+
+async def _resubscribe(session: AsyncSession, lead: Lead, page: Page, now: datetime) -> None:
+    lead.status = LeadStatus.CONFIRMED.value
+    lead.unsubscribed_at = None
+    lead.confirmed_at = lead.confirmed_at or now
+    session.add(_consent(lead, page, "resubscribed", checkbox=True))
+    await session.flush()
+    await webhooks.emit(session, "lead.confirmed", lead)
+
+
+async def get_lead_and_page(session: AsyncSession, lead_id: int) -> tuple[Lead, Page]:
+    """The lead and its page, or `LeadNotFound` (also for an erased lead)."""
+    row = (
+        await session.execute(
+            select(Lead, Page).join(Page, Page.id == Lead.page_id).where(Lead.id == lead_id)
+        )
+    ).first()
+    if row is None or row[0].erased_at is not None:
+        raise LeadNotFound
+    return row[0], row[1]
+
+
+async def confirm_lead(
+    session: AsyncSession, lead_id: int, links: LeadLinks
+) -> tuple[Lead, Page, bool]:
+    """Confirm the address (double opt-in) and queue the gift once.
+
+    Returns the lead, its page and whether it had been confirmed before (a second click is
+    harmless: it shows the gift again and sends nothing).
+    """
+    lead, page = await get_lead_and_page(session, lead_id)
+    if lead.status in CONFIRMED_STATES:
+        return lead, page, True
+    now = utcnow()
+    was_unsubscribed = lead.status == LeadStatus.UNSUBSCRIBED.value
+    lead.status = LeadStatus.CONFIRMED.value
+    lead.confirmed_at = lead.confirmed_at or now
+    lead.unsubscribed_at = None
+    lead.gift_sent_at = now
+    session.add(
+        _consent(lead, page, "resubscribed" if was_unsubscribed else "confirmed", checkbox=True)
+    )
+    await session.flush()
+    await webhooks.emit(session, "lead.confirmed", lead)
+    await _queue_gift(session, lead, page, links)
+    return lead, page, False
+
+
+async def unsubscribe_lead(session: AsyncSession, lead_id: int) -> Lead:
+    """Stop every email to this lead (idempotent). A customer keeps its customer data."""
+    lead, page = await get_lead_and_page(session, lead_id)
+    if lead.status != LeadStatus.UNSUBSCRIBED.value:
+        lead.status = LeadStatus.UNSUBSCRIBED.value
+        lead.unsubscribed_at = utcnow()
+        session.add(_consent(lead, page, "unsubscribed", checkbox=False))
+        await session.flush()
+        await webhooks.emit(session, "lead.unsubscribed", lead)
+    return lead

@@ -1,0 +1,1 @@
+"""The one link: handles, routing, source detection, visits and their rollups."""

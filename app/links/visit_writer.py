@@ -1,0 +1,179 @@
+"""The write-behind buffer of visits and the task that writes it in batches.
+
+Requests append to a bounded in-memory buffer and return at once; a task owned by the app's
+lifespan writes the buffer every `interval` seconds, or sooner once a batch is full. When the
+buffer is full, the request writes its own visit before answering (backpressure). A failed batch
+is put back and retried with back-off; the lifespan flushes what is left on shutdown.
+
+Durability bound: a `kill -9` loses what is in the buffer — at most `interval` (200 ms) of visits
+in normal operation, at most `max_buffered` visits while the database is failing. Leads never go
+through here: they are committed before their response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import date
+
+from sqlalchemy.exc import IntegrityError
+
+from app import metrics
+from app.db import Database
+from app.links.visits import VisitRecord, prune_visitor_ledger, write_visits
+
+__all__ = ["VisitWriter"]
+
+logger = logging.getLogger("leadlink.visits")
+
+MAX_BACKOFF_SECONDS = 5.0
+PRUNE_EVERY_SECONDS = 3600.0
+
+
+class VisitWriter:
+    def __init__(
+        self,
+        database: Database,
+        today: Callable[[], date],
+        *,
+        batch_size: int = 500,
+        max_buffered: int = 20_000,
+        interval: float = 0.2,
+    ) -> None:
+        self.database = database
+        self.today = today
+        self.batch_size = batch_size
+        self.max_buffered = max_buffered
+        self.interval = interval
+        self._buffer: deque[VisitRecord] = deque()
+        self._wake = asyncio.Event()
+        self._write_lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._backoff = interval
+        self._stopping = False
+        # -inf, not 0.0: time.monotonic() counts from boot, and the first prune (old salts are
+        # deleted there) must come right after start whatever the machine's uptime.
+        self._last_prune = float("-inf")
+        metrics.visit_buffer_size.set_function(lambda: len(self._buffer))
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="visit-writer")
+
+    async def record(self, visit: VisitRecord) -> None:
+        """Queue a visit; only when the buffer is full does this wait, writing it directly."""
+        if len(self._buffer) >= self.max_buffered:
+            await self._write_directly(visit)
+            return
+        self._buffer.append(visit)
+        if len(self._buffer) >= self.batch_size:
+            self._wake.set()
+
+    async def stop(self, *, deadline_seconds: float = 10.0) -> None:
+        """Stop the task and write everything still buffered (retrying until the deadline)."""
+        if self._task is not None:
+            # Never cancel the task mid-batch: a popped batch would be lost with it.
+            self._stopping = True
+            self._wake.set()
+            await self._task
+            self._task = None
+        deadline = time.monotonic() + deadline_seconds
+        while self._buffer and time.monotonic() < deadline:
+            if not await self.flush():
+                await asyncio.sleep(min(self._backoff, max(0.0, deadline - time.monotonic())))
+        if self._buffer:
+            metrics.visits_lost.inc(len(self._buffer))
+            logger.error("shutdown: %d visits could not be written and are lost", len(self._buffer))
+            self._buffer.clear()
+
+    async def flush(self) -> bool:
+        """Write everything buffered now; False when a batch failed (it stays buffered).
+
+        A batch another caller is already writing is waited for (the lock is taken before
+        anything is popped), so on return every visit recorded before the call is committed.
+        """
+        async with self._write_lock:
+            while self._buffer:
+                size = min(self.batch_size, len(self._buffer))
+                batch = [self._buffer.popleft() for _ in range(size)]
+                try:
+                    await self._write_batch(batch)
+                except Exception:
+                    self._buffer.extendleft(reversed(batch))
+                    metrics.visit_write_failures.inc()
+                    logger.exception("writing %d visits failed; will retry", len(batch))
+                    self._backoff = min(self._backoff * 2, MAX_BACKOFF_SECONDS)
+                    return False
+                self._backoff = self.interval
+        return True
+
+    async def _run(self) -> None:
+        failing = False
+        while True:
+            with contextlib.suppress(TimeoutError):
+                timeout = self._backoff if failing else self.interval
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+            self._wake.clear()
+            if self._stopping:
+                return
+            failing = not await self.flush()
+            if not failing:
+                await self._prune_now_and_then()
+
+    async def _write_batch(self, batch: list[VisitRecord]) -> None:
+        try:
+            await self._commit(batch)
+        except IntegrityError:
+            # One bad row (say, its handle was deleted meanwhile) must not block the rest.
+            for visit in batch:
+                try:
+                    await self._commit([visit])
+                except IntegrityError:
+                    if visit.route_id is not None and await self._commit_without_route(visit):
+                        continue
+                    metrics.visits_lost.inc()
+                    logger.error("visit %s refused by the database and dropped", visit.ref)
+
+    async def _commit_without_route(self, visit: VisitRecord) -> bool:
+        """A visit whose route was removed meanwhile still counts, as its row would have had
+        the route set to NULL had it been written before the removal.
+        """
+        visit.route_id = None
+        try:
+            await self._commit([visit])
+        except IntegrityError:
+            return False
+        return True
+
+    async def _commit(self, batch: list[VisitRecord]) -> None:
+        async with self.database.session() as session:
+            await write_visits(session, batch)
+            await session.commit()
+        for visit in batch:
+            metrics.visits_recorded.labels(visit.kind).inc()
+
+    async def _write_directly(self, visit: VisitRecord) -> None:
+        try:
+            await self._commit([visit])
+        except Exception:
+            metrics.visits_lost.inc()
+            logger.exception("buffer full and the direct write failed: visit %s lost", visit.ref)
+
+    async def _prune_now_and_then(self) -> None:
+        now = time.monotonic()
+        if now - self._last_prune < PRUNE_EVERY_SECONDS:
+            return
+        self._last_prune = now
+        try:
+            async with self.database.session() as session:
+                await prune_visitor_ledger(session, self.today())
+                await session.commit()
+        except Exception:
+            logger.exception("pruning the visitor ledger failed; will try again later")

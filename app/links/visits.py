@@ -1,0 +1,181 @@
+"""Writing visits: one batch inserts the raw rows and updates the daily rollups in the same
+transaction, so the rollups always equal the raw rows.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime, timedelta
+from operator import attrgetter
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.links.models import EXTERNAL_PAGE_ID, VisitorDay, VisitorSalt
+
+__all__ = ["VisitRecord", "prune_visitor_ledger", "visitor_salt", "write_visits"]
+
+LEDGER_DAYS_KEPT = 3
+
+
+@dataclass(slots=True)
+class VisitRecord:
+    """One visit or preview, exactly as it becomes a `visits` row."""
+
+    ref: str
+    created_at: datetime
+    day: date
+    kind: str
+    handle_id: int
+    page_id: int | None
+    route_id: int | None
+    variant: str | None
+    source: str
+    medium: str | None
+    campaign: str | None
+    content: str | None
+    rule: str
+    raw_source: str | None
+    referrer_host: str | None
+    in_app_browser: str | None
+    agent: str | None
+    device_class: str
+    visitor_hash: str
+
+    @property
+    def rollup_key(self) -> tuple[date, int, int, str]:
+        page = self.page_id if self.page_id is not None else EXTERNAL_PAGE_ID
+        return (self.day, self.handle_id, page, self.source)
+
+
+VISIT_COLUMNS = tuple(field.name for field in fields(VisitRecord))
+_visit_row = attrgetter(*VISIT_COLUMNS)
+ROLLUP_KEY = "day, handle_id, page_id, source"
+DRIVER_INTEGRITY_ERRORS = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
+
+
+def _placeholders(dialect: str, columns: int, rows: int = 1) -> str:
+    """`(?, ?), (?, ?)` for SQLite, `($1, $2), ($3, $4)` for asyncpg."""
+    if dialect == "sqlite":
+        one = "(" + ", ".join("?" * columns) + ")"
+        return ", ".join([one] * rows)
+    return ", ".join(
+        "(" + ", ".join(f"${row * columns + col + 1}" for col in range(columns)) + ")"
+        for row in range(rows)
+    )
+
+
+def _sqlite_row(record: VisitRecord) -> tuple[Any, ...]:
+    """The row in the text forms SQLAlchemy's SQLite types store and read back (naive UTC)."""
+    row = _visit_row(record)
+    created_at = record.created_at.astimezone(UTC).replace(tzinfo=None)
+    return (
+        row[0],
+        created_at.isoformat(sep=" ", timespec="microseconds"),
+        record.day.isoformat(),
+        *row[3:],
+    )
+
+
+async def write_visits(session: AsyncSession, records: Sequence[VisitRecord]) -> None:
+    """Insert the visits and add them to the rollups; the caller commits.
+
+    This runs for every visit, so it speaks the driver's SQL directly (three statements per
+    batch) instead of building SQLAlchemy statements row by row.
+    """
+    if not records:
+        return
+    connection = await session.connection()
+    dialect = connection.dialect.name
+    sqlite = dialect == "sqlite"
+
+    visits: Counter[tuple[Any, ...]] = Counter()
+    previews: Counter[tuple[Any, ...]] = Counter()
+    seen: set[tuple[Any, ...]] = set()
+    for record in records:
+        day = record.day.isoformat() if sqlite else record.day
+        key = (day, *record.rollup_key[1:])
+        if record.kind == "visit":
+            visits[key] += 1
+            seen.add((*key, record.visitor_hash))
+        else:
+            previews[key] += 1
+
+    # Only constant column names and placeholders are formatted into these statements.
+    uniques: Counter[tuple[Any, ...]] = Counter()
+    if seen:
+        # Only visitors the ledger had not seen for this row yet come back from RETURNING.
+        # (This goes first, through SQLAlchemy, so the transaction is open on every driver.)
+        ledger = sorted(seen)
+        new_rows = await connection.exec_driver_sql(
+            f"INSERT INTO visitor_days ({ROLLUP_KEY}, visitor_hash) "  # noqa: S608
+            f"VALUES {_placeholders(dialect, 5, len(ledger))} "
+            f"ON CONFLICT DO NOTHING RETURNING {ROLLUP_KEY}",
+            tuple(value for row in ledger for value in row),
+        )
+        uniques.update(tuple(row) for row in new_rows)
+
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    try:
+        if sqlite:
+            # aiosqlite: one executemany in its thread; values in the text forms SQLAlchemy reads.
+            await driver.executemany(
+                f"INSERT INTO visits ({', '.join(VISIT_COLUMNS)}) "  # noqa: S608
+                f"VALUES {_placeholders(dialect, len(VISIT_COLUMNS))}",
+                [_sqlite_row(record) for record in records],
+            )
+        else:
+            # asyncpg: COPY is the fastest way into PostgreSQL, inside the same transaction.
+            await driver.copy_records_to_table(
+                "visits", records=[_visit_row(record) for record in records], columns=VISIT_COLUMNS
+            )
+    except DRIVER_INTEGRITY_ERRORS as exc:
+        # The driver's own calls bypass SQLAlchemy's wrapping; a refused row (its handle or page
+        # deleted, a ref already written by a retried batch) must still read as IntegrityError,
+        # which the writer sets aside row by row instead of retrying the batch forever.
+        raise IntegrityError("INSERT INTO visits", None, exc) from exc
+
+    # Sorted keys make concurrent writers lock rollup rows in the same order (no deadlocks).
+    keys = sorted(visits.keys() | previews.keys())
+    await connection.exec_driver_sql(
+        f"INSERT INTO visit_rollups ({ROLLUP_KEY}, visits, unique_visitors, previews) "  # noqa: S608
+        f"VALUES {_placeholders(dialect, 7, len(keys))} "
+        f"ON CONFLICT ({ROLLUP_KEY}) DO UPDATE SET "
+        "visits = visit_rollups.visits + excluded.visits, "
+        "unique_visitors = visit_rollups.unique_visitors + excluded.unique_visitors, "
+        "previews = visit_rollups.previews + excluded.previews",
+        tuple(value for key in keys for value in (*key, visits[key], uniques[key], previews[key])),
+    )
+
+
+def _upsert(session: AsyncSession) -> Any:
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert if dialect == "postgresql" else sqlite_dialect.insert
+
+
+async def visitor_salt(session: AsyncSession, day: date) -> str:
+    """The salt of `day`'s visitor hashes, created by whichever replica asks first."""
+    upsert = _upsert(session)
+    await session.execute(
+        upsert(VisitorSalt).values(day=day, salt=secrets.token_hex(32)).on_conflict_do_nothing()
+    )
+    salt = await session.scalar(select(VisitorSalt.salt).where(VisitorSalt.day == day))
+    assert salt is not None
+    return salt
+
+
+async def prune_visitor_ledger(session: AsyncSession, today: date) -> None:
+    """Forget old salts (so old hashes can never be recomputed) and old ledger rows."""
+    await session.execute(delete(VisitorSalt).where(VisitorSalt.day < today))
+    cutoff = today - timedelta(days=LEDGER_DAYS_KEPT)
+    await session.execute(delete(VisitorDay).where(VisitorDay.day < cutoff))

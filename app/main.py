@@ -1,0 +1,103 @@
+"""The application factory and its lifespan, which owns the database engine and the workers.
+
+Nothing connects at import time: `create_app(settings)` builds the app, and the lifespan opens
+the engine, starts the visit writer and the outbox worker (unless `LEADLINK_OUTBOX_IN_PROCESS`
+is false) on startup, and flushes and disposes of them on shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import __version__
+from app.admin import views as admin_views
+from app.admin.sessions import SessionCodec
+from app.api_keys import api as keys_api
+from app.config import Settings, get_settings
+from app.db import Database, create_engine
+from app.delivery.worker import OutboxWorker
+from app.errors import install_error_handlers
+from app.health import views as health_views
+from app.leads import api as leads_api
+from app.leads import views as lead_views
+from app.leads.tokens import LeadLinks, LeadTokens
+from app.links.one_link import OneLink
+from app.links.views import OneLinkMiddleware
+from app.observability import RequestLogMiddleware, configure_logging
+from app.pages import views as page_views
+from app.rate_limits import RateLimiter
+from app.reports import api as reports_api
+from app.security_headers import SecurityHeadersMiddleware
+from app.webhooks import api as webhooks_api
+
+__all__ = ["app_factory", "create_app"]
+
+
+def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
+    """Build the ASGI app. Tests pass a `database` bound to a connection they roll back."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = database or Database(create_engine(settings))
+        one_link = OneLink(settings, owned)
+        app.state.database = owned
+        app.state.one_link = one_link
+        outbox = OutboxWorker(owned, settings)
+        app.state.outbox = outbox
+        if not owned.single_connection:
+            # On one shared connection (the tests' rolled-back transaction) a background task
+            # would interleave with the test's own statements: tests flush explicitly.
+            one_link.writer.start()
+        if settings.outbox_in_process:
+            outbox.start()
+        try:
+            yield
+        finally:
+            await outbox.stop()
+            await one_link.writer.stop()
+            await owned.dispose()
+
+    app = FastAPI(
+        title="leadlink",
+        version=__version__,
+        summary="One link for every social bio: opt-in pages, like-to-lead reports, CRM sync.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        # FastAPI's native OpenTelemetry costs ~30 µs a request even unconfigured; leadlink
+        # exports Prometheus metrics instead.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
+    app.state.settings = settings
+    app.state.lead_links = LeadLinks(
+        settings.base_url, LeadTokens(settings.secret_key.get_secret_value())
+    )
+    app.state.rate_limiter = RateLimiter(settings)
+    app.state.admin_sessions = SessionCodec(
+        settings.secret_key.get_secret_value(), settings.base_url
+    )
+    install_error_handlers(app)
+    app.include_router(health_views.router)
+    app.include_router(page_views.router)
+    app.include_router(lead_views.router)
+    app.include_router(admin_views.router)
+    app.include_router(leads_api.router, prefix="/api/v1")
+    app.include_router(keys_api.router, prefix="/api/v1")
+    app.include_router(reports_api.router, prefix="/api/v1")
+    app.include_router(webhooks_api.router, prefix="/api/v1")
+    # Outermost last: log → security headers → the one link's fast path → FastAPI.
+    app.add_middleware(OneLinkMiddleware, state=app.state)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestLogMiddleware)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for `uvicorn --factory app.main:app_factory` (settings from the environment)."""
+    settings = get_settings()
+    configure_logging(settings)
+    return create_app(settings)

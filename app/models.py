@@ -1,0 +1,43 @@
+"""Every domain's ORM models in one import, for Alembic and the tests (nothing else lives here)."""
+
+from app.api_keys.models import ApiKey, api_key_handles
+from app.db import Base
+from app.delivery.models import OutboxMessage
+from app.idempotency.models import IdempotencyKey
+from app.leads.models import ConsentEvent, Lead
+from app.links.models import Handle, Route, Visit, VisitorDay, VisitorSalt, VisitRollup
+from app.pages.models import Page
+from app.reports.models import (
+    LeadRollup,
+    ReportDay,
+    ReportMonth,
+    ReportZoneOffset,
+    SocialMetric,
+)
+from app.users.models import User
+from app.webhooks.models import WebhookDelivery, WebhookEndpoint
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "ConsentEvent",
+    "Handle",
+    "IdempotencyKey",
+    "Lead",
+    "LeadRollup",
+    "OutboxMessage",
+    "Page",
+    "ReportDay",
+    "ReportMonth",
+    "ReportZoneOffset",
+    "Route",
+    "SocialMetric",
+    "User",
+    "Visit",
+    "VisitRollup",
+    "VisitorDay",
+    "VisitorSalt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "api_key_handles",
+]

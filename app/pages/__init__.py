@@ -1,0 +1,1 @@
+"""Landing pages and the opt-in flow."""

@@ -1,0 +1,346 @@
+"""Landing pages: create, change, publish, archive and look up pages; store gift files.
+
+The CLI calls these now, the REST API and the admin UI call the same functions later.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Sequence
+from pathlib import Path, PurePath
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import inspect, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.db import utcnow
+from app.errors import FieldError, ValidationFailed
+from app.links.models import Handle
+from app.links.routing import check_external_url
+from app.pages.exceptions import (
+    GiftFileTooLarge,
+    InvalidGiftFile,
+    InvalidSlug,
+    PageNotFound,
+    SlugTaken,
+)
+from app.pages.models import GiftKind, Page, PageStatus
+from app.pages.rendering import render_preview
+from app.pages.schemas import SLUG_PATTERN, PageCreate, PageUpdate, field_errors
+
+__all__ = [
+    "MAX_GIFT_FILE_BYTES",
+    "archive_page",
+    "create_page",
+    "get_page",
+    "get_page_by_id",
+    "get_published_page",
+    "gift_file_path",
+    "has_gift",
+    "list_pages",
+    "normalize_slug",
+    "publish_page",
+    "store_gift_file",
+    "update_page",
+]
+
+M = TypeVar("M", bound=BaseModel)
+# The landing page (HTML and CSS) must stay under 30 KB; the preview is measured with room for
+# the real attribution token and base URL.
+MAX_PAGE_BYTES = 30 * 1024
+PAGE_SIZE_MARGIN = 1024
+MAX_GIFT_FILE_BYTES = 25 * 1024 * 1024
+GIFTS_DIR = "gifts"
+STORED_NAME_PATTERN = re.compile(r"[0-9a-f]{32}(?:\.[a-z0-9]{1,10})?")
+_EXTENSION = re.compile(r"\.[a-z0-9]{1,10}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CHUNK = 1024 * 1024
+# Columns that may be cleared with an explicit None; for the others None means "unchanged".
+_NULLABLE = frozenset(
+    {"hero_image_url", "gift_file_name", "og_title", "og_description", "og_image_url"}
+)
+
+
+def normalize_slug(raw: str) -> str:
+    slug = raw.strip().lower()
+    if not SLUG_PATTERN.fullmatch(slug):
+        raise InvalidSlug(
+            "A slug has 1 to 64 characters: letters a-z, digits and '-', not at either end."
+        )
+    return slug
+
+
+def _parse(model: type[M], values: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise field_errors(exc) from None
+
+
+async def create_page(
+    session: AsyncSession,
+    handle: Handle,
+    data: PageCreate | None = None,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    headline: str = "",
+    body: str = "",
+) -> Page:
+    """Create a draft page; the keyword form (slug, title, headline, body) makes a page without a
+    gift. The handle's first page becomes its default page.
+    """
+    if data is None:
+        data = _parse(
+            PageCreate, {"slug": slug, "title": title, "headline": headline, "body": body}
+        )
+    elif slug is not None or title is not None:
+        raise TypeError("create_page takes either `data` or the keyword fields, not both")
+    gift_kind, gift_value, gift_file_name = _checked_gift(
+        data.gift_kind, data.gift_value, data.gift_file_name
+    )
+    if await session.scalar(select(Page.id).where(Page.slug == data.slug)) is not None:
+        raise SlugTaken(data.slug)
+    page = Page(
+        handle_id=handle.id,
+        slug=data.slug,
+        title=data.title,
+        headline=data.headline,
+        body=data.body,
+        hero_image_url=data.hero_image_url,
+        gift_kind=gift_kind,
+        gift_value=gift_value,
+        gift_file_name=gift_file_name,
+        gift_title=data.gift_title,
+        name_field=data.name_field,
+        custom_fields=[field.model_dump() for field in data.custom_fields],
+        consent_text=data.consent_text,
+        consent_version=1,
+        double_opt_in=data.double_opt_in,
+        theme=data.theme.value,
+        og_title=data.og_title,
+        og_description=data.og_description,
+        og_image_url=data.og_image_url,
+        status=PageStatus.DRAFT.value,
+    )
+    _check_page_size(page)
+    session.add(page)
+    await session.flush()
+    if handle.default_page_id is None:
+        handle.default_page_id = page.id
+    return page
+
+
+async def update_page(session: AsyncSession, page: Page, data: PageUpdate) -> Page:
+    """Change the fields set in `data`. A new consent text gets the next consent version, so
+    the consent ledger can tell which wording each lead agreed to.
+    """
+    changes = {
+        name: value
+        for name, value in data.model_dump(exclude_unset=True).items()
+        if value is not None or name in _NULLABLE
+    }
+    if "slug" in changes and changes["slug"] != page.slug:
+        taken = await session.scalar(select(Page.id).where(Page.slug == changes["slug"]))
+        if taken is not None:
+            raise SlugTaken(changes["slug"])
+    if {"gift_kind", "gift_value", "gift_file_name"} & changes.keys():
+        kind, value, file_name = _checked_gift(
+            changes.get("gift_kind", page.gift_kind),
+            changes.get("gift_value", page.gift_value),
+            changes.get("gift_file_name", page.gift_file_name),
+        )
+        changes.update(gift_kind=kind, gift_value=value, gift_file_name=file_name)
+    if "custom_fields" in changes:
+        changes["custom_fields"] = [field.model_dump() for field in data.custom_fields or []]
+    if "theme" in changes:
+        changes["theme"] = str(changes["theme"])
+    if "consent_text" in changes and changes["consent_text"] != page.consent_text:
+        changes["consent_version"] = (page.consent_version or 1) + 1
+    # Measured on a detached copy, so a refused change leaves the session's page untouched.
+    current = {attr.key: getattr(page, attr.key) for attr in inspect(Page).column_attrs}
+    _check_page_size(Page(**{**current, **changes}))
+    for name, value in changes.items():
+        setattr(page, name, value)
+    # The landing-page cache is keyed by updated_at, so every change must move it.
+    page.updated_at = utcnow()
+    await session.flush()
+    return page
+
+
+async def publish_page(session: AsyncSession, page: Page) -> Page:
+    page.status = PageStatus.PUBLISHED.value
+    page.published_at = page.published_at or utcnow()
+    page.updated_at = utcnow()
+    await session.flush()
+    return page
+
+
+async def archive_page(session: AsyncSession, page: Page) -> Page:
+    """Take a page offline (its links answer 404); its leads and reports stay."""
+    page.status = PageStatus.ARCHIVED.value
+    page.updated_at = utcnow()
+    await session.flush()
+    return page
+
+
+def _check_page_size(page: Page) -> None:
+    """Refuse a page whose landing page would weigh 30 KB or more (a 10,000-character body fits
+    unless it is mostly multi-byte characters or characters that need escaping).
+    """
+    size = len(render_preview(page).encode("utf-8")) + PAGE_SIZE_MARGIN
+    if size >= MAX_PAGE_BYTES:
+        message = (
+            f"The page would weigh {size / 1024:.1f} KB; pages stay under "
+            f"{MAX_PAGE_BYTES // 1024} KB. Shorten the body."
+        )
+        raise ValidationFailed(
+            f"Invalid page: body: {message}", errors=[FieldError("body", message)]
+        )
+
+
+def has_gift(page: Page) -> bool:
+    """Whether the page has a gift to deliver (a draft may be saved without one)."""
+    return bool(page.gift_value)
+
+
+async def get_page(session: AsyncSession, slug: str) -> Page:
+    """A page in any status, by its slug."""
+    page = await session.scalar(select(Page).where(Page.slug == slug.strip().lower()))
+    if page is None:
+        raise PageNotFound(slug)
+    return page
+
+
+async def list_pages(session: AsyncSession, handle: Handle | None = None) -> Sequence[Page]:
+    query = select(Page).order_by(Page.created_at, Page.id)
+    if handle is not None:
+        query = query.where(Page.handle_id == handle.id)
+    return (await session.scalars(query)).all()
+
+
+async def get_page_by_id(session: AsyncSession, page_id: int | None) -> Page | None:
+    return await session.get(Page, page_id) if page_id is not None else None
+
+
+async def get_published_page(session: AsyncSession, slug: str) -> Page:
+    page = await session.scalar(
+        select(Page).where(Page.slug == slug.lower(), Page.status == PageStatus.PUBLISHED.value)
+    )
+    if page is None:
+        raise PageNotFound
+    return page
+
+
+def _checked_gift(
+    kind: GiftKind | str | None, value: str, file_name: str | None
+) -> tuple[str, str, str | None]:
+    """The gift's (kind, value, file name) to store, or a 422 naming the field.
+
+    No kind and no value is "no gift yet"; a value without a kind is a text gift.
+    """
+    value = value.strip().replace("\r\n", "\n")
+    if kind is None and not value:
+        return GiftKind.TEXT.value, "", None
+    kind = GiftKind(kind or GiftKind.TEXT).value
+    field, problem = "gift_value", _gift_value_problem(kind, value)
+    if problem is None and kind == GiftKind.FILE.value:
+        field, problem = "gift_file_name", _file_name_problem(file_name or "")
+    if problem is not None:
+        raise ValidationFailed(
+            f"Invalid page: {field}: {problem}", errors=[FieldError(field, problem)]
+        )
+    return kind, value, (file_name or "").strip() if kind == GiftKind.FILE.value else None
+
+
+def _gift_value_problem(kind: str, value: str) -> str | None:
+    if not value:
+        return {
+            GiftKind.URL.value: "A url gift needs the link.",
+            GiftKind.FILE.value: "A file gift needs the file.",
+            GiftKind.CODE.value: "A code gift needs the code.",
+            GiftKind.TEXT.value: "A text gift needs the message.",
+        }[kind]
+    if kind == GiftKind.URL.value:
+        return check_external_url(value)
+    if kind == GiftKind.FILE.value and not STORED_NAME_PATTERN.fullmatch(value):
+        return "A file gift is the stored name that store_gift_file returned."
+    if kind == GiftKind.CODE.value and (len(value) > 100 or _CONTROL.search(value)):
+        return "A code is one line of at most 100 characters."
+    if kind == GiftKind.TEXT.value and (len(value) > 5_000 or _TEXT_CONTROL.search(value)):
+        return "A text gift has at most 5,000 characters and no control characters."
+    return None
+
+
+def _file_name_problem(name: str) -> str | None:
+    if _CONTROL.search(name) or "/" in name or "\\" in name:
+        return "A file name cannot contain '/', '\\' or control characters."
+    name = name.strip()
+    if not name:
+        return "A file gift needs the file's name for downloads."
+    if len(name) > 255:
+        return "A file name has at most 255 characters."
+    if name in {".", ".."}:
+        return "A file name cannot be '.' or '..'."
+    return None
+
+
+def store_gift_file(settings: Settings, source: Path | str | bytes, original_name: str) -> str:
+    """Copy a gift file into DATA_DIR/gifts under a random name and return that name; the page
+    keeps `original_name` for downloads. At most 25 MB. Blocking file I/O: from async code, call
+    it in a worker thread.
+    """
+    problem = _file_name_problem(original_name)
+    if problem:
+        raise InvalidGiftFile(problem)
+    suffix = PurePath(original_name.strip()).suffix.lower()
+    stored = secrets.token_hex(16) + (suffix if _EXTENSION.fullmatch(suffix) else "")
+    folder = settings.data_dir / GIFTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{stored}.part"
+    try:
+        with _open_new(partial) as target:
+            if isinstance(source, bytes):
+                if len(source) > MAX_GIFT_FILE_BYTES:
+                    raise GiftFileTooLarge(MAX_GIFT_FILE_BYTES)
+                target.write(source)
+            else:
+                _copy_limited(Path(source), target)
+        partial.replace(folder / stored)
+    finally:
+        partial.unlink(missing_ok=True)
+    return stored
+
+
+def _open_new(path: Path) -> Any:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    return os.fdopen(fd, "wb")
+
+
+def _copy_limited(path: Path, target: Any) -> None:
+    try:
+        if not path.is_file():
+            raise InvalidGiftFile(f"{path} is not a file.")
+        if path.stat().st_size > MAX_GIFT_FILE_BYTES:
+            raise GiftFileTooLarge(MAX_GIFT_FILE_BYTES)
+        copied = 0
+        with path.open("rb") as source:
+            while chunk := source.read(_CHUNK):
+                copied += len(chunk)
+                if copied > MAX_GIFT_FILE_BYTES:  # the file grew while it was copied
+                    raise GiftFileTooLarge(MAX_GIFT_FILE_BYTES)
+                target.write(chunk)
+    except OSError as exc:
+        raise InvalidGiftFile(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def gift_file_path(settings: Settings, stored_name: str) -> Path | None:
+    """Where a stored gift file is, or None for a name `store_gift_file` cannot have made."""
+    if not STORED_NAME_PATTERN.fullmatch(stored_name):
+        return None
+    return settings.data_dir / GIFTS_DIR / stored_name

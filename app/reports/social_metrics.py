@@ -1,0 +1,328 @@
+"""Social-metric snapshots (likes, followers, … per handle, platform and day): idempotent
+upserts from the API, the CSV import, and keyset pages of them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    and_,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import utcnow
+from app.links.exceptions import HandleNotFound
+from app.links.models import Handle
+from app.links.sources import CANONICAL_SOURCES, canonical_source
+from app.pagination import CursorCodec, InvalidCursor
+from app.reports.exceptions import InvalidReportInput
+from app.reports.models import (
+    METRIC_FIELDS,
+    SocialMetric,
+)
+from app.reports.service import FIRST_DAY, LAST_DAY
+
+__all__ = [
+    "CSV_COLUMNS",
+    "MAX_METRIC_VALUE",
+    "ImportResult",
+    "MetricPage",
+    "MetricSnapshot",
+    "check_metric_value",
+    "check_platform",
+    "import_social_metrics_csv",
+    "list_social_metrics",
+    "upsert_named_social_metrics",
+    "upsert_social_metrics",
+]
+
+MAX_METRIC_VALUE = 10**15
+CSV_COLUMNS = ("date", "platform", *METRIC_FIELDS)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSnapshot:
+    """One day of one platform's numbers for a handle; None means unknown."""
+
+    handle_id: int
+    platform: str
+    day: date
+    likes: int | None = None
+    followers: int | None = None
+    impressions: int | None = None
+    comments: int | None = None
+    shares: int | None = None
+
+    @property
+    def key(self) -> tuple[int, str, date]:
+        return (self.handle_id, self.platform, self.day)
+
+    def merged_with(self, later: MetricSnapshot) -> MetricSnapshot:
+        """This snapshot with the numbers `later` knows taken from `later`."""
+        known = {name: getattr(later, name) for name in METRIC_FIELDS}
+        return replace(self, **{name: v for name, v in known.items() if v is not None})
+
+
+def check_platform(value: str, field_name: str = "platform") -> str:
+    """The canonical source name `value` stands for (aliases like `ig` allowed)."""
+    platform = canonical_source(value)
+    if platform is None:
+        raise InvalidReportInput(
+            field_name,
+            f"{value[:40]!r} is not a platform; use one of: {', '.join(CANONICAL_SOURCES)}.",
+        )
+    return platform
+
+
+def check_metric_value(value: int | None, field_name: str) -> int | None:
+    if value is not None and not 0 <= value <= MAX_METRIC_VALUE:
+        raise InvalidReportInput(
+            field_name, f"{field_name} must be between 0 and {MAX_METRIC_VALUE}."
+        )
+    return value
+
+
+def _upsert(session: AsyncSession) -> Any:
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert if dialect == "postgresql" else sqlite_dialect.insert
+
+
+async def upsert_social_metrics(session: AsyncSession, snapshots: Iterable[MetricSnapshot]) -> int:
+    """Store snapshots idempotently by (handle, platform, day); returns how many keys were written.
+
+    A number a snapshot carries replaces the stored one; a number it leaves out (None) keeps what
+    was stored, so sending likes today and followers tomorrow for the same day keeps both. The
+    same key twice in one batch is merged in order, so the batch equals sending them one by one.
+    """
+    merged: dict[tuple[int, str, date], MetricSnapshot] = {}
+    for snapshot in snapshots:
+        earlier = merged.get(snapshot.key)
+        merged[snapshot.key] = earlier.merged_with(snapshot) if earlier else snapshot
+    if not merged:
+        return 0
+    now = utcnow()
+    insert = _upsert(session)
+    rows = [
+        {
+            "handle_id": s.handle_id,
+            "platform": s.platform,
+            "day": s.day,
+            **{name: getattr(s, name) for name in METRIC_FIELDS},
+            "updated_at": now,
+        }
+        for s in sorted(merged.values(), key=lambda s: s.key)  # one lock order for all writers
+    ]
+    # One statement, executed for every row (the driver's executemany).
+    statement = insert(SocialMetric.__table__)
+    excluded = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=["handle_id", "platform", "day"],
+        set_={
+            **{
+                name: func.coalesce(excluded[name], SocialMetric.__table__.c[name])
+                for name in METRIC_FIELDS
+            },
+            "updated_at": excluded.updated_at,
+        },
+    )
+    connection = await session.connection()
+    await connection.execute(statement, rows)
+    return len(rows)
+
+
+async def upsert_named_social_metrics(
+    session: AsyncSession,
+    items: Sequence[Mapping[str, Any]],
+    *,
+    visible: Collection[int] | None,
+) -> int:
+    """The API's batch: snapshots naming their handle (`handle`, `platform`, `date` and the
+    numbers). A handle that is unknown or out of the key's sight is a 404 for the whole batch,
+    before anything is written."""
+    names = {str(item["handle"]).strip().lstrip("@").lower() for item in items}
+    found = dict(
+        (await session.execute(select(Handle.name, Handle.id).where(Handle.name.in_(names)))).all()
+    )
+    for name in sorted(names):
+        if name not in found or (visible is not None and found[name] not in visible):
+            raise HandleNotFound(name)
+    return await upsert_social_metrics(
+        session,
+        (
+            MetricSnapshot(
+                handle_id=found[str(item["handle"]).strip().lstrip("@").lower()],
+                platform=check_platform(str(item["platform"])),
+                day=item["date"],
+                **{name: check_metric_value(item.get(name), name) for name in METRIC_FIELDS},
+            )
+            for item in items
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What a CSV import kept, and each line it could not use (1-based line numbers)."""
+
+    imported: int
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+_NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+|\d+")
+
+
+def _parse_number(raw: str, column: str) -> int | None:
+    value = raw.strip().replace("_", "").replace(" ", "")
+    if not value:
+        return None
+    if not _NUMBER.fullmatch(value):
+        raise ValueError(f"{column} must be a whole number of 0 or more, not {raw.strip()[:40]!r}")
+    number = int(value.replace(",", ""))
+    if number > MAX_METRIC_VALUE:
+        raise ValueError(f"{column} is larger than {MAX_METRIC_VALUE}")
+    return number
+
+
+def _parse_date(raw: str) -> date:
+    value = raw.strip()
+    try:
+        if len(value) != 10:
+            raise ValueError
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"date must be YYYY-MM-DD, not {value[:40]!r}") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"date must be between {FIRST_DAY} and {LAST_DAY}, not {value}")
+    return day
+
+
+def _csv_header(cells: list[str]) -> list[str]:
+    names = [cell.strip().lower() for cell in cells]
+    missing = [name for name in ("date", "platform") if name not in names]
+    unknown = [name for name in names if name not in CSV_COLUMNS]
+    if missing or unknown or len(set(names)) != len(names):
+        raise ValueError(
+            f"the first line must be the header {','.join(CSV_COLUMNS)} "
+            "(date and platform required, the numbers optional, in any order)"
+        )
+    return names
+
+
+async def import_social_metrics_csv(
+    session: AsyncSession, handle: Handle, text: str
+) -> ImportResult:
+    """Import `date,platform,likes,followers,impressions,comments,shares` rows for a handle.
+
+    Good rows are kept and bad ones reported by line number; an empty number is unknown.
+    Importing the same file again changes nothing (an upsert by handle, platform and day).
+    """
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
+    header: list[str] | None = None
+    snapshots: list[MetricSnapshot] = []
+    errors: list[tuple[int, str]] = []
+    try:
+        for cells in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            try:
+                if header is None:
+                    header = _csv_header(cells)
+                    continue
+                snapshots.append(_csv_snapshot(handle.id, header, cells))
+            except ValueError as exc:
+                errors.append((line, str(exc)))
+                if header is None:
+                    return ImportResult(imported=0, errors=errors)
+    except csv.Error as exc:
+        errors.append((reader.line_num, f"not readable as CSV: {exc}"))
+    if header is None and not errors:
+        errors.append((1, "the file is empty; expected the header " + ",".join(CSV_COLUMNS)))
+    await upsert_social_metrics(session, snapshots)
+    return ImportResult(imported=len(snapshots), errors=errors)
+
+
+def _csv_snapshot(handle_id: int, header: list[str], cells: list[str]) -> MetricSnapshot:
+    if len(cells) > len(header):
+        raise ValueError(f"{len(cells)} values for {len(header)} columns")
+    values = dict(zip(header, [*cells, *[""] * (len(header) - len(cells))], strict=True))
+    platform = canonical_source(values["platform"])
+    if platform is None:
+        raise ValueError(f"unknown platform {values['platform'].strip()[:40]!r}")
+    return MetricSnapshot(
+        handle_id=handle_id,
+        platform=platform,
+        day=_parse_date(values["date"]),
+        **{name: _parse_number(values.get(name, ""), name) for name in METRIC_FIELDS},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPage:
+    """One page of stored snapshots with their handle names, and the next page's cursor."""
+
+    items: list[tuple[SocialMetric, str]]
+    next_cursor: str | None
+
+
+METRICS_ORDERING = "social-metrics-day-id"
+
+
+async def list_social_metrics(
+    session: AsyncSession,
+    *,
+    visible: Collection[int] | None,
+    codec: CursorCodec,
+    handle_id: int | None = None,
+    platform: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> MetricPage:
+    """Snapshots ordered by (day, id), keyset-paginated; `visible` None means every handle."""
+    query = (
+        select(SocialMetric, Handle.name)
+        .join(Handle, Handle.id == SocialMetric.handle_id)
+        .order_by(SocialMetric.day, SocialMetric.id)
+        .limit(limit + 1)
+    )
+    if visible is not None:
+        query = query.where(SocialMetric.handle_id.in_(visible))
+    if handle_id is not None:
+        query = query.where(SocialMetric.handle_id == handle_id)
+    if platform is not None:
+        query = query.where(SocialMetric.platform == platform)
+    if start is not None:
+        query = query.where(SocialMetric.day >= start)
+    if end is not None:
+        query = query.where(SocialMetric.day <= end)
+    if cursor is not None:
+        raw_day, raw_id = codec.decode(cursor, METRICS_ORDERING, 2)
+        try:
+            after_day, after_id = date.fromisoformat(str(raw_day)), int(raw_id)
+        except ValueError:
+            raise InvalidCursor from None
+        query = query.where(
+            or_(
+                SocialMetric.day > after_day,
+                and_(SocialMetric.day == after_day, SocialMetric.id > after_id),
+            )
+        )
+    rows = [(metric, name) for metric, name in (await session.execute(query)).all()]
+    if len(rows) <= limit:
+        return MetricPage(items=rows, next_cursor=None)
+    rows = rows[:limit]
+    last = rows[-1][0]
+    return MetricPage(rows, codec.encode(METRICS_ORDERING, [last.day.isoformat(), last.id]))

@@ -1,0 +1,1 @@
+"""Webhooks: events about leads, signed and delivered to CRMs through the outbox."""

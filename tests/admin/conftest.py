@@ -1,0 +1,54 @@
+"""Admin tests sign in with a cheap argon2 hasher: the real parameters cost ~0.2 s a hash."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app.db import Database
+from app.main import create_app
+from app.users import service as users
+from app.users.models import User
+from tests.admin.admin_helpers import OWNER_EMAIL, OWNER_PASSWORD
+from tests.conftest import DatabaseUnderTest, make_settings
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(users, "password_hasher", cheap)
+
+
+@pytest.fixture
+async def owner(session: AsyncSession) -> User:
+    return await users.create_user(session, OWNER_EMAIL, OWNER_PASSWORD)
+
+
+ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def make_client(
+    database: DatabaseUnderTest, connection: AsyncConnection, tmp_path: Path
+) -> ClientFactory:
+    """A client of an app built with some settings changed (rate limits, base URL)."""
+
+    @asynccontextmanager
+    async def build(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        settings = make_settings(tmp_path, database.settings.effective_database_url, **overrides)
+        app = create_app(settings, database=Database(connection, owns_engine=False))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            # Talk to the app at its own base URL, so that Secure cookies come back on https.
+            base_url = str(overrides.get("base_url", "http://testserver"))
+            async with httpx.AsyncClient(transport=transport, base_url=base_url) as c:
+                yield c
+
+    return build

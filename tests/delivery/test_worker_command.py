@@ -1,0 +1,53 @@
+"""`leadlink worker` as a person runs it: delivers what is queued, prints the confirmation link
+with the development backend, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+
+from app import schema
+from app.db import Database, create_engine
+from tests.cli_runner import LEADLINK, REPO_ROOT, leadlink_env
+from tests.conftest import make_settings
+from tests.delivery.outbox_helpers import enqueue_ping, load
+
+
+async def test_worker_command_delivers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    env = leadlink_env(tmp_path)
+    engine = create_engine(make_settings(tmp_path, env["LEADLINK_DATABASE_URL"]))
+    database = Database(engine)
+    try:
+        await schema.upgrade(engine)
+        message_id = await enqueue_ping(database, link="http://127.0.0.1:8000/c/cli-token")
+        process = await asyncio.create_subprocess_exec(
+            str(LEADLINK),
+            "worker",
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while (await load(database, message_id)).status != "sent":
+                assert process.returncode is None, await process.communicate()
+                assert time.monotonic() < deadline, "the worker did not deliver in 20 s"
+                await asyncio.sleep(0.1)
+            process.send_signal(signal.SIGTERM)
+            _, raw_stderr = await asyncio.wait_for(process.communicate(), timeout=15)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    finally:
+        await database.dispose()
+
+    stderr = raw_stderr.decode()
+    assert process.returncode == 0, stderr
+    assert "outbox worker started; email goes to the log" in stderr
+    assert "link: http://127.0.0.1:8000/c/cli-token" in stderr
+    assert "outbox worker stopped" in stderr
+    assert "Traceback" not in stderr
