@@ -43,7 +43,7 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_healthcheck() -> None:
     assert "/healthz" in DOCKERFILE.split("HEALTHCHECK", 1)[1]
 
 
-@pytest.mark.parametrize("service", ["migrate", "web"])
+@pytest.mark.parametrize("service", ["migrate", "web", "worker"])
 def test_compose_commands_exist_in_the_cli(service: str) -> None:
     _assert_runs_in_cli(COMPOSE["services"][service]["command"])
 
@@ -61,3 +61,15 @@ def test_compose_migrates_before_serving_on_postgresql() -> None:
 def test_copied_paths_exist() -> None:
     for source in re.findall(r"^COPY (?!--from)(\S+)", DOCKERFILE, re.MULTILINE):
         assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
+
+
+def test_compose_delivers_the_outbox_in_the_worker_service_only() -> None:
+    services = COMPOSE["services"]
+    assert services["worker"]["command"][:2] == ["leadlink", "worker"]
+    assert services["web"]["environment"]["LEADLINK_OUTBOX_IN_PROCESS"] == "false"
+    assert services["worker"]["environment"]["LEADLINK_DATABASE_URL"] == (
+        services["web"]["environment"]["LEADLINK_DATABASE_URL"]
+    )
+    assert services["worker"]["depends_on"]["migrate"]["condition"] == (
+        "service_completed_successfully"
+    )
