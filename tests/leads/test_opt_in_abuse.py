@@ -195,3 +195,34 @@ async def test_rate_limit_per_ip_answers_429_with_retry_after(
     assert statuses[:5] == [303] * 5
     assert statuses[5:] == [429, 429]
     assert int(response.headers["retry-after"]) >= 1
+
+
+@pytest.mark.usefixtures("page")
+async def test_a_visitor_who_leaves_mid_upload_is_logged_as_499_and_writes_nothing(
+    app: Any, session: AsyncSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/p/offer", "raw_path": b"/p/offer", "query_string": b"",
+        "root_path": "", "server": ("testserver", 80), "client": ("203.0.113.9", 4711),
+        "headers": [(b"content-type", b"application/x-www-form-urlencoded"),
+                    (b"content-length", b"40")],
+    }  # fmt: skip
+    incoming = [
+        {"type": "http.request", "body": b"email=gone%40example", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+
+    assert sent[0]["type"] == "http.response.start"
+    assert sent[0]["status"] == 499
+    assert await leads(session) == 0
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
