@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -123,15 +124,27 @@ def _secret_file(settings: Settings) -> Path:
 
 
 def _development_secret(settings: Settings) -> str:
-    """Read the generated development secret, creating it (mode 0600) on first use."""
+    """Read the generated development secret, creating it (mode 0600) on first use.
+
+    The new secret is written under a private name and then hard-linked into place, so that
+    processes starting at once (`make run` beside a CLI command) agree on one secret: each either
+    wins the link or reads the winner's complete file, never a missing or half-written one.
+    """
     path = _secret_file(settings)
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(secret + "\n")
+    fd, draft = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(secret + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            return path.read_text(encoding="utf-8").strip()
+    finally:
+        os.unlink(draft)
     return secret
 
 

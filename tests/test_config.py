@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import stat
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,21 @@ def test_development_generates_a_private_secret_once(tmp_path: Path) -> None:
     assert len(first.secret_key.get_secret_value()) >= 32
     assert first.secret_key == second.secret_key
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+
+
+def test_processes_starting_at_once_agree_on_one_development_secret(tmp_path: Path) -> None:
+    starters = 16
+    barrier = threading.Barrier(starters)
+
+    def start() -> str:
+        barrier.wait()
+        return load_settings(env="development", data_dir=tmp_path).secret_key.get_secret_value()
+
+    with ThreadPoolExecutor(starters) as pool:
+        secrets = set(pool.map(lambda _: start(), range(starters)))
+    assert len(secrets) == 1
+    assert secrets == {(tmp_path / "secret_key").read_text().strip()}
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["secret_key"], "no drafts left"
 
 
 def test_default_database_is_sqlite_in_the_data_dir(tmp_path: Path) -> None:
