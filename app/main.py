@@ -24,9 +24,11 @@ from app.health import views as health_views
 from app.leads import api as leads_api
 from app.leads import views as lead_views
 from app.leads.tokens import LeadLinks, LeadTokens
+from app.links import api as handles_api
 from app.links.one_link import OneLink
 from app.links.views import OneLinkMiddleware
 from app.observability import RequestLogMiddleware, configure_logging
+from app.pages import api as pages_api
 from app.pages import views as page_views
 from app.rate_limits import RateLimiter
 from app.reports import api as reports_api
@@ -89,6 +91,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.include_router(keys_api.router, prefix="/api/v1")
     app.include_router(reports_api.router, prefix="/api/v1")
     app.include_router(webhooks_api.router, prefix="/api/v1")
+    app.include_router(pages_api.router, prefix="/api/v1")
+    app.include_router(handles_api.router, prefix="/api/v1")
     # Outermost last: log → security headers → the one link's fast path → FastAPI.
     app.add_middleware(OneLinkMiddleware, state=app.state)
     app.add_middleware(SecurityHeadersMiddleware)

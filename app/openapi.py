@@ -1,15 +1,17 @@
 """What every `/api/v1` router documents besides its own models: the RFC 9457 problem body of
-errors, as answered by `app.errors`, with an example per status; and the `Allow` header of a
-405, which must list what `/openapi.json` documents for the path."""
+errors, as answered by `app.errors`, with an example per status; the `Allow` header of a 405,
+which must list what `/openapi.json` documents for the path; and the refusal of query
+parameters an operation does not document."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from starlette.routing import Match
 
-__all__ = ["PROBLEM_SCHEMA", "allowed_methods", "problem_responses"]
+__all__ = ["PROBLEM_SCHEMA", "allowed_methods", "problem_responses", "reject_unknown_query"]
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
@@ -116,3 +118,31 @@ def allowed_methods(request: Request) -> str | None:
         return any(route.matches(scope)[0] is Match.FULL for route in routes)
 
     return ", ".join(method for method in METHODS if answers(method)) or None
+
+
+async def reject_unknown_query(request: Request) -> None:
+    """A router dependency: a query parameter the operation does not document in
+    `/openapi.json` is a 422 naming it. A misspelt filter (`updated_since=`) must not silently
+    answer with every lead."""
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    scored = [
+        (score, template)
+        for template in paths
+        if (score := _template_match(template, request.url.path)) is not None
+    ]
+    operation = paths[max(scored)[1]].get(request.method.lower()) if scored else None
+    if operation is None:
+        return
+    documented = {
+        parameter["name"]
+        for parameter in operation.get("parameters", [])
+        if parameter.get("in") == "query"
+    }
+    unknown = sorted(set(request.query_params) - documented)
+    if unknown:
+        raise RequestValidationError(
+            [
+                {"type": "extra_forbidden", "loc": ("query", name), "msg": "Unknown parameter."}
+                for name in unknown
+            ]
+        )

@@ -67,8 +67,9 @@ def test_compose_delivers_the_outbox_in_the_worker_service_only() -> None:
     services = COMPOSE["services"]
     assert services["worker"]["command"][:2] == ["leadlink", "worker"]
     assert services["web"]["environment"]["LEADLINK_OUTBOX_IN_PROCESS"] == "false"
-    assert services["worker"]["environment"]["LEADLINK_DATABASE_URL"] == (
-        services["web"]["environment"]["LEADLINK_DATABASE_URL"]
+    assert (
+        services["worker"]["environment"]["LEADLINK_DATABASE_URL"]
+        == (services["web"]["environment"]["LEADLINK_DATABASE_URL"])
     )
     assert services["worker"]["depends_on"]["migrate"]["condition"] == (
         "service_completed_successfully"

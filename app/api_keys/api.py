@@ -16,12 +16,17 @@ from app.db import SessionDep
 from app.errors import Forbidden
 from app.idempotency import service as idempotency
 from app.idempotency.dependencies import IdempotencyKeyHeader
-from app.openapi import problem_responses
+from app.openapi import problem_responses, reject_unknown_query
 from app.pagination import CursorCodecDep, CursorQuery, LimitQuery, next_link
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/keys", tags=["keys"], responses=problem_responses(400, 401, 403, 422))
+router = APIRouter(
+    prefix="/keys",
+    tags=["keys"],
+    responses=problem_responses(400, 401, 403, 422),
+    dependencies=[Depends(reject_unknown_query)],
+)
 
 
 async def _unrestricted_admin(caller: AdminKey) -> ApiCaller:

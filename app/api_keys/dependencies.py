@@ -28,6 +28,8 @@ __all__ = [
     "ApiKeyDep",
     "LeadsReadKey",
     "LeadsWriteKey",
+    "PagesReadKey",
+    "PagesWriteKey",
     "bearer_scheme",
     "require_scope",
 ]
@@ -92,14 +94,17 @@ async def _authenticate(
 ApiKeyDep = Annotated[ApiCaller, Depends(_authenticate)]
 
 
-def require_scope(scope: str) -> Callable[[ApiCaller], Awaitable[ApiCaller]]:
-    """A dependency admitting keys with `scope` (`admin` has every scope); others get 403."""
-    if scope not in api_keys.SCOPES:
-        raise ValueError(f"unknown scope {scope!r}")
+def require_scope(*scopes: str) -> Callable[[ApiCaller], Awaitable[ApiCaller]]:
+    """A dependency admitting keys with one of `scopes` (`admin` has every scope); others get
+    403."""
+    unknown = [scope for scope in scopes if scope not in api_keys.SCOPES]
+    if not scopes or unknown:
+        raise ValueError(f"unknown scopes {unknown!r}")
+    needed = " or ".join(repr(scope) for scope in scopes)
 
     async def check(caller: ApiKeyDep) -> ApiCaller:
-        if not caller.has_scope(scope):
-            raise Forbidden(f"This API key lacks the {scope!r} scope.")
+        if not any(caller.has_scope(scope) for scope in scopes):
+            raise Forbidden(f"This API key lacks the {needed} scope.")
         return caller
 
     return check
@@ -107,4 +112,7 @@ def require_scope(scope: str) -> Callable[[ApiCaller], Awaitable[ApiCaller]]:
 
 LeadsReadKey = Annotated[ApiCaller, Depends(require_scope("leads:read"))]
 LeadsWriteKey = Annotated[ApiCaller, Depends(require_scope("leads:write"))]
+# Pages and handles are the owner's side; a CRM that syncs leads may read them to name them.
+PagesReadKey = Annotated[ApiCaller, Depends(require_scope("pages:write", "leads:read"))]
+PagesWriteKey = Annotated[ApiCaller, Depends(require_scope("pages:write"))]
 AdminKey = Annotated[ApiCaller, Depends(require_scope("admin"))]

@@ -31,12 +31,17 @@ from app.leads.schemas import (
     SourceName,
 )
 from app.leads.tokens import LeadLinks
-from app.openapi import problem_responses
+from app.openapi import problem_responses, reject_unknown_query
 from app.pagination import CursorCodecDep, CursorQuery, LimitQuery, next_link
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/leads", tags=["leads"], responses=problem_responses(400, 401, 403, 422))
+router = APIRouter(
+    prefix="/leads",
+    tags=["leads"],
+    responses=problem_responses(400, 401, 403, 422),
+    dependencies=[Depends(reject_unknown_query)],
+)
 
 
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
@@ -61,10 +66,12 @@ async def _lead_filter(
     session: SessionDep,
     caller: LeadsReadKey,
     handle: Annotated[
-        str | None, Query(max_length=31, description="A handle's name.", examples=["anna"])
+        str | None,
+        Query(min_length=1, max_length=31, description="A handle's name.", examples=["anna"]),
     ] = None,
     page: Annotated[
-        str | None, Query(max_length=64, description="A page's slug.", examples=["free-guide"])
+        str | None,
+        Query(min_length=1, max_length=64, description="A page's slug.", examples=["free-guide"]),
     ] = None,
     source: Annotated[
         SourceName | None,

@@ -12,17 +12,24 @@ class InvalidHandle(ValidationFailed):
 
 class HandleTaken(Conflict):
     def __init__(self, name: str) -> None:
-        super().__init__(f"The handle {name!r} is already taken.")
+        message = f"The handle {name!r} is already taken."
+        super().__init__(message, errors=[FieldError("name", message)])
 
 
 class HandleNotFound(NotFound):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"There is no handle {name!r}.")
+    """No such handle, or one out of the API key's sight; `field` names the input that named
+    it (an API filter or body), absent for a handle named in the URL."""
+
+    def __init__(self, name: str, *, field: str | None = None) -> None:
+        message = f"There is no handle {name!r}."
+        super().__init__(message, errors=[FieldError(field, message)] if field else ())
 
 
 class InvalidRoute(ValidationFailed):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message, errors=[FieldError(field, message)])
+    """A route that cannot be; `fields` names the inputs at fault (several when they clash)."""
+
+    def __init__(self, field: str, message: str, *fields: str) -> None:
+        super().__init__(message, errors=[FieldError(name, message) for name in (field, *fields)])
 
 
 class RouteNotFound(NotFound):

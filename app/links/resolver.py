@@ -15,6 +15,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from app.db import Database
 from app.errors import NotFound
 from app.links import service as links
@@ -107,3 +110,12 @@ class LinkResolver:
     def invalidate(self) -> None:
         self._handles.clear()
         self._pages.clear()
+
+    def invalidate_after_commit(self, session: AsyncSession) -> None:
+        """Forget every entry once `session` commits. Not before: a visitor's request between
+        the change and its commit would load the old routing and keep it for `ttl` seconds.
+        """
+        event.listen(session.sync_session, "after_commit", self._on_commit, once=True)
+
+    def _on_commit(self, _session: object) -> None:
+        self.invalidate()

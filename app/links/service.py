@@ -5,24 +5,27 @@ of one handle that the one-link hot path serves from.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import utcnow
 from app.links.exceptions import (
     HandleNotFound,
     HandleTaken,
-    InvalidHandle,
     InvalidRoute,
     RouteNotFound,
 )
+from app.links.handle_names import RESERVED_HANDLES, normalize_handle_name
 from app.links.models import Handle, Route
 from app.links.routing import RouteView, check_external_url
+from app.links.schemas import HandleList, HandleRead, HandleUpdate, RouteRead
 from app.links.sources import canonical_source
 from app.pages.models import Page, PageStatus
+from app.pagination import CursorCodec
 
 __all__ = [
     "RESERVED_HANDLES",
@@ -30,43 +33,25 @@ __all__ = [
     "add_route",
     "create_handle",
     "get_handle",
+    "get_route",
+    "get_visible_handle",
+    "handle_read",
+    "handle_reads",
     "list_handles",
     "list_routes",
+    "list_visible_handles",
     "load_handle_snapshot",
     "normalize_handle_name",
+    "parse_route_id",
     "remove_route",
+    "route_reads",
     "set_default_page",
+    "update_handle",
 ]
 
-HANDLE_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9_.-]{0,28}[a-z0-9])?")
 PRINTABLE_ASCII = "".join(chr(code) for code in range(0x21, 0x7F))
 VARIANT_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,32}")
-# Names that are, or could become, paths or words of the service itself.
-RESERVED_HANDLES = frozenset(
-    {
-        "admin", "api", "static", "assets", "p", "c", "g", "u", "healthz", "readyz", "metrics",
-        "docs", "redoc", "openapi", "openapi.json", "login", "logout", "signin", "signup",
-        "settings", "account", "help", "support", "about", "leadlink", "root", "www", "mail",
-        "favicon.ico", "robots.txt", "well-known", ".well-known", "null", "undefined",
-    }
-)  # fmt: skip
-
-
-def normalize_handle_name(raw: str) -> str:
-    """Lower-case and check a handle; raise `InvalidHandle` with a message a creator can act on."""
-    name = raw.strip().lstrip("@").lower()
-    if not name:
-        raise InvalidHandle("A handle cannot be empty.")
-    if len(name) > 30:
-        raise InvalidHandle("A handle has at most 30 characters.")
-    if not HANDLE_PATTERN.fullmatch(name):
-        raise InvalidHandle(
-            "A handle uses letters a-z, digits, '.', '_' or '-', and starts and ends with a "
-            "letter or digit."
-        )
-    if name in RESERVED_HANDLES:
-        raise InvalidHandle(f"The handle {name!r} is reserved; choose another.")
-    return name
+BY_HANDLE = "handles"
 
 
 async def create_handle(session: AsyncSession, name: str, *, display_name: str = "") -> Handle:
@@ -91,18 +76,50 @@ async def list_handles(session: AsyncSession) -> Sequence[Handle]:
     return (await session.scalars(select(Handle).order_by(Handle.name))).all()
 
 
-async def _page_of_handle(session: AsyncSession, handle: Handle, slug: str) -> Page:
+async def get_visible_handle(
+    session: AsyncSession,
+    name: str,
+    visible: Collection[int] | None,
+    *,
+    field: str | None = None,
+) -> Handle:
+    """A handle by its name (a leading '@' and case do not matter), if the caller may see it:
+    one out of sight is the same 404 as a missing one."""
+    handle = await session.scalar(
+        select(Handle).where(Handle.name == name.strip().lstrip("@").lower())
+    )
+    if handle is None or (visible is not None and handle.id not in visible):
+        raise HandleNotFound(name, field=field)
+    return handle
+
+
+async def _page_of_handle(
+    session: AsyncSession, handle: Handle, slug: str, *, field: str = "page"
+) -> Page:
     page = await session.scalar(
         select(Page).where(Page.slug == slug.strip().lower(), Page.handle_id == handle.id)
     )
     if page is None:
-        raise InvalidRoute("page", f"The handle {handle.name!r} has no page {slug!r}.")
+        raise InvalidRoute(field, f"The handle {handle.name!r} has no page {slug!r}.")
     return page
 
 
-async def set_default_page(session: AsyncSession, handle: Handle, slug: str) -> Handle:
-    page = await _page_of_handle(session, handle, slug)
+async def set_default_page(
+    session: AsyncSession, handle: Handle, slug: str, *, field: str = "page"
+) -> Handle:
+    page = await _page_of_handle(session, handle, slug, field=field)
     handle.default_page_id = page.id
+    await session.flush()
+    return handle
+
+
+async def update_handle(session: AsyncSession, handle: Handle, change: HandleUpdate) -> Handle:
+    """Change the display name and/or the default page (one of the handle's own pages)."""
+    if change.default_page is not None:
+        await set_default_page(session, handle, change.default_page, field="default_page")
+    if change.display_name is not None:
+        handle.display_name = change.display_name
+    handle.updated_at = utcnow()
     await session.flush()
     return handle
 
@@ -127,7 +144,7 @@ async def add_route(
         if canonical is None:
             raise InvalidRoute("source", f"Unknown source {source!r}.")
     if (page_slug is None) == (target_url is None):
-        raise InvalidRoute("target", "A route points to exactly one of a page or a URL.")
+        raise InvalidRoute("page", "A route points to exactly one of a page or a URL.", "url")
     if not 0 <= weight <= 10_000:
         raise InvalidRoute("weight", "A weight is between 0 and 10000.")
     if variant is not None and not VARIANT_PATTERN.fullmatch(variant):
@@ -161,12 +178,109 @@ async def list_routes(session: AsyncSession, handle: Handle) -> Sequence[Route]:
     ).all()
 
 
-async def remove_route(session: AsyncSession, handle: Handle, route_id: int) -> None:
+async def get_route(session: AsyncSession, handle: Handle, route_id: int) -> Route:
     route = await session.get(Route, route_id)
     if route is None or route.handle_id != handle.id:
         raise RouteNotFound
-    await session.delete(route)
+    return route
+
+
+async def remove_route(session: AsyncSession, handle: Handle, route_id: int) -> None:
+    await session.delete(await get_route(session, handle, route_id))
     await session.flush()
+
+
+def parse_route_id(raw: str) -> int:
+    """A route id from a URL; anything that is not one is a 404 like an unknown id."""
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise RouteNotFound
+    return int(raw)
+
+
+async def list_visible_handles(
+    session: AsyncSession,
+    *,
+    visible: Collection[int] | None,
+    codec: CursorCodec,
+    cursor: str | None,
+    limit: int,
+    base_url: str,
+) -> HandleList:
+    """Keyset pages of the handles the caller sees, in creation order, with their routes."""
+    query = select(Handle).order_by(Handle.id).limit(limit + 1)
+    if cursor:
+        query = query.where(Handle.id > int(codec.decode(cursor, BY_HANDLE, 1)[0]))
+    if visible is not None:
+        query = query.where(Handle.id.in_(visible))
+    rows = list((await session.scalars(query)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return HandleList(
+        items=await handle_reads(session, rows, base_url),
+        next_cursor=codec.encode(BY_HANDLE, [rows[-1].id]) if more else None,
+    )
+
+
+async def _slugs(session: AsyncSession, page_ids: Collection[int]) -> dict[int, str]:
+    if not page_ids:
+        return {}
+    rows = await session.execute(select(Page.id, Page.slug).where(Page.id.in_(page_ids)))
+    return dict(rows.all())
+
+
+def _route_read(route: Route, slugs: dict[int, str]) -> RouteRead:
+    return RouteRead(
+        id=str(route.id),
+        source=route.source,
+        variant=route.variant,
+        weight=route.weight,
+        page=slugs[route.page_id] if route.page_id is not None else None,
+        page_id=str(route.page_id) if route.page_id is not None else None,
+        url=route.target_url,
+        created_at=route.created_at,
+    )
+
+
+async def route_reads(session: AsyncSession, routes: Sequence[Route]) -> list[RouteRead]:
+    slugs = await _slugs(session, {r.page_id for r in routes if r.page_id is not None})
+    return [_route_read(route, slugs) for route in routes]
+
+
+async def handle_read(session: AsyncSession, handle: Handle, base_url: str) -> HandleRead:
+    return (await handle_reads(session, [handle], base_url))[0]
+
+
+async def handle_reads(
+    session: AsyncSession, handles: Sequence[Handle], base_url: str
+) -> list[HandleRead]:
+    """Handles as the API shows them: the one link, the default page and the routes (three
+    queries for any number of handles)."""
+    if not handles:
+        return []
+    routes = (
+        await session.scalars(
+            select(Route)
+            .where(Route.handle_id.in_([handle.id for handle in handles]))
+            .order_by(Route.id)
+        )
+    ).all()
+    page_ids = {r.page_id for r in routes if r.page_id is not None}
+    page_ids |= {h.default_page_id for h in handles if h.default_page_id is not None}
+    slugs = await _slugs(session, page_ids)
+    return [
+        HandleRead(
+            id=str(handle.id),
+            name=handle.name,
+            display_name=handle.display_name,
+            url=f"{base_url}/@{handle.name}",
+            default_page=slugs.get(handle.default_page_id) if handle.default_page_id else None,
+            default_page_id=str(handle.default_page_id) if handle.default_page_id else None,
+            routes=[_route_read(r, slugs) for r in routes if r.handle_id == handle.id],
+            created_at=handle.created_at,
+            updated_at=handle.updated_at,
+        )
+        for handle in handles
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,13 +5,15 @@ fields (the gift) by the page service. Used by the service, the CLI and the REST
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
@@ -25,9 +27,15 @@ from app.pages.models import GiftKind, Theme
 __all__ = [
     "MAX_BODY_LENGTH",
     "MAX_CUSTOM_FIELDS",
+    "ApiGiftKind",
     "CustomField",
     "PageCreate",
+    "PageCreateRequest",
+    "PageList",
+    "PageRead",
+    "PageStatusName",
     "PageUpdate",
+    "PageUpdateRequest",
     "field_errors",
 ]
 
@@ -166,10 +174,8 @@ def _check_custom_fields(value: list[CustomField]) -> list[CustomField]:
 CustomFields = Annotated[list[CustomField], AfterValidator(_check_custom_fields)]
 
 
-class PageCreate(BaseModel):
-    """A new page. Without a gift it can be saved as a draft; `gift_value` is the link (url), the
-    stored file's name from `store_gift_file` (file), the code (code) or the message (text).
-    """
+class _PageFields(BaseModel):
+    """What every new page is made of, besides its gift's kind and file."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -178,42 +184,313 @@ class PageCreate(BaseModel):
     headline: Headline = ""
     body: Body = ""
     hero_image_url: ImageUrl = None
-    gift_kind: GiftKind | None = None
-    gift_value: str = ""
-    gift_file_name: str | None = None
+    gift_value: str = Field(
+        "", description="The link (url), the code (code) or the message (text) of the gift."
+    )
     gift_title: GiftTitle = "Your free gift"
-    name_field: NameField = "optional"
+    name_field: NameField = Field("optional", description="Whether the form asks for a name.")
     custom_fields: CustomFields = Field(default_factory=list)
     consent_text: ConsentText = ""
-    double_opt_in: bool = True
+    double_opt_in: bool = Field(
+        True, description="Confirm the address by email before the gift is delivered."
+    )
     theme: Theme = Theme.CLEAN
     og_title: OgTitle = None
     og_description: OgDescription = None
     og_image_url: ImageUrl = None
 
 
-class PageUpdate(BaseModel):
-    """A change to a page: only the fields that are set are changed."""
+class PageCreate(_PageFields):
+    """A new page. Without a gift it can be saved as a draft; `gift_value` is the link (url), the
+    stored file's name from `store_gift_file` (file), the code (code) or the message (text).
+    """
+
+    gift_kind: GiftKind | None = None
+    gift_file_name: str | None = None
+
+
+class _PageChanges(BaseModel):
+    """A change to a page, besides its gift's kind and file: only the fields that are set are
+    changed; null clears the optional images and link-preview texts and is ignored elsewhere."""
 
     model_config = ConfigDict(extra="forbid")
 
-    slug: Slug | None = None
+    slug: Slug | None = Field(None, description="A new address; the old one stops working.")
     title: Title | None = None
     headline: Headline | None = None
     body: Body | None = None
     hero_image_url: ImageUrl = None
-    gift_kind: GiftKind | None = None
     gift_value: str | None = None
-    gift_file_name: str | None = None
     gift_title: GiftTitle | None = None
     name_field: NameField | None = None
     custom_fields: CustomFields | None = None
-    consent_text: ConsentText | None = None
+    consent_text: ConsentText | None = Field(
+        None, description="A new text gets the next `consent_version`."
+    )
     double_opt_in: bool | None = None
     theme: Theme | None = None
     og_title: OgTitle = None
     og_description: OgDescription = None
     og_image_url: ImageUrl = None
+
+
+class PageUpdate(_PageChanges):
+    """A change to a page: only the fields that are set are changed."""
+
+    gift_kind: GiftKind | None = None
+    gift_file_name: str | None = None
+
+
+# The API cannot upload files, so it cannot make file gifts (see docs/api.md).
+ApiGiftKind = Literal["url", "code", "text"]
+
+# The API states each text field's form in its schema, and pydantic enforces these patterns and
+# lengths on the value as sent, so `/openapi.json` and the API agree; the shared checks above
+# then trim it. (The CLI's types also accept blanks and line ends around a value, and trim them.)
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+# Blanks as `str.strip` sees them, and control characters, spelt out: `\s` differs between
+# regex engines (ECMA's has U+FEFF but not U+0085).
+_BLANK = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+ONE_LINE_NOT_BLANK = rf"^[^\x00-\x1f\x7f]*[^{_BLANK}][^\x00-\x1f\x7f]*$"
+# Text may span lines (tab, LF or CRLF) but has no other control characters.
+TEXT = r"^(?:[^\x00-\x08\x0b-\x1f\x7f]|\r\n)*$"
+# No surrounding blanks, so options that differ as sent still differ once trimmed.
+OPTION = rf"^[^{_BLANK}](?:[^\x00-\x1f\x7f]*[^{_BLANK}])?$"
+# An https:// URL with a plain host name (and port), or empty for none; see check_external_url.
+IMAGE_URL = (
+    r"^(?:https://[A-Za-z0-9.-]+(?::[1-9][0-9]{0,3})?"
+    r"(?:[/?#][^\x00-\x20\x7f-\x9f\\]*)?)?$"
+)
+
+
+_TitleLine = StringConstraints(max_length=200, pattern=ONE_LINE_NOT_BLANK)
+ApiTitle = Annotated[str, _TitleLine, _line(200, required=True)]
+ApiHeadline = Annotated[str, StringConstraints(max_length=300, pattern=ONE_LINE), _line(300)]
+ApiBody = Annotated[
+    str, StringConstraints(max_length=MAX_BODY_LENGTH, pattern=TEXT), _text(MAX_BODY_LENGTH)
+]
+ApiConsentText = Annotated[str, StringConstraints(max_length=2_000, pattern=TEXT), _text(2_000)]
+ApiGiftTitle = Annotated[str, _TitleLine, _line(200, required=True)]
+ApiImageUrl = Annotated[
+    Annotated[str, StringConstraints(max_length=2048, pattern=IMAGE_URL)] | None,
+    AfterValidator(_image_url),
+]
+ApiOgTitle = Annotated[
+    Annotated[str, StringConstraints(max_length=200, pattern=ONE_LINE), _line(200)] | None,
+    AfterValidator(_blank_to_none),
+]
+ApiOgDescription = Annotated[
+    Annotated[str, StringConstraints(max_length=300, pattern=ONE_LINE), _line(300)] | None,
+    AfterValidator(_blank_to_none),
+]
+ApiOption = Annotated[str, StringConstraints(max_length=100, pattern=OPTION)]
+
+
+class ApiCustomField(CustomField):
+    """A custom field as the API takes it: the form of each part stated in the schema. That a
+    select field has options and the others have none is stated too, and checked as for the
+    CLI; that keys differ is checked only."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["type", "options"],
+                    "properties": {"type": {"const": "select"}, "options": {"minItems": 1}},
+                },
+                {
+                    "properties": {
+                        "type": {"enum": ["text", "checkbox"]},
+                        "options": {"maxItems": 0},
+                    }
+                },
+            ]
+        },
+    )
+
+    key: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]
+    label: Annotated[str, _TitleLine, _line(200, required=True)]
+    options: list[ApiOption] = Field(
+        default_factory=list, max_length=MAX_OPTIONS, json_schema_extra={"uniqueItems": True}
+    )
+
+
+ApiCustomFields = Annotated[
+    list[ApiCustomField],
+    Field(max_length=MAX_CUSTOM_FIELDS),
+    AfterValidator(_check_custom_fields),
+]
+PageStatusName = Literal["draft", "published", "archived"]
+HandleRef = Annotated[str, StringConstraints(pattern=r"^@?[A-Za-z0-9._-]{1,30}$")]
+# The API states the slug rule in its schema (the CLI also trims blanks); upper case is lowered.
+ApiSlug = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?$"),
+    AfterValidator(_slug),
+]
+_SLUG_DESCRIPTION = "1 to 64 of a-z, 0-9 and '-', not at either end (stored lower-cased)."
+_GIFT_KIND_DESCRIPTION = (
+    "`url`, `code` or `text`; null (with an empty `gift_value`): no gift yet. File gifts are "
+    "uploaded with `leadlink pages update --gift-file` (the API does not take files)."
+)
+
+_PAGE_EXAMPLE: dict[str, Any] = {
+    "id": "12",
+    "slug": "free-guide",
+    "handle": "anna",
+    "handle_id": "3",
+    "status": "published",
+    "url": "https://links.example.com/p/free-guide",
+    "title": "The free guide",
+    "headline": "Seven habits of calm creators",
+    "body": "Get the **guide** in your inbox.",
+    "hero_image_url": None,
+    "gift_kind": "url",
+    "gift_value": "https://files.example.com/guide.pdf",
+    "gift_file_name": None,
+    "gift_title": "The guide (PDF)",
+    "name_field": "optional",
+    "custom_fields": [
+        {"key": "role", "label": "You are", "type": "select", "required": False,
+         "options": ["Creator", "Brand"]},
+    ],
+    "consent_text": "Send me the weekly letter.",
+    "consent_version": 1,
+    "double_opt_in": True,
+    "theme": "clean",
+    "og_title": None,
+    "og_description": "A free guide for creators.",
+    "og_image_url": None,
+    "created_at": "2026-11-22T09:30:00Z",
+    "updated_at": "2026-11-22T09:45:00Z",
+    "published_at": "2026-11-22T09:45:00Z",
+}  # fmt: skip
+
+
+class PageCreateRequest(_PageFields):
+    """`POST /api/v1/pages`: a new draft page of one of the key's handles."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "handle": "anna",
+                    "slug": "free-guide",
+                    "title": "The free guide",
+                    "headline": "Seven habits of calm creators",
+                    "body": "Get the **guide** in your inbox.",
+                    "gift_kind": "url",
+                    "gift_value": "https://files.example.com/guide.pdf",
+                    "gift_title": "The guide (PDF)",
+                    "consent_text": "Send me the weekly letter.",
+                    "og_description": "A free guide for creators.",
+                }
+            ]
+        },
+    )
+
+    handle: HandleRef = Field(description="The handle the page belongs to (its name).")
+    slug: ApiSlug = Field(description=_SLUG_DESCRIPTION)
+    title: ApiTitle = Field(description="The browser tab's and link previews' title.")
+    headline: ApiHeadline = Field("", description="The big line at the top of the page.")
+    body: ApiBody = Field("", description="Markdown, at most 10,000 characters.")
+    hero_image_url: ApiImageUrl = Field(None, description="An https:// image above the form.")
+    gift_kind: ApiGiftKind | None = Field(None, description=_GIFT_KIND_DESCRIPTION)
+    gift_title: ApiGiftTitle = Field("Your free gift", description="What the gift is called.")
+    # ApiCustomField is a CustomField; mypy sees only that lists of them are invariant.
+    custom_fields: ApiCustomFields = Field(  # type: ignore[assignment]
+        default_factory=list, description="Up to 5 more form fields, posted as `f_<key>`."
+    )
+    consent_text: ApiConsentText = Field(
+        "", description="The consent checkbox's label; empty: no checkbox."
+    )
+    og_title: ApiOgTitle = Field(None, description="The title of link previews (else `title`).")
+    og_description: ApiOgDescription = Field(None, description="The text of link previews.")
+    og_image_url: ApiImageUrl = Field(None, description="An https:// image for link previews.")
+
+    def to_create(self) -> PageCreate:
+        return PageCreate.model_validate(self.model_dump(exclude={"handle"}))
+
+
+class PageUpdateRequest(_PageChanges):
+    """`PATCH /api/v1/pages/{slug}`: only the fields that are sent change."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"headline": "Eight habits of calm creators"},
+                {"gift_kind": "code", "gift_value": "CALM20", "gift_title": "20 % off"},
+                {"og_image_url": None},
+            ]
+        },
+    )
+
+    slug: ApiSlug | None = Field(
+        None, description="A new address; the old one stops working. " + _SLUG_DESCRIPTION
+    )
+    title: ApiTitle | None = None
+    headline: ApiHeadline | None = None
+    body: ApiBody | None = None
+    hero_image_url: ApiImageUrl = None
+    gift_kind: ApiGiftKind | None = Field(None, description=_GIFT_KIND_DESCRIPTION)
+    gift_title: ApiGiftTitle | None = None
+    custom_fields: ApiCustomFields | None = None  # type: ignore[assignment]
+    consent_text: ApiConsentText | None = Field(
+        None, description="A new text gets the next `consent_version`."
+    )
+    og_title: ApiOgTitle = None
+    og_description: ApiOgDescription = None
+    og_image_url: ApiImageUrl = None
+
+    def to_update(self) -> PageUpdate:
+        return PageUpdate.model_validate(self.model_dump(exclude_unset=True))
+
+
+class PageRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_PAGE_EXAMPLE]})
+
+    id: str
+    slug: str
+    handle: str
+    handle_id: str
+    status: PageStatusName = Field(
+        description="`draft` (not online), `published`, or `archived` (offline, leads kept)."
+    )
+    url: str = Field(description="The page's own public address.")
+    title: str
+    headline: str
+    body: str
+    hero_image_url: str | None
+    gift_kind: GiftKind | None = Field(description="null: the page has no gift yet.")
+    gift_value: str | None = Field(
+        description="The link, code or message; null for a file gift (see `gift_file_name`)."
+    )
+    gift_file_name: str | None = Field(description="A file gift's name for downloads.")
+    gift_title: str
+    name_field: NameField
+    custom_fields: list[CustomField]
+    consent_text: str
+    consent_version: int = Field(description="Goes up with each new consent text.")
+    double_opt_in: bool
+    theme: Theme
+    og_title: str | None
+    og_description: str | None
+    og_image_url: str | None
+    created_at: datetime
+    updated_at: datetime
+    published_at: datetime | None = Field(description="When it was first published.")
+
+
+class PageList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [_PAGE_EXAMPLE], "next_cursor": None}]}
+    )
+
+    items: list[PageRead]
+    next_cursor: str | None
 
 
 def field_errors(exc: ValidationError) -> ValidationFailed:

@@ -1,6 +1,8 @@
 """Landing pages: create, change, publish, archive and look up pages; store gift files.
 
-The CLI calls these now, the REST API and the admin UI call the same functions later.
+The CLI, the REST API and the admin UI call the same functions. Lookups for an API key take
+`visible` (the key's handle ids, None for every handle): a page out of sight is a 404 exactly
+like a missing one.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
@@ -28,9 +30,17 @@ from app.pages.exceptions import (
     PageNotFound,
     SlugTaken,
 )
-from app.pages.models import GiftKind, Page, PageStatus
+from app.pages.models import GiftKind, Page, PageStatus, Theme
 from app.pages.rendering import render_preview
-from app.pages.schemas import SLUG_PATTERN, PageCreate, PageUpdate, field_errors
+from app.pages.schemas import (
+    SLUG_PATTERN,
+    PageCreate,
+    PageList,
+    PageRead,
+    PageUpdate,
+    field_errors,
+)
+from app.pagination import CursorCodec
 
 __all__ = [
     "MAX_GIFT_FILE_BYTES",
@@ -39,10 +49,14 @@ __all__ = [
     "get_page",
     "get_page_by_id",
     "get_published_page",
+    "get_visible_page",
     "gift_file_path",
     "has_gift",
     "list_pages",
+    "list_visible_pages",
     "normalize_slug",
+    "page_read",
+    "page_reads",
     "publish_page",
     "store_gift_file",
     "update_page",
@@ -60,6 +74,7 @@ _EXTENSION = re.compile(r"\.[a-z0-9]{1,10}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _CHUNK = 1024 * 1024
+BY_PAGE = "pages"
 # Columns that may be cleared with an explicit None; for the others None means "unchanged".
 _NULLABLE = frozenset(
     {"hero_image_url", "gift_file_name", "og_title", "og_description", "og_image_url"}
@@ -136,9 +151,14 @@ async def create_page(
     return page
 
 
-async def update_page(session: AsyncSession, page: Page, data: PageUpdate) -> Page:
+async def update_page(
+    session: AsyncSession, page: Page, data: PageUpdate, *, gift_files: bool = True
+) -> Page:
     """Change the fields set in `data`. A new consent text gets the next consent version, so
     the consent ledger can tell which wording each lead agreed to.
+
+    With `gift_files` false (the API, which cannot upload files) a file gift can be kept or
+    replaced by another kind, but not pointed at a stored file.
     """
     changes = {
         name: value
@@ -155,6 +175,12 @@ async def update_page(session: AsyncSession, page: Page, data: PageUpdate) -> Pa
             changes.get("gift_value", page.gift_value),
             changes.get("gift_file_name", page.gift_file_name),
         )
+        if not gift_files and kind == GiftKind.FILE.value and value != page.gift_value:
+            message = "File gifts are uploaded with the CLI; choose gift_kind url, code or text."
+            raise ValidationFailed(
+                f"Invalid page: gift_value: {message}",
+                errors=[FieldError("gift_value", message)],
+            )
         changes.update(gift_kind=kind, gift_value=value, gift_file_name=file_name)
     if "custom_fields" in changes:
         changes["custom_fields"] = [field.model_dump() for field in data.custom_fields or []]
@@ -222,6 +248,91 @@ async def list_pages(session: AsyncSession, handle: Handle | None = None) -> Seq
     if handle is not None:
         query = query.where(Page.handle_id == handle.id)
     return (await session.scalars(query)).all()
+
+
+async def get_visible_page(
+    session: AsyncSession, slug: str, visible: Collection[int] | None
+) -> Page:
+    """A page in any status, by its slug, if the caller may see its handle."""
+    page = await get_page(session, slug)
+    if visible is not None and page.handle_id not in visible:
+        raise PageNotFound(slug)
+    return page
+
+
+async def list_visible_pages(
+    session: AsyncSession,
+    *,
+    visible: Collection[int] | None,
+    handle: Handle | None,
+    status: str | None,
+    codec: CursorCodec,
+    cursor: str | None,
+    limit: int,
+    base_url: str,
+) -> PageList:
+    """Keyset pages of the pages the caller sees, in creation order."""
+    query = select(Page).order_by(Page.id).limit(limit + 1)
+    if cursor:
+        query = query.where(Page.id > int(codec.decode(cursor, BY_PAGE, 1)[0]))
+    if visible is not None:
+        query = query.where(Page.handle_id.in_(visible))
+    if handle is not None:
+        query = query.where(Page.handle_id == handle.id)
+    if status is not None:
+        query = query.where(Page.status == status)
+    rows = list((await session.scalars(query)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return PageList(
+        items=await page_reads(session, rows, base_url),
+        next_cursor=codec.encode(BY_PAGE, [rows[-1].id]) if more else None,
+    )
+
+
+async def page_read(session: AsyncSession, page: Page, base_url: str) -> PageRead:
+    return (await page_reads(session, [page], base_url))[0]
+
+
+async def page_reads(session: AsyncSession, pages: Sequence[Page], base_url: str) -> list[PageRead]:
+    """Pages as the API shows them (with their handle's name; a stored file's name hidden)."""
+    handle_ids = {page.handle_id for page in pages}
+    rows = await session.execute(select(Handle.id, Handle.name).where(Handle.id.in_(handle_ids)))
+    names = dict(rows.all())
+    return [_page_read(page, names[page.handle_id], base_url) for page in pages]
+
+
+def _page_read(page: Page, handle_name: str, base_url: str) -> PageRead:
+    gift = has_gift(page)
+    is_file = page.gift_kind == GiftKind.FILE.value
+    return PageRead(
+        id=str(page.id),
+        slug=page.slug,
+        handle=handle_name,
+        handle_id=str(page.handle_id),
+        status=page.status,
+        url=f"{base_url}/p/{page.slug}",
+        title=page.title,
+        headline=page.headline,
+        body=page.body,
+        hero_image_url=page.hero_image_url,
+        gift_kind=GiftKind(page.gift_kind) if gift else None,
+        gift_value=None if is_file else page.gift_value,
+        gift_file_name=page.gift_file_name if is_file else None,
+        gift_title=page.gift_title,
+        name_field=page.name_field,
+        custom_fields=page.custom_fields,
+        consent_text=page.consent_text,
+        consent_version=page.consent_version,
+        double_opt_in=page.double_opt_in,
+        theme=Theme(page.theme),
+        og_title=page.og_title,
+        og_description=page.og_description,
+        og_image_url=page.og_image_url,
+        created_at=page.created_at,
+        updated_at=page.updated_at,
+        published_at=page.published_at,
+    )
 
 
 async def get_page_by_id(session: AsyncSession, page_id: int | None) -> Page | None:

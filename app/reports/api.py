@@ -14,13 +14,14 @@ from fastapi.responses import PlainTextResponse
 from app.api_keys.dependencies import ApiCaller, require_scope
 from app.config import Settings
 from app.db import SessionDep
-from app.openapi import problem_responses
+from app.openapi import problem_responses, reject_unknown_query
 from app.pagination import CursorCodecDep, CursorQuery, LimitQuery, next_link
 from app.reports import service as reports
 from app.reports import social_metrics, variants
 from app.reports.schemas import (
     ConversionReportRead,
     GroupByName,
+    IsoDate,
     MetricUpsertResult,
     PlatformName,
     SocialMetricBatch,
@@ -36,7 +37,11 @@ __all__ = ["DEFAULT_DAYS", "router"]
 
 DEFAULT_DAYS = 28
 
-router = APIRouter(tags=["reports"], responses=problem_responses(401, 403))
+router = APIRouter(
+    tags=["reports"],
+    responses=problem_responses(400, 401, 403),
+    dependencies=[Depends(reject_unknown_query)],
+)
 
 ReportsReadKey = Annotated[ApiCaller, Depends(require_scope("reports:read"))]
 # Social metrics describe the owner's own accounts, like pages and handles do: writing them is
@@ -45,22 +50,24 @@ MetricsWriteKey = Annotated[ApiCaller, Depends(require_scope("pages:write"))]
 
 HandleQuery = Annotated[
     str | None,
-    Query(max_length=31, description="A handle's name; omit for every handle you can see.",
+    Query(min_length=1, max_length=31,
+          description="A handle's name; omit for every handle you can see.",
           examples=["anna"]),
 ]  # fmt: skip
 PageQuery = Annotated[
     str | None,
-    Query(max_length=64, description="A page's slug: the report of one landing page.",
+    Query(min_length=1, max_length=64,
+          description="A page's slug: the report of one landing page.",
           examples=["free-guide"]),
 ]  # fmt: skip
 FromQuery = Annotated[
-    date | None,
+    IsoDate | None,
     Query(alias="from", description=f"First day (YYYY-MM-DD, inclusive, in the instance's "
           f"report time zone); default: {DEFAULT_DAYS - 1} days before `to`.",
           examples=["2026-11-01"]),
 ]  # fmt: skip
 ToQuery = Annotated[
-    date | None,
+    IsoDate | None,
     Query(alias="to", description="Last day (inclusive); default: today. At most "
           f"{reports.MAX_RANGE_DAYS} days after `from`.", examples=["2026-11-22"]),
 ]  # fmt: skip
@@ -76,7 +83,8 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 
 def _range(settings: Settings, start: date | None, end: date | None) -> tuple[date, date]:
     end = end or datetime.now(zone(settings.report_tz)).date()
-    start = start or end - timedelta(days=DEFAULT_DAYS - 1)
+    # The default start never falls before the first day a report can cover.
+    start = start or max(reports.FIRST_DAY, end - timedelta(days=DEFAULT_DAYS - 1))
     reports.check_range(start, end)
     return start, end
 
@@ -168,7 +176,9 @@ async def variant_report(
     session: SessionDep,
     caller: ReportsReadKey,
     settings: SettingsDep,
-    handle: Annotated[str, Query(max_length=31, description="A handle's name.", examples=["anna"])],
+    handle: Annotated[
+        str, Query(min_length=1, max_length=31, description="A handle's name.", examples=["anna"])
+    ],
     start: FromQuery = None,
     end: ToQuery = None,
 ) -> VariantReportRead:
@@ -222,10 +232,10 @@ async def list_social_metrics(
         PlatformName | None, Query(description="Only this platform.", examples=["tiktok"])
     ] = None,
     start: Annotated[
-        date | None, Query(alias="from", description="First date.", examples=["2026-11-01"])
+        IsoDate | None, Query(alias="from", description="First date.", examples=["2026-11-01"])
     ] = None,
     end: Annotated[
-        date | None, Query(alias="to", description="Last date.", examples=["2026-11-22"])
+        IsoDate | None, Query(alias="to", description="Last date.", examples=["2026-11-22"])
     ] = None,
     limit: LimitQuery = 100,
     cursor: CursorQuery = None,

@@ -3,11 +3,13 @@ variant row, a social-metric snapshot (in and out) and a page of snapshots."""
 
 from __future__ import annotations
 
+import re
 from datetime import date as Date  # noqa: N812 - `date` is the API's field name
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from app.links.sources import CANONICAL_SOURCES
 from app.reports import service as reports
@@ -18,6 +20,7 @@ __all__ = [
     "ConversionReportRead",
     "ConversionRowRead",
     "GroupByName",
+    "IsoDate",
     "MetricUpsertResult",
     "PlatformName",
     "SocialMetricIn",
@@ -34,7 +37,28 @@ PlatformName = Literal[CANONICAL_SOURCES]  # type: ignore[valid-type]
 GroupByName = Literal["source", "day", "week", "page", "source,day"]
 MAX_BATCH = 1000
 
-Count = Annotated[int, Field(ge=0, le=social_metrics.MAX_METRIC_VALUE)]
+
+def _json_number(value: object) -> object:
+    # A count is a JSON number: lax validation would store `true` as 1 and read "7" as 7.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PydanticCustomError("int_type", "A whole number.")
+    return value
+
+
+Count = Annotated[
+    int, Field(ge=0, le=social_metrics.MAX_METRIC_VALUE), BeforeValidator(_json_number)
+]
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(value: object) -> object:
+    # Only `YYYY-MM-DD`: lax validation would read `0` or `1700000000` as a Unix time.
+    if isinstance(value, Date) or (isinstance(value, str) and ISO_DATE.fullmatch(value)):
+        return value
+    raise PydanticCustomError("iso_date", "A date as YYYY-MM-DD, e.g. 2026-11-22.")
+
+
+IsoDate = Annotated[Date, BeforeValidator(_iso_date)]
 
 _ROW_EXAMPLE: dict[str, JsonValue] = {
     "source": "instagram",
@@ -232,7 +256,9 @@ class SocialMetricIn(BaseModel):
 
     handle: Annotated[str, StringConstraints(min_length=1, max_length=31)]
     platform: PlatformName
-    date: Annotated[Date, Field(ge=reports.FIRST_DAY, le=reports.LAST_DAY)]
+    date: Annotated[
+        Date, Field(ge=reports.FIRST_DAY, le=reports.LAST_DAY), BeforeValidator(_iso_date)
+    ]
     likes: Count | None = None
     followers: Count | None = None
     impressions: Count | None = None

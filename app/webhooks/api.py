@@ -14,7 +14,7 @@ from app.config import Settings
 from app.db import SessionDep
 from app.idempotency import service as idempotency
 from app.idempotency.dependencies import IdempotencyKeyHeader
-from app.openapi import problem_responses
+from app.openapi import problem_responses, reject_unknown_query
 from app.pagination import CursorCodecDep, CursorQuery, LimitQuery, next_link
 from app.webhooks import service as webhooks
 from app.webhooks.exceptions import DeliveryNotFound
@@ -33,7 +33,10 @@ from app.webhooks.signing import SecretCipher, cipher_for
 __all__ = ["router"]
 
 router = APIRouter(
-    prefix="/webhooks", tags=["webhooks"], responses=problem_responses(401, 403, 422)
+    prefix="/webhooks",
+    tags=["webhooks"],
+    responses=problem_responses(400, 401, 403, 422),
+    dependencies=[Depends(reject_unknown_query)],
 )
 
 
@@ -67,14 +70,8 @@ async def _once(
     payload: Any,
     run: Callable[[], Awaitable[idempotency.ApiResult]],
 ) -> Response:
-    return await idempotency.respond(
-        session,
-        api_key_id=caller.key_id,
-        key=key,
-        method=request.method,
-        path=request.url.path,
-        payload=payload,
-        run=run,
+    return await idempotency.respond_to(
+        request, session, api_key_id=caller.key_id, key=key, payload=payload, run=run
     )
 
 

@@ -76,6 +76,11 @@ async def test_bad_list_parameters_are_named(client: httpx.AsyncClient, world: W
         "source": {"source": "myspace"},
         "status": {"status": "lost"},
         "updated_after": {"updated_after": "yesterday"},
+        # Found by schemathesis: unknown parameters were ignored, so a misspelt filter
+        # answered with every lead.
+        "updated_since": {"updated_since": "2026-11-22T10:00:00Z"},
+        "handle": {"handle": ""},
+        "page": {"page": ""},
     }
     for field, params in cases.items():
         response = await client.get(LEADS, params=params, headers=headers)

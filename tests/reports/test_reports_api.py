@@ -181,6 +181,13 @@ BAD_REPORT_QUERIES = [
     ({**RANGE, "source": "myspace"}, "source"),
     ({**RANGE, "format": "xlsx"}, "format"),
     ({**RANGE, "handle": "anna", "page": "bob-guide"}, "page"),
+    # Found by schemathesis: lax parsing read `0` as 1970-01-01, and `handle=` as no handle.
+    ({"from": "0", "to": "2026-11-22"}, "from"),
+    ({"from": "2026-11-01", "to": "1700000000"}, "to"),
+    ({**RANGE, "handle": ""}, "handle"),
+    ({**RANGE, "page": ""}, "page"),
+    # A misspelt parameter must not silently answer with everything.
+    ({**RANGE, "hande": "anna"}, "hande"),
 ]
 
 
@@ -190,6 +197,40 @@ async def test_bad_input_is_a_422_naming_the_field(world: World, client: httpx.A
         assert response.status_code == 422, (params, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
         assert field in {error["field"] for error in response.json()["errors"]}, params
+
+
+async def test_the_variants_of_an_empty_handle_are_a_422(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    # Found by schemathesis: `handle=` passed validation and ended in a 500.
+    response = await _get(client, world.keys["admin"], "/api/v1/reports/variants", handle="")
+    assert response.status_code == 422, response.text
+    assert [error["field"] for error in response.json()["errors"]] == ["handle"]
+
+
+async def test_the_default_start_never_falls_before_1970(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    # Found by schemathesis: `to=1970-01-05` alone was refused for a `from` nobody sent.
+    response = await _get(
+        client, world.keys["admin"], "/api/v1/reports/conversion", to="1970-01-05"
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_an_unreadable_body_is_a_documented_400(
+    world: World, client: httpx.AsyncClient
+) -> None:
+    response = await client.post(
+        "/api/v1/social-metrics",
+        content=b"[\xce\xa2\xff",  # not UTF-8: the body cannot even be read
+        headers={**bearer(world.keys["admin"]), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["title"] == "Bad Request"
+    spec = (await client.get("/openapi.json")).json()
+    assert "400" in spec["paths"]["/api/v1/social-metrics"]["post"]["responses"]
 
 
 async def test_scopes_and_handle_restrictions(world: World, client: httpx.AsyncClient) -> None:
@@ -255,6 +296,11 @@ BAD_SNAPSHOTS = [
     ({"colour": "red"}, 422, "0.colour"),
     ({"handle": "nobody"}, 404, None),
     ({"handle": "bob"}, 404, None),  # out of the key's sight
+    # Found by schemathesis: lax validation stored `true` as 1 and read "7" and 0 as numbers.
+    ({"likes": True}, 422, "0.likes"),
+    ({"shares": "7"}, 422, "0.shares"),
+    ({"date": 0}, 422, "0.date"),
+    ({"date": "20261121"}, 422, "0.date"),
 ]
 
 

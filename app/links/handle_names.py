@@ -1,0 +1,38 @@
+"""The naming rules of handles (the name in `/@name`): pure functions, used by the service,
+the CLI and the API's schemas."""
+
+from __future__ import annotations
+
+import re
+
+from app.links.exceptions import InvalidHandle
+
+__all__ = ["HANDLE_PATTERN", "RESERVED_HANDLES", "normalize_handle_name"]
+
+HANDLE_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9_.-]{0,28}[a-z0-9])?")
+# Names that are, or could become, paths or words of the service itself.
+RESERVED_HANDLES = frozenset(
+    {
+        "admin", "api", "static", "assets", "p", "c", "g", "u", "healthz", "readyz", "metrics",
+        "docs", "redoc", "openapi", "openapi.json", "login", "logout", "signin", "signup",
+        "settings", "account", "help", "support", "about", "leadlink", "root", "www", "mail",
+        "favicon.ico", "robots.txt", "well-known", ".well-known", "null", "undefined",
+    }
+)  # fmt: skip
+
+
+def normalize_handle_name(raw: str) -> str:
+    """Lower-case and check a handle; raise `InvalidHandle` with a message a creator can act on."""
+    name = raw.strip().lstrip("@").lower()
+    if not name:
+        raise InvalidHandle("A handle cannot be empty.")
+    if len(name) > 30:
+        raise InvalidHandle("A handle has at most 30 characters.")
+    if not HANDLE_PATTERN.fullmatch(name):
+        raise InvalidHandle(
+            "A handle uses letters a-z, digits, '.', '_' or '-', and starts and ends with a "
+            "letter or digit."
+        )
+    if name in RESERVED_HANDLES:
+        raise InvalidHandle(f"The handle {name!r} is reserved; choose another.")
+    return name
