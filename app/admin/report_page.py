@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.links.models import Handle
 from app.reports import charts
 from app.reports import service as reports
+from app.reports.timezones import week_start
 
 __all__ = [
     "COLUMNS",
@@ -148,22 +149,17 @@ def _short_day(day: date) -> str:
 
 
 def _leads_buckets(
-    start: date, end: date, daily_rows: Sequence[reports.ReportRow]
-) -> tuple[str, list[charts.StackedBar]]:
-    """A bar per day of the range (or per week, Monday first, for long ranges), zeros included."""
-    days = (end - start).days + 1
-    weekly = days > MAX_DAILY_BARS
-    first = start - timedelta(days=start.weekday()) if weekly else start
+    start: date, end: date, weekly: bool, leads: Sequence[tuple[date, str, int]]
+) -> list[charts.StackedBar]:
+    """A bar per day of the range (or per week, Monday first), zeros included."""
+    first = week_start(start) if weekly else start
     width = 7 if weekly else 1
     count = (end - first).days // width + 1
     values: list[dict[str, int]] = [{} for _ in range(count)]
-    for row in daily_rows:
-        if row.day is None or row.source is None or row.leads <= 0 or not start <= row.day <= end:
-            continue
-        bucket = values[(row.day - first).days // width]
-        bucket[row.source] = bucket.get(row.source, 0) + row.leads
+    for bucket_day, source, number in leads:
+        values[(bucket_day - first).days // width][source] = number
     labels = [_short_day(first + timedelta(days=index * width)) for index in range(count)]
-    return ("week" if weekly else "day"), [
+    return [
         charts.StackedBar(f"week of {label}" if weekly else label, bucket)
         for label, bucket in zip(labels, values, strict=True)
     ]
@@ -172,7 +168,7 @@ def _leads_buckets(
 async def build_report_view(
     session: AsyncSession, filters: ReportFilters, *, tz: str
 ) -> ReportView:
-    """Run the two report queries for the filters and lay out the table and charts."""
+    """Run the report queries for the filters and lay out the table and charts."""
     by_source = await reports.conversion_report(
         session,
         handle=filters.handle,
@@ -183,15 +179,14 @@ async def build_report_view(
         source=None,
         tz=tz,
     )
-    by_day = await reports.conversion_report(
+    weekly = (filters.end - filters.start).days + 1 > MAX_DAILY_BARS
+    bucket = "week" if weekly else "day"
+    leads_over_time = await reports.leads_by_source_over_time(
         session,
-        handle=filters.handle,
-        page=None,
+        handle_ids=None if filters.handle is None else [filters.handle.id],
         start=filters.start,
         end=filters.end,
-        group_by="source,day",
-        source=None,
-        tz=tz,
+        weekly=weekly,
     )
     rows = by_source.rows
     sources = [row.source or "unknown" for row in rows]
@@ -207,7 +202,7 @@ async def build_report_view(
         )
         for index, (source, row) in enumerate(zip(sources, rows, strict=True))
     ]
-    bucket, bars = _leads_buckets(filters.start, filters.end, by_day.rows)
+    bars = _leads_buckets(filters.start, filters.end, weekly, leads_over_time)
     # Stack in the table's order, so colours and positions match from chart to chart.
     series = sorted(
         {name for bar in bars for name in bar.values},

@@ -141,20 +141,25 @@ async def test_all_handles_is_the_default(
     assert "all handles" in response.text
 
 
-async def test_the_page_runs_two_report_queries(
+async def test_the_page_runs_one_funnel_query_and_one_leads_over_time_query(
     client: httpx.AsyncClient, owner: User, seeded: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    real = reports.conversion_report
+    funnel, over_time = reports.conversion_report, reports.leads_by_source_over_time
 
-    async def counting(*args: Any, **kwargs: Any) -> reports.Report:
-        calls.append(kwargs["group_by"])
-        return await real(*args, **kwargs)
+    async def counting_funnel(*args: Any, **kwargs: Any) -> reports.Report:
+        calls.append(f"funnel by {kwargs['group_by']}")
+        return await funnel(*args, **kwargs)
 
-    monkeypatch.setattr(reports, "conversion_report", counting)
+    async def counting_over_time(*args: Any, **kwargs: Any) -> list[tuple[date, str, int]]:
+        calls.append("leads over time")
+        return await over_time(*args, **kwargs)
+
+    monkeypatch.setattr(reports, "conversion_report", counting_funnel)
+    monkeypatch.setattr(reports, "leads_by_source_over_time", counting_over_time)
     await sign_in(client)
     assert (await client.get("/admin/report", params=RANGE)).status_code == 200
-    assert sorted(calls) == ["source", "source,day"]
+    assert sorted(calls) == ["funnel by source", "leads over time"]
 
 
 async def test_long_ranges_draw_a_bar_per_week(
