@@ -20,7 +20,7 @@ __all__ = ["DEFAULT_SCALE", "HEADERS", "REQUESTS", "SEED_TIMEOUT_SECONDS", "seed
 
 DEFAULT_SCALE = 200_000
 SEED_TIMEOUT_SECONDS = 3600.0  # the full scale takes minutes on SQLite
-# A reports:read key for this run only; `bench.seed` stores its hash.
+# A key for this run only (reports:read and leads:read); `bench.seed` stores its hash.
 API_KEY = "ll_bench_" + secrets.token_urlsafe(32)
 HEADERS = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -41,8 +41,8 @@ REQUESTS: tuple[tuple[str, str], ...] = tuple(
 """(scenario name, path) of each report scenario."""
 
 
-def seed_argv(scale: int | None) -> Sequence[str]:
-    visits = scale or DEFAULT_SCALE
+def seed_argv(visits: int) -> Sequence[str]:
+    """`bench.seed` for `visits` visits, a tenth as many leads, and this run's API key."""
     return [
         sys.executable, "-m", "bench.seed", "--visits", str(visits),
         "--leads", str(max(1, visits // 10)), "--api-key", API_KEY,
@@ -50,9 +50,9 @@ def seed_argv(scale: int | None) -> Sequence[str]:
 
 
 def warm_up(base_url: str) -> None:
-    """One request per report shape, one at a time, before wrk's 32 connections arrive: the
-    first request of a shape builds and compiles its statement, and the key's first use is
-    recorded; 32 of those at once measure a cold start, not the report."""
+    """One request per report shape before wrk arrives: the first request of a shape builds and
+    compiles its statement, and the key's first use is recorded; the warm-up would otherwise
+    start with a cold start rather than the report."""
     for _name, path in REQUESTS:
         response = httpx.get(base_url + path, headers=HEADERS, timeout=30)
         response.raise_for_status()
