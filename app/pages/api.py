@@ -4,11 +4,13 @@ Reading takes `pages:write` or `leads:read`, writing `pages:write`; the rules li
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api_keys.dependencies import PagesReadKey, PagesWriteKey
+from app.api_keys.dependencies import ApiCaller, PagesReadKey, PagesWriteKey
 from app.db import SessionDep
 from app.idempotency import service as idempotency
 from app.idempotency.dependencies import IdempotencyKeyHeader
@@ -16,6 +18,7 @@ from app.links import service as links
 from app.links.dependencies import BaseUrlDep, RefreshOneLink
 from app.openapi import problem_responses, reject_unknown_query
 from app.pages import service as pages
+from app.pages.models import Page
 from app.pages.schemas import (
     PageCreateRequest,
     PageList,
@@ -198,13 +201,14 @@ async def publish_page(
     base_url: BaseUrlDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
-        page = await pages.get_visible_page(session, slug, caller.handle_ids)
-        page = await pages.publish_page(session, page)
-        return idempotency.ApiResult(200, await pages.page_read(session, page, base_url))
-
-    return await idempotency.respond_to(
-        request, session, api_key_id=caller.key_id, key=idempotency_key, payload=None, run=run
+    return await _change_status(
+        pages.publish_page,
+        slug,
+        request=request,
+        session=session,
+        caller=caller,
+        base_url=base_url,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -229,9 +233,31 @@ async def archive_page(
     base_url: BaseUrlDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
+    return await _change_status(
+        pages.archive_page,
+        slug,
+        request=request,
+        session=session,
+        caller=caller,
+        base_url=base_url,
+        idempotency_key=idempotency_key,
+    )
+
+
+async def _change_status(
+    change: Callable[[AsyncSession, Page], Awaitable[Page]],
+    slug: str,
+    *,
+    request: Request,
+    session: AsyncSession,
+    caller: ApiCaller,
+    base_url: str,
+    idempotency_key: str | None,
+) -> Response:
+    """Publish or archive a visible page, answering a repeated Idempotency-Key as before."""
+
     async def run() -> idempotency.ApiResult:
-        page = await pages.get_visible_page(session, slug, caller.handle_ids)
-        page = await pages.archive_page(session, page)
+        page = await change(session, await pages.get_visible_page(session, slug, caller.handle_ids))
         return idempotency.ApiResult(200, await pages.page_read(session, page, base_url))
 
     return await idempotency.respond_to(
