@@ -7,7 +7,7 @@ bad field; everywhere else it is a small HTML page a visitor can read.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -34,6 +34,7 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "ValidationFailed",
+    "error_response",
     "install_error_handlers",
     "is_database_outage",
     "outage_page",
@@ -235,12 +236,28 @@ async def _handle_client_disconnect(request: Request, exc: Exception) -> Respons
     return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
+_HANDLERS: dict[type[Exception], Callable[[Request, Exception], Awaitable[Response]]] = {
+    AppError: _handle_app_error,
+    StarletteHTTPException: _handle_http_exception,
+    RequestValidationError: _handle_validation_error,
+    PoolTimeoutError: _handle_database_unavailable,
+    OSError: _handle_database_unavailable,
+    DBAPIError: _handle_dbapi_error,
+    ClientDisconnect: _handle_client_disconnect,
+}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error through the renderers above (no catch-all: bugs stay 500s)."""
-    app.add_exception_handler(AppError, _handle_app_error)
-    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
-    app.add_exception_handler(RequestValidationError, _handle_validation_error)
-    app.add_exception_handler(PoolTimeoutError, _handle_database_unavailable)
-    app.add_exception_handler(OSError, _handle_database_unavailable)
-    app.add_exception_handler(DBAPIError, _handle_dbapi_error)
-    app.add_exception_handler(ClientDisconnect, _handle_client_disconnect)
+    for exc_class, handler in _HANDLERS.items():
+        app.add_exception_handler(exc_class, handler)
+
+
+async def error_response(request: Request, exc: Exception) -> Response:
+    """What the installed handlers answer to `exc`, for the ASGI fast paths outside FastAPI's
+    routing; an exception no handler takes (a bug) is raised again, to become a 500."""
+    for exc_class in type(exc).__mro__:
+        handler = _HANDLERS.get(exc_class)
+        if handler is not None:
+            return await handler(request, exc)
+    raise exc

@@ -1,8 +1,8 @@
 """The application factory and its lifespan, which owns the database engine and the workers.
 
 Nothing connects at import time: `create_app(settings)` builds the app, and the lifespan opens
-the engine, starts the visit writer and the outbox worker (unless `LEADLINK_OUTBOX_IN_PROCESS`
-is false) on startup, and flushes and disposes of them on shutdown.
+the engine, starts the visit writer, the opt-in writer and the outbox worker (unless
+`LEADLINK_OUTBOX_IN_PROCESS` is false) on startup, and flushes and disposes of them on shutdown.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from app.errors import install_error_handlers
 from app.health import views as health_views
 from app.leads import api as leads_api
 from app.leads import views as lead_views
+from app.leads.opt_in import OptInMiddleware
+from app.leads.opt_in_writer import OptInWriter
 from app.leads.tokens import LeadLinks, LeadTokens
 from app.links import api as handles_api
 from app.links.one_link import OneLink
@@ -58,6 +60,9 @@ def create_app(
         app.state.one_link = one_link
         outbox = OutboxWorker(owned, settings)
         app.state.outbox = outbox
+        opt_ins = OptInWriter(owned, app.state.lead_links)
+        app.state.opt_in_writer = opt_ins
+        opt_ins.start()
         if not owned.single_connection:
             # On one shared connection (the tests' rolled-back transaction) a background task
             # would interleave with the test's own statements: tests flush explicitly.
@@ -70,6 +75,7 @@ def create_app(
         try:
             yield
         finally:
+            await opt_ins.stop()
             await outbox.stop()
             await one_link.writer.stop()
             await owned.dispose()
@@ -105,7 +111,9 @@ def create_app(
     app.include_router(webhooks_api.router, prefix="/api/v1")
     app.include_router(pages_api.router, prefix="/api/v1")
     app.include_router(handles_api.router, prefix="/api/v1")
-    # Outermost last: log → security headers → the one link's fast path → FastAPI.
+    # Outermost last: log → security headers → the fast paths of the one link and of the
+    # opt-in form post → FastAPI.
+    app.add_middleware(OptInMiddleware, state=app.state)
     app.add_middleware(OneLinkMiddleware, state=app.state)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestLogMiddleware)

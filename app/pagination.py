@@ -62,7 +62,7 @@ def _codec(secret_key: str) -> CursorCodec:
     return CursorCodec(secret_key)
 
 
-def _cursor_codec(request: Request) -> CursorCodec:
+async def _cursor_codec(request: Request) -> CursorCodec:
     return _codec(request.app.state.settings.secret_key.get_secret_value())
 
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import time
 
@@ -77,8 +78,9 @@ class RateLimiter:
         self._strategy = MovingWindowRateLimiter(storage)
 
     @staticmethod
+    @functools.lru_cache(maxsize=64)
     def parse(expression: str) -> RateLimitItem:
-        """`"20/minute"`, `"5 per hour"`: the notation of the `limits` package."""
+        """`"20/minute"`, `"5 per hour"`: the notation of the `limits` package (parsed once)."""
         return parse(expression)
 
     async def hit(self, limit: RateLimitItem, *key: str, detail: str | None = None) -> None:

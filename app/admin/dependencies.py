@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 
-def _codec(request: Request) -> SessionCodec:
+async def _codec(request: Request) -> SessionCodec:
     codec: SessionCodec = request.app.state.admin_sessions
     return codec
 

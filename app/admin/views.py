@@ -43,7 +43,7 @@ owner_router = APIRouter(prefix="/admin", dependencies=[Depends(require_csrf)])
 router = APIRouter(include_in_schema=False, max_body_size=MAX_FORM_BYTES)
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import ColumnElement, delete, event, or_, select, update
+from sqlalchemy import ColumnElement, delete, event, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -31,8 +31,10 @@ __all__ = [
     "RenderedEmail",
     "add_waker",
     "claim_due",
+    "email_payload",
     "enqueue",
     "enqueue_email",
+    "enqueue_emails",
     "forget_lead",
     "has_due",
     "mark_failed",
@@ -156,6 +158,25 @@ async def enqueue(
     return message
 
 
+def email_payload(to: str, template: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """The outbox payload of one email: the recipient checked, every part rendered now.
+
+    Rendering at enqueue time means a template error fails the caller's request instead of
+    the delivery, and the outbox row holds exactly what is sent (the admin outbox shows it).
+    """
+    rendered = render_email(template, context)
+    return {
+        "to": validate_recipient(to),
+        "template": template,
+        "subject": rendered.subject,
+        "text": rendered.text,
+        "html": rendered.html,
+        "headers": unsubscribe_headers(context),
+        # Stable across retries, so a receiver can tell a re-sent message from a new one.
+        "message_id": uuid.uuid4().hex,
+    }
+
+
 async def enqueue_email(
     session: AsyncSession,
     *,
@@ -165,24 +186,34 @@ async def enqueue_email(
     lead_id: int | None = None,
     dedupe_key: str | None = None,
 ) -> OutboxMessage:
-    """Render an email now and queue it in the caller's transaction.
-
-    Rendering at enqueue time means a template error fails the caller's request instead of
-    the delivery, and the outbox row holds exactly what is sent (the admin outbox shows it).
-    """
-    recipient = validate_recipient(to)
-    rendered = render_email(template, context)
-    payload = {
-        "to": recipient,
-        "template": template,
-        "subject": rendered.subject,
-        "text": rendered.text,
-        "html": rendered.html,
-        "headers": unsubscribe_headers(context),
-        # Stable across retries, so a receiver can tell a re-sent message from a new one.
-        "message_id": uuid.uuid4().hex,
-    }
+    """Render an email now (`email_payload`) and queue it in the caller's transaction."""
+    payload = email_payload(to, template, context)
     return await enqueue(session, OutboxKind.EMAIL, payload, lead_id=lead_id, dedupe_key=dedupe_key)
+
+
+async def enqueue_emails(
+    session: AsyncSession, emails: Sequence[tuple[int, dict[str, Any]]]
+) -> None:
+    """Queue many `(lead_id, email_payload)` in the caller's transaction with one statement
+    (the opt-in writer's batches); nothing is read back, so no ORM objects are built."""
+    if not emails:
+        return
+    now = utcnow()
+    rows = [
+        {
+            "kind": OutboxKind.EMAIL.value,
+            "payload": payload,
+            "status": OutboxStatus.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "lead_id": lead_id,
+        }
+        for lead_id, payload in emails
+    ]
+    connection = await session.connection()
+    await connection.execute(insert(OutboxMessage), rows)
+    session.info[_ENQUEUED] = True
 
 
 def _due(kinds: Iterable[str], now: datetime) -> list[ColumnElement[bool]]:

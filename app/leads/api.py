@@ -111,7 +111,7 @@ async def _lead_filter(
 LeadFilterDep = Annotated[crm.LeadFilter, Depends(_lead_filter)]
 
 
-def _links(request: Request) -> LeadLinks:
+async def _links(request: Request) -> LeadLinks:
     links: LeadLinks = request.app.state.lead_links
     return links
 

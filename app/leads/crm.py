@@ -397,7 +397,9 @@ async def import_lead(
     if confirmed:
         session.add(leads._consent(lead, page, "confirmed", checkbox=False))
     else:
-        await leads._queue_confirmation(session, lead, page, links)
+        await leads.queue_email(
+            session, lead, leads.confirmation_email(lead.id, lead.email, page, links)
+        )
     await session.flush()
     await webhooks.emit(session, "lead.created", lead)
     handle_name = await session.scalar(select(Handle.name).where(Handle.id == page.handle_id))

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.delivery import service as delivery
+from app.delivery.models import OutboxKind
 from app.leads.exceptions import LeadNotFound
 from app.leads.forms import OptInForm
 from app.leads.models import ConsentEvent, Lead, LeadStatus
@@ -27,10 +28,16 @@ from app.webhooks import events as webhooks
 __all__ = [
     "RESEND_THROTTLE",
     "confirm_lead",
+    "confirmation_email",
+    "consent_values",
     "get_lead_and_page",
+    "gift_email",
     "gift_view",
+    "new_lead_values",
+    "queue_email",
     "submit_opt_in",
     "unsubscribe_lead",
+    "welcome_email",
 ]
 
 # A repeat submission re-sends the confirmation (or the gift) at most this often.
@@ -60,43 +67,51 @@ def _upsert(session: AsyncSession) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
+def consent_values(
+    lead_id: int, page: Page, kind: str, *, checkbox: bool, source: str | None
+) -> dict[str, Any]:
+    """The consent ledger's row: which text (and version) the person agreed to, and how."""
+    return {
+        "lead_id": lead_id,
+        "kind": kind,
+        "consent_text": page.consent_text,
+        "consent_version": page.consent_version,
+        "checkbox": checkbox,
+        "source": source,
+    }
+
+
 def _consent(lead: Lead, page: Page, kind: str, *, checkbox: bool) -> ConsentEvent:
     return ConsentEvent(
-        lead_id=lead.id,
-        kind=kind,
-        consent_text=page.consent_text,
-        consent_version=page.consent_version,
-        checkbox=checkbox,
-        source=lead.source,
+        **consent_values(lead.id, page, kind, checkbox=checkbox, source=lead.source)
     )
 
 
-async def _queue_confirmation(
-    session: AsyncSession, lead: Lead, page: Page, links: LeadLinks
-) -> None:
-    # Sent before the address is confirmed: nothing the visitor typed besides it goes in.
-    await delivery.enqueue_email(
-        session,
-        to=lead.email,
-        template="confirm",
-        context={
+def confirmation_email(lead_id: int, email: str, page: Page, links: LeadLinks) -> dict[str, Any]:
+    """The outbox payload asking to confirm the address. It is sent before the address is
+    confirmed, so nothing the visitor typed besides the address goes in."""
+    return delivery.email_payload(
+        email,
+        "confirm",
+        {
             "page_title": page.title,
             "gift_title": page.gift_title,
-            "confirm_url": links.confirm(lead.id),
-            "unsubscribe_url": links.unsubscribe(lead.id),
+            "confirm_url": links.confirm(lead_id),
+            "unsubscribe_url": links.unsubscribe(lead_id),
         },
-        lead_id=lead.id,
     )
 
 
-async def _queue_gift(session: AsyncSession, lead: Lead, page: Page, links: LeadLinks) -> None:
-    gift = gift_view(page, lead.id, links)
-    await delivery.enqueue_email(
-        session,
-        to=lead.email,
-        template="gift",
-        context={
-            "name": lead.name or "",
+def gift_email(
+    lead_id: int, email: str, name: str | None, page: Page, links: LeadLinks
+) -> dict[str, Any]:
+    """The outbox payload delivering the gift (to a confirmed address)."""
+    gift = gift_view(page, lead_id, links)
+    return delivery.email_payload(
+        email,
+        "gift",
+        {
+            "name": name or "",
             "page_title": page.title,
             "gift": {
                 "kind": gift.kind,
@@ -106,10 +121,48 @@ async def _queue_gift(session: AsyncSession, lead: Lead, page: Page, links: Lead
                 "text": gift.text,
                 "file_name": gift.file_name,
             },
-            "unsubscribe_url": links.unsubscribe(lead.id),
+            "unsubscribe_url": links.unsubscribe(lead_id),
         },
-        lead_id=lead.id,
     )
+
+
+def welcome_email(lead_id: int, page: Page, form: OptInForm, links: LeadLinks) -> dict[str, Any]:
+    """The first email of a new lead: the gift without double opt-in, else the confirmation."""
+    if page.double_opt_in:
+        return confirmation_email(lead_id, form.email, page, links)
+    return gift_email(lead_id, form.email, form.name, page, links)
+
+
+async def queue_email(session: AsyncSession, lead: Lead, payload: dict[str, Any]) -> None:
+    """Put an email payload (`confirmation_email`, `gift_email`) in the lead's outbox."""
+    await delivery.enqueue(session, OutboxKind.EMAIL, payload, lead_id=lead.id)
+
+
+def new_lead_values(
+    page: Page, form: OptInForm, attribution: FormAttribution | None, now: datetime
+) -> dict[str, Any]:
+    """The `leads` row of a first opt-in: pending, or confirmed (gift sent) without double
+    opt-in, with the visit's attribution when the form carried a valid one."""
+    confirmed = not page.double_opt_in
+    return {
+        "page_id": page.id,
+        "handle_id": page.handle_id,
+        "email": form.email,
+        "name": form.name,
+        "fields": form.fields,
+        "status": LeadStatus.CONFIRMED.value if confirmed else LeadStatus.PENDING.value,
+        "source": attribution.source if attribution else "direct",
+        "medium": attribution.medium if attribution else None,
+        "campaign": attribution.campaign if attribution else None,
+        "variant": attribution.variant if attribution else None,
+        "route_id": attribution.route_id if attribution else None,
+        "visit_ref": attribution.visit_ref if attribution else None,
+        "created_at": now,
+        "updated_at": now,
+        "confirmed_at": now if confirmed else None,
+        "confirmation_sent_at": None if confirmed else now,
+        "gift_sent_at": now if confirmed else None,
+    }
 
 
 async def _claim_resend(session: AsyncSession, lead_id: int, column: Any, now: datetime) -> bool:
@@ -147,37 +200,15 @@ async def submit_opt_in(
     """
     now = utcnow()
     confirmed = not page.double_opt_in
-    source = attribution.source if attribution else "direct"
     lead: Lead | None = await session.scalar(
         _upsert(session)(Lead)
-        .values(
-            page_id=page.id,
-            handle_id=page.handle_id,
-            email=form.email,
-            name=form.name,
-            fields=form.fields,
-            status=LeadStatus.CONFIRMED.value if confirmed else LeadStatus.PENDING.value,
-            source=source,
-            medium=attribution.medium if attribution else None,
-            campaign=attribution.campaign if attribution else None,
-            variant=attribution.variant if attribution else None,
-            route_id=attribution.route_id if attribution else None,
-            visit_ref=attribution.visit_ref if attribution else None,
-            created_at=now,
-            updated_at=now,
-            confirmed_at=now if confirmed else None,
-            confirmation_sent_at=None if confirmed else now,
-            gift_sent_at=now if confirmed else None,
-        )
+        .values(new_lead_values(page, form, attribution, now))
         .on_conflict_do_nothing(index_elements=["page_id", "email"])
         .returning(Lead)
     )
     if lead is not None:
         session.add(_consent(lead, page, "opt_in", checkbox=form.consent))
-        if confirmed:
-            await _queue_gift(session, lead, page, links)
-        else:
-            await _queue_confirmation(session, lead, page, links)
+        await queue_email(session, lead, welcome_email(lead.id, page, form, links))
         await webhooks.emit(session, "lead.created", lead)
         return lead.id
 
@@ -189,16 +220,20 @@ async def submit_opt_in(
     lead = existing
     if lead.status in CONFIRMED_STATES:
         if await _claim_resend(session, lead.id, Lead.gift_sent_at, now):
-            await _queue_gift(session, lead, page, links)
+            await queue_email(
+                session, lead, gift_email(lead.id, lead.email, lead.name, page, links)
+            )
         return lead.id
     session.add(_consent(lead, page, "opt_in", checkbox=form.consent))
     if lead.status == LeadStatus.UNSUBSCRIBED.value and confirmed:
         await _resubscribe(session, lead, page, now)
         if await _claim_resend(session, lead.id, Lead.gift_sent_at, now):
-            await _queue_gift(session, lead, page, links)
+            await queue_email(
+                session, lead, gift_email(lead.id, lead.email, lead.name, page, links)
+            )
         return lead.id
     if await _claim_resend(session, lead.id, Lead.confirmation_sent_at, now):
-        await _queue_confirmation(session, lead, page, links)
+        await queue_email(session, lead, confirmation_email(lead.id, lead.email, page, links))
     return lead.id
 
 
@@ -245,7 +280,7 @@ async def confirm_lead(
     )
     await session.flush()
     await webhooks.emit(session, "lead.confirmed", lead)
-    await _queue_gift(session, lead, page, links)
+    await queue_email(session, lead, gift_email(lead.id, lead.email, lead.name, page, links))
     return lead, page, False
 
 

@@ -14,7 +14,7 @@ from app.links.one_link import OneLink
 __all__ = ["BaseUrlDep", "RefreshOneLink"]
 
 
-def _base_url(request: Request) -> str:
+async def _base_url(request: Request) -> str:
     settings: Settings = request.app.state.settings
     return settings.base_url
 

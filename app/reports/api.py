@@ -73,7 +73,7 @@ ToQuery = Annotated[
 ]  # fmt: skip
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

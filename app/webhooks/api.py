@@ -46,7 +46,7 @@ class WebhookConfig:
     allow_private: bool
 
 
-def _config(request: Request) -> WebhookConfig:
+async def _config(request: Request) -> WebhookConfig:
     settings: Settings = request.app.state.settings
     return WebhookConfig(
         cipher=cipher_for(settings.secret_key.get_secret_value()),

@@ -29,6 +29,7 @@ __all__ = [
     "EVENT_TYPES",
     "PING",
     "Event",
+    "any_endpoint",
     "emit",
     "new_event",
     "queue_delivery",
@@ -148,6 +149,16 @@ async def _forget_erased(session: AsyncSession, lead_id: int) -> None:
         )
         .execution_options(synchronize_session=False)
     )
+
+
+async def any_endpoint(session: AsyncSession) -> bool:
+    """Whether any endpoint could want an event: lets a batch of new leads skip `emit`."""
+    found = await session.scalar(
+        select(WebhookEndpoint.id)
+        .where(WebhookEndpoint.status != EndpointStatus.DISABLED.value)
+        .limit(1)
+    )
+    return found is not None
 
 
 async def emit(session: AsyncSession, event_type: str, lead: Lead) -> None:

@@ -1,0 +1,200 @@
+"""Group commit of first opt-ins: the new leads of many requests written in one transaction.
+
+Each request hands its opt-in to the writer and waits for the transaction that holds it to
+commit; only then does it answer 303. So nothing is acknowledged before it is durable, and under
+load one transaction (one SQLite write lock, one fsync, a handful of statements) carries every
+lead that arrived while the previous one was being written, instead of each request queueing
+for the write lock and taking it for a dozen round trips of its own.
+
+A batch writes, per new lead, the `leads` row, its consent record and its first email, plus the
+`lead.created` webhook deliveries when an endpoint is subscribed. An address the page already
+knows is not written here: the caller gets `None` and runs the repeat-submission rules of
+`app.leads.service.submit_opt_in` in a transaction of its own. When a batch fails, its opt-ins
+are retried one per transaction, so one refused row cannot fail the others; the ones that still
+fail raise to their own requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import Database
+from app.delivery import service as delivery
+from app.leads import service as leads
+from app.leads.forms import OptInForm
+from app.leads.models import ConsentEvent, Lead
+from app.leads.tokens import LeadLinks
+from app.links.attribution import FormAttribution
+from app.pages.models import Page
+from app.webhooks import events as webhooks
+
+__all__ = ["NewOptIn", "OptInWriter"]
+
+logger = logging.getLogger("leadlink.leads")
+
+MAX_BATCH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class NewOptIn:
+    """A valid opt-in, ready to become a lead."""
+
+    page: Page
+    form: OptInForm
+    attribution: FormAttribution | None
+    received_at: datetime
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return (self.page.id, self.form.email)
+
+
+_Waiting = tuple[NewOptIn, "asyncio.Future[int | None]"]
+
+
+class OptInWriter:
+    """Owned by the app's lifespan: `start()`, `write()` from requests, `stop()` on shutdown."""
+
+    def __init__(self, database: Database, links: LeadLinks, *, max_batch: int = MAX_BATCH) -> None:
+        self.database = database
+        self.links = links
+        self.max_batch = max_batch
+        self._queue: deque[_Waiting] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="opt-in-writer")
+
+    async def stop(self) -> None:
+        """Write what is queued, then end the task (never cancelled mid-batch)."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def write(self, opt_in: NewOptIn) -> int | None:
+        """The new lead's id once committed, or `None` when the page already knows the address.
+
+        Raises what writing it raised (a database error becomes the request's 503).
+        """
+        if self._task is None or self._task.done():
+            # Not started (a CLI command) or stopping: write it in a transaction of its own.
+            return (await self._commit([opt_in]))[0]
+        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._queue.append((opt_in, future))
+        self._wake.set()
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                size = min(self.max_batch, len(self._queue))
+                await self._write_batch([self._queue.popleft() for _ in range(size)])
+            if self._stopping:
+                return
+
+    async def _write_batch(self, batch: list[_Waiting]) -> None:
+        try:
+            outcomes = await self._commit([opt_in for opt_in, _ in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0][1], exception=exc)
+                return
+            logger.warning("a batch of %d opt-ins failed (%s); writing them one by one",
+                           len(batch), type(exc).__name__)  # fmt: skip
+            for waiting in batch:
+                await self._write_batch([waiting])
+            return
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            _settle(future, result=outcome)
+
+    async def _commit(self, opt_ins: list[NewOptIn]) -> list[int | None]:
+        async with self.database.session(write=True) as session:
+            lead_ids = await self._insert_leads(session, opt_ins)
+            created = [
+                (opt_in, lead_id)
+                for opt_in, lead_id in zip(opt_ins, lead_ids, strict=True)
+                if lead_id is not None
+            ]
+            if created:
+                await self._record_first_steps(session, created)
+            await session.commit()
+        return lead_ids
+
+    async def _insert_leads(
+        self, session: AsyncSession, opt_ins: list[NewOptIn]
+    ) -> list[int | None]:
+        """One multi-row INSERT; an address already there (or twice in the batch) inserts
+        nothing, and only the first opt-in of an address gets the new id."""
+        connection = await session.connection()
+        upsert: Any = (
+            postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+        )
+        statement = (
+            upsert(Lead)
+            .on_conflict_do_nothing(index_elements=["page_id", "email"])
+            .returning(Lead.id, Lead.page_id, Lead.email)
+        )
+        rows = [
+            leads.new_lead_values(o.page, o.form, o.attribution, o.received_at) for o in opt_ins
+        ]
+        result = await connection.execute(statement, rows)
+        new_ids = {(row.page_id, row.email): row.id for row in result}
+        return [new_ids.pop(opt_in.key, None) for opt_in in opt_ins]
+
+    async def _record_first_steps(
+        self, session: AsyncSession, created: list[tuple[NewOptIn, int]]
+    ) -> None:
+        """The consent record, the first email and the `lead.created` events of new leads."""
+        connection = await session.connection()
+        consents = [
+            leads.consent_values(
+                lead_id,
+                opt_in.page,
+                "opt_in",
+                checkbox=opt_in.form.consent,
+                source=opt_in.attribution.source if opt_in.attribution else "direct",
+            )
+            for opt_in, lead_id in created
+        ]
+        await connection.execute(insert(ConsentEvent), consents)
+        emails = [
+            (lead_id, leads.welcome_email(lead_id, opt_in.page, opt_in.form, self.links))
+            for opt_in, lead_id in created
+        ]
+        await delivery.enqueue_emails(session, emails)
+        if await webhooks.any_endpoint(session):
+            for opt_in, lead_id in created:
+                values = leads.new_lead_values(
+                    opt_in.page, opt_in.form, opt_in.attribution, opt_in.received_at
+                )
+                await webhooks.emit(session, "lead.created", Lead(id=lead_id, **values))
+
+
+def _settle(
+    future: asyncio.Future[int | None],
+    *,
+    result: int | None = None,
+    exception: BaseException | None = None,
+) -> None:
+    # A request that went away (client disconnect) no longer waits: its future is cancelled.
+    with contextlib.suppress(asyncio.InvalidStateError):
+        if exception is not None:
+            future.set_exception(exception)
+        else:
+            future.set_result(result)
