@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
@@ -32,6 +32,7 @@ __all__ = [
     "UTCDateTime",
     "WriteSessionDep",
     "create_engine",
+    "run_on_sqlite_thread",
     "utcnow",
 ]
 
@@ -46,6 +47,7 @@ NAMING_CONVENTION = {
 # SQLite only turns INTEGER PRIMARY KEY into an auto-incrementing rowid, not BIGINT.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
 
+T = TypeVar("T")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOCK_TIMEOUT_SECONDS = 10.0
 
@@ -213,6 +215,21 @@ class Database:
     async def dispose(self) -> None:
         if self.owns_engine and isinstance(self.bind, AsyncEngine):
             await self.bind.dispose()
+
+
+async def run_on_sqlite_thread(connection: AsyncConnection, work: Callable[[Any], T]) -> T:
+    """Run `work(sqlite3_connection)` on aiosqlite's own thread, in one hop, inside whatever
+    transaction `connection` has open.
+
+    Awaited one by one, every statement is a round trip through the event loop, and under load
+    each waits behind the requests the loop is serving: a batch of 500 visits took 70-110 ms
+    instead of 13 ms. aiosqlite has no public way to run a function on its thread; its
+    `_execute` is that.
+    """
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    result: T = await driver._execute(work, driver._conn)
+    return result
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -4,10 +4,10 @@
 
 from __future__ import annotations
 
-import bisect
 import functools
 import math
 import time
+from collections import deque
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -22,47 +22,90 @@ SWEEP_INTERVAL_SECONDS = 10.0
 
 
 class SweepingMemoryStorage(MemoryStorage):
-    """`limits`' in-memory storage, freeing expired entries at most once per `sweep_interval`.
+    """`limits`' in-memory storage, with moving windows the garbage collector need not walk.
 
-    Upstream schedules a sweep of *every* key after each hit, and its moving-window sweep hops to
-    a thread once per key. The opt-in limit has one key per email address, so after a busy hour
-    each opt-in paid for thousands of thread hops (measured: 11 ms of CPU per opt-in with 2,000
-    addresses in the window). Every hit still reads its own key's window, so sweeping less often
-    only frees memory later; it never lets a request through that the limit should stop.
+    Upstream keeps each window as a list of `Entry` objects (newest first, so every hit shifts
+    the whole list), guards each key with an `asyncio.Lock`, and schedules a sweep of *every*
+    key after each hit, hopping to a thread once per key. The opt-in limit has one key per email
+    address, so after a busy hour each opt-in paid for thousands of thread hops (measured: 11 ms
+    of CPU per opt-in with 2,000 addresses in the window), and the millions of small objects made
+    every full garbage collection longer (measured: pauses growing to 80 ms within a minute of
+    2,000 opt-ins a second).
+
+    Here a window is a deque of hit times (floats, oldest first): a hit appends, expired times
+    fall off the front, no lock is needed because nothing awaits in between, and a sweep (at
+    most once per `sweep_interval`) drops the keys whose windows have passed. The decisions are
+    upstream's: a hit is refused when the window already holds `limit` hits.
     """
 
     def __init__(self, sweep_interval: float = SWEEP_INTERVAL_SECONDS) -> None:
         super().__init__()
         self.sweep_interval = sweep_interval
         self._next_sweep = 0.0
+        self.windows: dict[str, deque[float]] = {}
+        self._window_seconds: dict[str, float] = {}
 
-    # Overrides the private hook that `MemoryStorage` calls on every hit (its name is mangled).
+    # Overrides the private hook that `MemoryStorage` calls on every counter hit (name-mangled).
     async def _MemoryStorage__schedule_expiry(self) -> None:  # noqa: N802
-        now = time.time()
+        self._sweep_now_and_then(time.time())
+
+    def _sweep_now_and_then(self, now: float) -> None:
         if now >= self._next_sweep:
             self._next_sweep = now + self.sweep_interval
             self.sweep(now)
 
+    def _current(self, key: str, expiry: float, now: float) -> deque[float]:
+        hits = self.windows.get(key)
+        if hits is None:
+            hits = self.windows[key] = deque()
+        self._window_seconds[key] = expiry
+        cutoff = now - expiry
+        while hits and hits[0] <= cutoff:
+            hits.popleft()
+        return hits
+
+    async def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        if amount > limit:
+            return False
+        now = time.time()
+        self._sweep_now_and_then(now)
+        hits = self._current(key, expiry, now)
+        if len(hits) + amount > limit:
+            return False
+        hits.extend([now] * amount)
+        return True
+
+    async def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
+        """(the oldest hit still in the window, or now; how many hits the window holds)."""
+        now = time.time()
+        hits = self._current(key, expiry, now) if key in self.windows else None
+        return (hits[0], len(hits)) if hits else (now, 0)
+
+    async def clear(self, key: str) -> None:
+        await super().clear(key)
+        self.windows.pop(key, None)
+        self._window_seconds.pop(key, None)
+
+    async def reset(self) -> int | None:
+        count = await super().reset()
+        self.windows.clear()
+        self._window_seconds.clear()
+        return count
+
     def sweep(self, now: float) -> None:
-        """Drop expired window entries and counters; synchronous, so no hit interleaves."""
-        for key, events in list(self.events.items()):
-            # Entries are kept newest first, so the expired ones are a tail.
-            kept = events[: bisect.bisect_left(events, -now, key=lambda event: -event.expiry)]
-            if kept:
-                self.events[key] = kept
-            else:
-                del self.events[key]
-                self._forget_lock(key)
+        """Drop passed windows and expired counters; synchronous, so no hit interleaves."""
+        for key, hits in list(self.windows.items()):
+            cutoff = now - self._window_seconds[key]
+            while hits and hits[0] <= cutoff:
+                hits.popleft()
+            if not hits:
+                del self.windows[key]
+                del self._window_seconds[key]
         for key, expires_at in list(self.expirations.items()):
             if expires_at <= now:
                 self.storage.pop(key, None)
                 del self.expirations[key]
-                self._forget_lock(key)
-
-    def _forget_lock(self, key: str) -> None:
-        lock = self.locks.get(key)
-        if lock is not None and not lock.locked():
-            del self.locks[key]
+                self.locks.pop(key, None)
 
 
 class RateLimiter:

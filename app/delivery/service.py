@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import ColumnElement, delete, event, insert, or_, select, update
+from sqlalchemy import ColumnElement, delete, event, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -32,11 +32,12 @@ __all__ = [
     "add_waker",
     "claim_due",
     "email_payload",
+    "email_rows",
     "enqueue",
     "enqueue_email",
-    "enqueue_emails",
     "forget_lead",
     "has_due",
+    "mark_enqueued",
     "mark_failed",
     "mark_sent",
     "one_line",
@@ -158,15 +159,18 @@ async def enqueue(
     return message
 
 
-def email_payload(to: str, template: str, context: Mapping[str, Any]) -> dict[str, Any]:
-    """The outbox payload of one email: the recipient checked, every part rendered now.
+def email_payload(
+    to: str, template: str, context: Mapping[str, Any], *, recipient_checked: bool = False
+) -> dict[str, Any]:
+    """The outbox payload of one email: the recipient checked (unless the caller just did,
+    with `validate_recipient`'s rules), every part rendered now.
 
     Rendering at enqueue time means a template error fails the caller's request instead of
     the delivery, and the outbox row holds exactly what is sent (the admin outbox shows it).
     """
     rendered = render_email(template, context)
     return {
-        "to": validate_recipient(to),
+        "to": to if recipient_checked else validate_recipient(to),
         "template": template,
         "subject": rendered.subject,
         "text": rendered.text,
@@ -191,15 +195,9 @@ async def enqueue_email(
     return await enqueue(session, OutboxKind.EMAIL, payload, lead_id=lead_id, dedupe_key=dedupe_key)
 
 
-async def enqueue_emails(
-    session: AsyncSession, emails: Sequence[tuple[int, dict[str, Any]]]
-) -> None:
-    """Queue many `(lead_id, email_payload)` in the caller's transaction with one statement
-    (the opt-in writer's batches); nothing is read back, so no ORM objects are built."""
-    if not emails:
-        return
-    now = utcnow()
-    rows = [
+def email_rows(emails: Sequence[tuple[int, dict[str, Any]]], now: datetime) -> list[dict[str, Any]]:
+    """The outbox rows of `(lead_id, email_payload)` pairs, due now."""
+    return [
         {
             "kind": OutboxKind.EMAIL.value,
             "payload": payload,
@@ -211,8 +209,10 @@ async def enqueue_emails(
         }
         for lead_id, payload in emails
     ]
-    connection = await session.connection()
-    await connection.execute(insert(OutboxMessage), rows)
+
+
+def mark_enqueued(session: AsyncSession) -> None:
+    """For callers that insert outbox rows themselves: wake the workers when `session` commits."""
     session.info[_ENQUEUED] = True
 
 

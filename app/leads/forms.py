@@ -34,6 +34,9 @@ class OptInForm:
     attribution_token: str
     honeypot_filled: bool
     values: dict[str, str] = field(default_factory=dict)  # as typed, to re-render the form
+    # The address as mail servers take it (an internationalised domain in its ASCII form),
+    # checked by the same validation as `email`; empty when not known.
+    recipient: str = ""
 
 
 def _allowed_fields(page: Page) -> set[str]:
@@ -92,7 +95,7 @@ def parse_opt_in_form(page: Page, pairs: Sequence[tuple[str, str]]) -> OptInForm
     _check_characters(values)
     errors: dict[str, str] = {}
 
-    email = ""
+    email = recipient = ""
     raw_email = values.get("email", "").strip()
     if not raw_email:
         errors["email"] = "Please enter your email address."
@@ -106,6 +109,7 @@ def parse_opt_in_form(page: Page, pairs: Sequence[tuple[str, str]]) -> OptInForm
         else:
             # One lead per address: Anna@… and anna@… are the same person to everyone but RFC.
             email = checked.normalized.lower()
+            recipient = (checked.ascii_email or checked.normalized).lower()
 
     name = values.get("name", "").strip() or None
     if page.name_field == "required" and not name:
@@ -133,4 +137,5 @@ def parse_opt_in_form(page: Page, pairs: Sequence[tuple[str, str]]) -> OptInForm
         attribution_token=values.get(ATTRIBUTION_FIELD, ""),
         honeypot_filled=bool(values.get(HONEYPOT_FIELD, "").strip()),
         values=values,
+        recipient=recipient,
     )

@@ -26,11 +26,13 @@ from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.db import Database
+from app.db import Database, utcnow
 from app.delivery import service as delivery
+from app.delivery.models import OutboxMessage
 from app.leads import service as leads
+from app.leads import sqlite_batch
 from app.leads.forms import OptInForm
 from app.leads.models import ConsentEvent, Lead
 from app.leads.tokens import LeadLinks
@@ -124,24 +126,34 @@ class OptInWriter:
             _settle(future, result=outcome)
 
     async def _commit(self, opt_ins: list[NewOptIn]) -> list[int | None]:
+        rows = [
+            leads.new_lead_values(o.page, o.form, o.attribution, o.received_at) for o in opt_ins
+        ]
         async with self.database.session(write=True) as session:
-            lead_ids = await self._insert_leads(session, opt_ins)
-            created = [
-                (opt_in, lead_id)
-                for opt_in, lead_id in zip(opt_ins, lead_ids, strict=True)
-                if lead_id is not None
-            ]
-            if created:
-                await self._record_first_steps(session, created)
+            connection = await session.connection()
+            lead_ids = None
+            if connection.dialect.name == "sqlite":
+                lead_ids = await sqlite_batch.insert_new_leads(
+                    connection, rows, lambda ids: self._first_steps(opt_ins, ids)
+                )
+            if lead_ids is None:
+                lead_ids = await self._insert_leads(connection, opt_ins, rows)
+                consents, messages = self._first_steps(opt_ins, lead_ids)
+                if consents:
+                    await connection.execute(insert(ConsentEvent), consents)
+                    await connection.execute(insert(OutboxMessage), messages)
+                    await self._announce(session, opt_ins, rows, lead_ids)
+            if any(lead_id is not None for lead_id in lead_ids):
+                delivery.mark_enqueued(session)
             await session.commit()
         return lead_ids
 
+    @staticmethod
     async def _insert_leads(
-        self, session: AsyncSession, opt_ins: list[NewOptIn]
+        connection: AsyncConnection, opt_ins: list[NewOptIn], rows: list[dict[str, Any]]
     ) -> list[int | None]:
         """One multi-row INSERT; an address already there (or twice in the batch) inserts
         nothing, and only the first opt-in of an address gets the new id."""
-        connection = await session.connection()
         upsert: Any = (
             postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
         )
@@ -150,39 +162,42 @@ class OptInWriter:
             .on_conflict_do_nothing(index_elements=["page_id", "email"])
             .returning(Lead.id, Lead.page_id, Lead.email)
         )
-        rows = [
-            leads.new_lead_values(o.page, o.form, o.attribution, o.received_at) for o in opt_ins
-        ]
         result = await connection.execute(statement, rows)
         new_ids = {(row.page_id, row.email): row.id for row in result}
         return [new_ids.pop(opt_in.key, None) for opt_in in opt_ins]
 
-    async def _record_first_steps(
-        self, session: AsyncSession, created: list[tuple[NewOptIn, int]]
-    ) -> None:
-        """The consent record, the first email and the `lead.created` events of new leads."""
-        connection = await session.connection()
-        consents = [
-            leads.consent_values(
-                lead_id,
-                opt_in.page,
-                "opt_in",
-                checkbox=opt_in.form.consent,
-                source=opt_in.attribution.source if opt_in.attribution else "direct",
+    def _first_steps(
+        self, opt_ins: list[NewOptIn], lead_ids: list[int | None]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The consent records and first emails of the new leads (`None`: not new)."""
+        now = utcnow()
+        consents: list[dict[str, Any]] = []
+        emails: list[tuple[int, dict[str, Any]]] = []
+        for opt_in, lead_id in zip(opt_ins, lead_ids, strict=True):
+            if lead_id is None:
+                continue
+            source = opt_in.attribution.source if opt_in.attribution else "direct"
+            consent = leads.consent_values(
+                lead_id, opt_in.page, "opt_in", checkbox=opt_in.form.consent, source=source
             )
-            for opt_in, lead_id in created
-        ]
-        await connection.execute(insert(ConsentEvent), consents)
-        emails = [
-            (lead_id, leads.welcome_email(lead_id, opt_in.page, opt_in.form, self.links))
-            for opt_in, lead_id in created
-        ]
-        await delivery.enqueue_emails(session, emails)
-        if await webhooks.any_endpoint(session):
-            for opt_in, lead_id in created:
-                values = leads.new_lead_values(
-                    opt_in.page, opt_in.form, opt_in.attribution, opt_in.received_at
-                )
+            consents.append({**consent, "created_at": now})
+            emails.append(
+                (lead_id, leads.welcome_email(lead_id, opt_in.page, opt_in.form, self.links))
+            )
+        return consents, delivery.email_rows(emails, now)
+
+    @staticmethod
+    async def _announce(
+        session: AsyncSession,
+        opt_ins: list[NewOptIn],
+        rows: list[dict[str, Any]],
+        lead_ids: list[int | None],
+    ) -> None:
+        """`lead.created` for the new leads, when any endpoint could want it."""
+        if not await webhooks.any_endpoint(session):
+            return
+        for values, lead_id in zip(rows, lead_ids, strict=True):
+            if lead_id is not None:
                 await webhooks.emit(session, "lead.created", Lead(id=lead_id, **values))
 
 

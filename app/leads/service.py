@@ -87,7 +87,9 @@ def _consent(lead: Lead, page: Page, kind: str, *, checkbox: bool) -> ConsentEve
     )
 
 
-def confirmation_email(lead_id: int, email: str, page: Page, links: LeadLinks) -> dict[str, Any]:
+def confirmation_email(
+    lead_id: int, email: str, page: Page, links: LeadLinks, *, recipient_checked: bool = False
+) -> dict[str, Any]:
     """The outbox payload asking to confirm the address. It is sent before the address is
     confirmed, so nothing the visitor typed besides the address goes in."""
     return delivery.email_payload(
@@ -99,11 +101,18 @@ def confirmation_email(lead_id: int, email: str, page: Page, links: LeadLinks) -
             "confirm_url": links.confirm(lead_id),
             "unsubscribe_url": links.unsubscribe(lead_id),
         },
+        recipient_checked=recipient_checked,
     )
 
 
 def gift_email(
-    lead_id: int, email: str, name: str | None, page: Page, links: LeadLinks
+    lead_id: int,
+    email: str,
+    name: str | None,
+    page: Page,
+    links: LeadLinks,
+    *,
+    recipient_checked: bool = False,
 ) -> dict[str, Any]:
     """The outbox payload delivering the gift (to a confirmed address)."""
     gift = gift_view(page, lead_id, links)
@@ -123,14 +132,17 @@ def gift_email(
             },
             "unsubscribe_url": links.unsubscribe(lead_id),
         },
+        recipient_checked=recipient_checked,
     )
 
 
 def welcome_email(lead_id: int, page: Page, form: OptInForm, links: LeadLinks) -> dict[str, Any]:
     """The first email of a new lead: the gift without double opt-in, else the confirmation."""
+    # The form validated the address a moment ago; its recipient form needs no second check.
+    to, checked = (form.recipient, True) if form.recipient else (form.email, False)
     if page.double_opt_in:
-        return confirmation_email(lead_id, form.email, page, links)
-    return gift_email(lead_id, form.email, form.name, page, links)
+        return confirmation_email(lead_id, to, page, links, recipient_checked=checked)
+    return gift_email(lead_id, to, form.name, page, links, recipient_checked=checked)
 
 
 async def queue_email(session: AsyncSession, lead: Lead, payload: dict[str, Any]) -> None:

@@ -18,8 +18,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.db import run_on_sqlite_thread
 from app.links.models import EXTERNAL_PAGE_ID, VisitorDay, VisitorSalt
 
 __all__ = ["VisitRecord", "prune_visitor_ledger", "visitor_salt", "write_visits"]
@@ -111,10 +112,8 @@ async def write_visits(session: AsyncSession, records: Sequence[VisitRecord]) ->
             previews[key] += 1
     batch = _Batch(dialect, sorted(seen), visits, previews)
 
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
     if sqlite:
-        await _write_on_sqlite(driver, batch, [_sqlite_row(record) for record in records])
+        await _write_on_sqlite(connection, batch, [_sqlite_row(record) for record in records])
         return
 
     # Only visitors the ledger had not seen for this row yet come back from RETURNING.
@@ -123,6 +122,8 @@ async def write_visits(session: AsyncSession, records: Sequence[VisitRecord]) ->
     if batch.ledger:
         new_rows = await connection.exec_driver_sql(*batch.ledger_statement())
         uniques.update(tuple(row) for row in new_rows)
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
     try:
         # asyncpg: COPY is the fastest way into PostgreSQL, inside the same transaction.
         await driver.copy_records_to_table(
@@ -183,13 +184,12 @@ SQLITE_VISITS_INSERT = (
 )
 
 
-async def _write_on_sqlite(driver: Any, batch: _Batch, rows: list[tuple[Any, ...]]) -> None:
-    """The three statements in one call on aiosqlite's thread (its `_execute`).
-
-    Awaited one by one, every statement is a round trip through the event loop, and under load
-    each waits behind the requests the loop is serving: a batch of 500 visits took 70-110 ms
-    instead of 13 ms, the writer fell behind the one link, and requests met the backpressure.
-    """
+async def _write_on_sqlite(
+    connection: AsyncConnection, batch: _Batch, rows: list[tuple[Any, ...]]
+) -> None:
+    """The three statements in one call on aiosqlite's thread (`run_on_sqlite_thread`): awaited
+    one by one, the writer fell behind the one link under load and requests met the
+    backpressure."""
 
     def write(database: sqlite3.Connection) -> None:
         if not database.in_transaction:  # the session's BEGIN makes the batch atomic
@@ -202,8 +202,7 @@ async def _write_on_sqlite(driver: Any, batch: _Batch, rows: list[tuple[Any, ...
         database.execute(*batch.rollup_statement(uniques))
 
     try:
-        # aiosqlite has no public way to run a function on its thread; `_execute` is that.
-        await driver._execute(write, driver._conn)
+        await run_on_sqlite_thread(connection, write)
     except sqlite3.IntegrityError as exc:
         raise _refused(exc) from exc
 
