@@ -5,6 +5,10 @@ The form needs a genuine signed field at least 2 s old (younger is a bot), so th
 page once, waits, and hands the field to wrk's Lua through an environment variable. The rate
 limits are raised for the bench server only (`LEADLINK_OPTIN_RATE_PER_*`, see `bench.run`); the
 request path is the same as in production.
+
+The server runs as `compose.yaml`'s `web` service does, with the outbox worker in a process of
+its own (`LEADLINK_OUTBOX_IN_PROCESS=false`), which the bench does not start: the confirmation
+emails stay queued, and the check counts them (one per new lead, committed with it).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ BENCH_RATE_LIMITS = {
     "LEADLINK_OPTIN_RATE_PER_IP": "100000000/minute",
     "LEADLINK_OPTIN_RATE_PER_EMAIL": "100000000/hour",
 }
+# The web process of a production deployment: delivery is `leadlink worker`'s job.
+BENCH_OUTBOX = {"LEADLINK_OUTBOX_IN_PROCESS": "false"}
 IN_FLIGHT_SLACK_PER_RUN = 64
 LUA = f"""
 local token = os.getenv("{TOKEN_ENV}")
@@ -41,18 +47,22 @@ end
 """
 
 
-async def _count_leads(database_url: str) -> int:
+async def _count_leads_and_emails(database_url: str) -> tuple[int, int]:
     engine = create_async_engine(database_url)
     try:
         async with engine.connect() as connection:
-            return int((await connection.execute(text("SELECT count(*) FROM leads"))).scalar_one())
+            leads = (await connection.execute(text("SELECT count(*) FROM leads"))).scalar_one()
+            emails = await connection.execute(
+                text("SELECT count(*) FROM outbox WHERE kind = 'email'")
+            )
+            return int(leads), int(emails.scalar_one())
     finally:
         await engine.dispose()
 
 
 class OptInCheck:
     def __init__(self) -> None:
-        self.before = 0
+        self.before = (0, 0)
 
     def setup(self, base_url: str, database_url: str | None) -> None:
         page = httpx.get(base_url + "/@demo", headers={"User-Agent": "Mozilla/5.0 (bench)"})
@@ -61,18 +71,22 @@ class OptInCheck:
             raise RuntimeError("the demo page has no opt-in form")
         os.environ[TOKEN_ENV] = found.group(1)
         time.sleep(2.1)  # the field must be older than 2 s, as when a person fills the form
-        self.before = asyncio.run(_count_leads(database_url)) if database_url else 0
+        self.before = asyncio.run(_count_leads_and_emails(database_url)) if database_url else (0, 0)
 
     def check(self, database_url: str | None, responses: int) -> str | None:
         if database_url is None:
             return None
-        written = asyncio.run(_count_leads(database_url)) - self.before
+        leads, emails = asyncio.run(_count_leads_and_emails(database_url))
+        written, queued = leads - self.before[0], emails - self.before[1]
         extra = written - responses
         print(
             f"  check opt-in POST: {responses:,} responses counted by wrk, {written:,} leads "
-            f"committed ({extra:+,} answered after wrk stopped counting)",
+            f"committed ({extra:+,} answered after wrk stopped counting), {queued:,} "
+            "confirmation emails queued",
             file=sys.stderr,
         )
         if not 0 <= extra <= 2 * IN_FLIGHT_SLACK_PER_RUN:
             return f"{written} leads for {responses} responses"
+        if queued != written:
+            return f"{queued} confirmation emails queued for {written} new leads"
         return None

@@ -414,6 +414,7 @@ def leadlink_env(data_dir: Path, database_url: str, secret_key: str) -> dict[str
         "LEADLINK_LOG_LEVEL": "WARNING",
         "LEADLINK_ENV": "development",
         **opt_in.BENCH_RATE_LIMITS,
+        **opt_in.BENCH_OUTBOX,
     }
 
 

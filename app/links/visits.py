@@ -61,7 +61,7 @@ class VisitRecord:
 VISIT_COLUMNS = tuple(field.name for field in fields(VisitRecord))
 _visit_row = attrgetter(*VISIT_COLUMNS)
 ROLLUP_KEY = "day, handle_id, page_id, source"
-DRIVER_INTEGRITY_ERRORS = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
+DRIVER_INTEGRITY_ERRORS = (asyncpg.IntegrityConstraintViolationError,)
 
 
 def _placeholders(dialect: str, columns: int, rows: int = 1) -> str:
@@ -201,10 +201,7 @@ async def _write_on_sqlite(
         database.executemany(SQLITE_VISITS_INSERT, rows)
         database.execute(*batch.rollup_statement(uniques))
 
-    try:
-        await run_on_sqlite_thread(connection, write)
-    except sqlite3.IntegrityError as exc:
-        raise _refused(exc) from exc
+    await run_on_sqlite_thread(connection, write)  # a refused row raises IntegrityError
 
 
 def _upsert(session: AsyncSession) -> Any:
