@@ -34,6 +34,23 @@ GROWTH_MAX = 1.5  # issue 6: p95 at FULL_SCALE ÷ p95 at a tenth of it
 
 
 @dataclass(frozen=True)
+class ThroughputTarget:
+    """Issues 3 and 4: requests/s at least `min_ratio` times bare, p99 at most `max_p99_ms`."""
+
+    min_ratio: float
+    max_p99_ms: float | None
+    databases: frozenset[str]
+
+
+BOTH = frozenset({"sqlite", "postgresql"})
+THROUGHPUT_TARGETS = {
+    "one-link page": ThroughputTarget(0.20, 20.0, BOTH),  # issue 3, the same on PostgreSQL
+    "one-link redirect": ThroughputTarget(0.25, None, BOTH),
+    "opt-in POST": ThroughputTarget(0.03, 50.0, frozenset({"sqlite"})),  # issue 4
+}
+
+
+@dataclass(frozen=True)
 class Row:
     """One line of the wrk table."""
 
@@ -84,16 +101,19 @@ class TargetCheck:
     measured: float
     limit: float
     unit: str
+    at_least: bool = False  # the limit is a floor (a throughput ratio), not a ceiling
 
     @property
     def met(self) -> bool:
-        return self.measured <= self.limit
+        return self.measured >= self.limit if self.at_least else self.measured <= self.limit
 
     def line(self) -> str:
         verdict = "met" if self.met else "NOT MET"
+        bound = "≥" if self.at_least else "≤"
+        digits = 3 if self.at_least else 2
         return (
-            f"{self.subject}: {self.measure} {self.measured:.2f}{self.unit} "
-            f"(target ≤ {self.limit:g}{self.unit}): {verdict}"
+            f"{self.subject}: {self.measure} {self.measured:.{digits}f}{self.unit} "
+            f"(target {bound} {self.limit:g}{self.unit}): {verdict}"
         )
 
 
@@ -146,13 +166,15 @@ def growth_rows(rows: Sequence[Row]) -> list[GrowthRow]:
 def target_checks(
     report: Report, p95_limits: Mapping[str, float], *, growth: bool
 ) -> list[TargetCheck]:
-    """The issues' targets that this run's rows speak to: p95 per scenario (`p95_limits`, by
-    scenario name), the deep ÷ first leads page, the export's peak RSS, the growth ratios."""
+    """The issues' targets that this run's rows speak to: the throughput ratios and p99s of
+    `THROUGHPUT_TARGETS`, p95 per scenario (`p95_limits`, by scenario name), the deep ÷ first
+    leads page, the export's peak RSS, the growth ratios."""
     checks: list[TargetCheck] = []
     pages: dict[str, dict[str, float]] = {}
     for row in report.rows:
         limit = p95_limits.get(row.scenario) if row.database else None
         where = _where(row, growth)
+        checks.extend(_throughput_checks(row, where))
         if limit is not None:
             checks.append(TargetCheck(f"{where} / {row.scenario}", "p95", row.p95_ms, limit, " ms"))
         if row.database and row.scenario in {FIRST_PAGE_SCENARIO, DEEP_PAGE_SCENARIO}:
@@ -177,6 +199,17 @@ def target_checks(
         )
         for row in growth_rows(report.rows)
     )
+    return checks
+
+
+def _throughput_checks(row: Row, where: str) -> list[TargetCheck]:
+    target = THROUGHPUT_TARGETS.get(row.scenario)
+    if target is None or row.database not in target.databases or row.ratio_to_bare is None:
+        return []
+    subject = f"{where} / {row.scenario}"
+    checks = [TargetCheck(subject, "ratio to bare", row.ratio_to_bare, target.min_ratio, "", True)]
+    if target.max_p99_ms is not None:
+        checks.append(TargetCheck(subject, "p99", row.p99_ms, target.max_p99_ms, " ms"))
     return checks
 
 
@@ -240,7 +273,7 @@ def print_report(
         _print_table(f"growth: p95 at {scales}", GROWTH_COLUMNS, [growth_cells(r) for r in grown])
     checks = target_checks(report, p95_limits, growth=growth)
     if checks:
-        print(f"\ntargets (issues 5 and 6; stated at --scale {FULL_SCALE}):")
+        print(f"\ntargets (issues 3-6; the latency ones are stated at --scale {FULL_SCALE}):")
         for check in checks:
             print(f"  {check.line()}")
     if report.seeding:

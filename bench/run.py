@@ -98,7 +98,7 @@ UVICORN_SETTINGS = (
     "--loop", "uvloop", "--http", "httptools", "--no-access-log",
     "--log-level", "warning", "--workers", "1", "--no-proxy-headers", "--no-server-header",
 )  # fmt: skip
-# The p95 targets of issues 5 and 6 (at FULL_SCALE); the ratios are in bench.results.
+# The p95 targets of issues 5 and 6 (at FULL_SCALE); the other targets are in bench.results.
 REPORT_P95_MS = 15.0
 LEADS_PAGE_P95_MS = 20.0
 ADMIN_REPORT_P95_MS = 50.0
