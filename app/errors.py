@@ -19,6 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from app import patterns
 from app.openapi import allowed_methods
 from app.templating import render
 
@@ -177,11 +178,16 @@ async def _handle_http_exception(request: Request, exc: Exception) -> Response:
     return render_error(request, exc.status_code, title, detail, headers=headers)
 
 
+def _message(error: Mapping[str, Any]) -> str:
+    # A broken pattern is described in words (`app.patterns`), not by quoting the expression.
+    if error.get("type") == "string_pattern_mismatch":
+        return patterns.problem_with(str(error.get("ctx", {}).get("pattern", "")))
+    return str(error.get("msg", ""))
+
+
 async def _handle_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        FieldError(_field_name(e.get("loc", ())), str(e.get("msg", ""))) for e in exc.errors()
-    ]
+    errors = [FieldError(_field_name(e.get("loc", ())), _message(e)) for e in exc.errors()]
     detail = "Some fields are not valid: " + ", ".join(sorted({e.field for e in errors}))
     return render_error(request, 422, ValidationFailed.title, detail, errors=errors)
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 
+from app import patterns
 from app.errors import FieldError, ValidationFailed
 from app.signing import BadSignature, Signer
 
@@ -80,7 +81,7 @@ CursorQuery = Annotated[
     str | None,
     Query(
         max_length=MAX_CURSOR_LENGTH,
-        pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$",
+        pattern=patterns.CURSOR,
         description="`next_cursor` of the previous page; omit it for the first page.",
     ),
 ]

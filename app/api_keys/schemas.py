@@ -8,13 +8,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app import patterns
+
 __all__ = ["ApiKeyCreate", "ApiKeyCreated", "ApiKeyList", "ApiKeyRead", "Scope"]
 
 Scope = Literal["leads:read", "leads:write", "pages:write", "reports:read", "admin"]
-KeyName = Annotated[
-    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")
-]
-HandleName = Annotated[str, StringConstraints(pattern=r"^@?[A-Za-z0-9._-]{1,30}$")]
+KeyName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=patterns.ONE_LINE)]
+HandleName = Annotated[str, StringConstraints(pattern=patterns.HANDLE_REF)]
 
 _KEY_EXAMPLE: dict[str, Any] = {
     "id": "3",

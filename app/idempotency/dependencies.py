@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import Header
 
+from app import patterns
 from app.idempotency.exceptions import HEADER
 
 # Printable ASCII without blanks at either end (HTTP drops those anyway).
-KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$"
 
 __all__ = ["IdempotencyKeyHeader"]
 
@@ -19,7 +19,7 @@ IdempotencyKeyHeader = Annotated[
     Header(
         alias=HEADER,
         max_length=255,
-        pattern=KEY_PATTERN,
+        pattern=patterns.IDEMPOTENCY_KEY,
         description=(
             "Makes the write safe to retry: the same key with the same body returns the first "
             "response (with `Idempotent-Replayed: true`) for 24 hours; with another body, 422. "

@@ -14,6 +14,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from app import patterns
 from app.links.sources import CANONICAL_SOURCES
 
 __all__ = [
@@ -34,24 +35,25 @@ MAX_FIELDS = 20
 MAX_FIELD_VALUE = 500
 
 
-ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
 Attribution = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=100, pattern=ONE_LINE)
+    str, StringConstraints(strip_whitespace=True, max_length=100, pattern=patterns.ONE_LINE)
 ]
 # Pydantic writes key rules as `patternProperties`, which alone would allow any other key.
 ONLY_FIELD_KEYS: dict[str, Any] = {"additionalProperties": False}
-FieldKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
-FieldValue = Annotated[str, StringConstraints(max_length=MAX_FIELD_VALUE, pattern=ONE_LINE)]
+FieldKey = Annotated[str, StringConstraints(pattern=patterns.FIELD_KEY)]
+FieldValue = Annotated[
+    str, StringConstraints(max_length=MAX_FIELD_VALUE, pattern=patterns.ONE_LINE)
+]
 Money = Annotated[
     str,
-    StringConstraints(pattern=r"^[0-9]{1,10}(\.[0-9]{1,2})?$"),
+    StringConstraints(pattern=patterns.MONEY),
     Field(
         description='A decimal string with at most two decimals, e.g. "49.00".', examples=["49.00"]
     ),
 ]
 Currency = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Za-z]{3}$"),
+    StringConstraints(pattern=patterns.CURRENCY),
     AfterValidator(str.upper),
     Field(description="An ISO 4217 code, e.g. EUR.", examples=["EUR"]),
 ]
@@ -129,12 +131,12 @@ class LeadCreate(BaseModel):
     )
 
     email: EmailAddress
-    name: Annotated[str, StringConstraints(max_length=200, pattern=ONE_LINE)] | None = None
+    name: Annotated[str, StringConstraints(max_length=200, pattern=patterns.ONE_LINE)] | None = None
     fields: Annotated[dict[FieldKey, FieldValue], Field(json_schema_extra=ONLY_FIELD_KEYS)] = Field(
         default_factory=dict,
         description="The page's custom fields, by key (the same rules as on the form).",
     )
-    page: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$")] = Field(
+    page: Annotated[str, StringConstraints(pattern=patterns.PAGE_REF)] = Field(
         description="The page's slug."
     )
     source: SourceName = "other"

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
+from app import patterns
 from app.links.exceptions import InvalidHandle
 from app.links.handle_names import normalize_handle_name
 from app.links.sources import CANONICAL_SOURCES
@@ -35,25 +36,20 @@ def _handle_name(value: str) -> str:
 # The pattern states the form; `_handle_name` adds the reserved names and lower-cases.
 HandleName = Annotated[
     str,
-    StringConstraints(pattern=r"^@?[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,28}[A-Za-z0-9])?$"),
+    StringConstraints(pattern=patterns.HANDLE_NAME),
     AfterValidator(_handle_name),
 ]
 DisplayName = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")
+    str, StringConstraints(strip_whitespace=True, max_length=100, pattern=patterns.ONE_LINE)
 ]
-PageSlug = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?$")
-]
+PageSlug = Annotated[str, StringConstraints(pattern=patterns.SLUG)]
 # The form of a target URL, stated in the schema: http(s), a plain host name (and port), no
 # blanks, control characters or backslashes. `check_external_url` remains the service's rule.
 TargetUrl = Annotated[
     str,
     StringConstraints(
         max_length=2048,
-        pattern=(
-            r"^https?://[A-Za-z0-9.-]+(?::[1-9][0-9]{0,3})?"
-            r"(?:[/?#][^\x00-\x20\x7f-\x9f\\]*)?$"
-        ),
+        pattern=patterns.TARGET_URL,
     ),
 ]
 
@@ -186,7 +182,7 @@ class RouteCreate(BaseModel):
             "Routes of the same source split its visitors by weight (A/B variants); 0 pauses one."
         ),
     )
-    variant: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,32}$")] | None = Field(
+    variant: Annotated[str, StringConstraints(pattern=patterns.VARIANT)] | None = Field(
         None, description="The variant's name in reports; default: the page's slug or `external`."
     )
 

@@ -20,6 +20,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from app import patterns
 from app.errors import FieldError, ValidationFailed
 from app.links.routing import check_external_url
 from app.pages.models import GiftKind, Theme
@@ -247,43 +248,33 @@ ApiGiftKind = Literal["url", "code", "text"]
 # The API states each text field's form in its schema, and pydantic enforces these patterns and
 # lengths on the value as sent, so `/openapi.json` and the API agree; the shared checks above
 # then trim it. (The CLI's types also accept blanks and line ends around a value, and trim them.)
-ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
-# Blanks as `str.strip` sees them, and control characters, spelt out: `\s` differs between
-# regex engines (ECMA's has U+FEFF but not U+0085).
-_BLANK = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-ONE_LINE_NOT_BLANK = rf"^[^\x00-\x1f\x7f]*[^{_BLANK}][^\x00-\x1f\x7f]*$"
-# Text may span lines (tab, LF or CRLF) but has no other control characters.
-TEXT = r"^(?:[^\x00-\x08\x0b-\x1f\x7f]|\r\n)*$"
-# No surrounding blanks, so options that differ as sent still differ once trimmed.
-OPTION = rf"^[^{_BLANK}](?:[^\x00-\x1f\x7f]*[^{_BLANK}])?$"
-# An https:// URL with a plain host name (and port), or empty for none; see check_external_url.
-IMAGE_URL = (
-    r"^(?:https://[A-Za-z0-9.-]+(?::[1-9][0-9]{0,3})?"
-    r"(?:[/?#][^\x00-\x20\x7f-\x9f\\]*)?)?$"
-)
-
-
-_TitleLine = StringConstraints(max_length=200, pattern=ONE_LINE_NOT_BLANK)
+_TitleLine = StringConstraints(max_length=200, pattern=patterns.ONE_LINE_NOT_BLANK)
 ApiTitle = Annotated[str, _TitleLine, _line(200, required=True)]
-ApiHeadline = Annotated[str, StringConstraints(max_length=300, pattern=ONE_LINE), _line(300)]
-ApiBody = Annotated[
-    str, StringConstraints(max_length=MAX_BODY_LENGTH, pattern=TEXT), _text(MAX_BODY_LENGTH)
+ApiHeadline = Annotated[
+    str, StringConstraints(max_length=300, pattern=patterns.ONE_LINE), _line(300)
 ]
-ApiConsentText = Annotated[str, StringConstraints(max_length=2_000, pattern=TEXT), _text(2_000)]
+ApiBody = Annotated[
+    str,
+    StringConstraints(max_length=MAX_BODY_LENGTH, pattern=patterns.TEXT),
+    _text(MAX_BODY_LENGTH),
+]
+ApiConsentText = Annotated[
+    str, StringConstraints(max_length=2_000, pattern=patterns.TEXT), _text(2_000)
+]
 ApiGiftTitle = Annotated[str, _TitleLine, _line(200, required=True)]
 ApiImageUrl = Annotated[
-    Annotated[str, StringConstraints(max_length=2048, pattern=IMAGE_URL)] | None,
+    Annotated[str, StringConstraints(max_length=2048, pattern=patterns.IMAGE_URL)] | None,
     AfterValidator(_image_url),
 ]
 ApiOgTitle = Annotated[
-    Annotated[str, StringConstraints(max_length=200, pattern=ONE_LINE), _line(200)] | None,
+    Annotated[str, StringConstraints(max_length=200, pattern=patterns.ONE_LINE), _line(200)] | None,
     AfterValidator(_blank_to_none),
 ]
 ApiOgDescription = Annotated[
-    Annotated[str, StringConstraints(max_length=300, pattern=ONE_LINE), _line(300)] | None,
+    Annotated[str, StringConstraints(max_length=300, pattern=patterns.ONE_LINE), _line(300)] | None,
     AfterValidator(_blank_to_none),
 ]
-ApiOption = Annotated[str, StringConstraints(max_length=100, pattern=OPTION)]
+ApiOption = Annotated[str, StringConstraints(max_length=100, pattern=patterns.OPTION)]
 
 
 class ApiCustomField(CustomField):
@@ -309,7 +300,7 @@ class ApiCustomField(CustomField):
         },
     )
 
-    key: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]
+    key: Annotated[str, StringConstraints(pattern=patterns.CUSTOM_FIELD_KEY)]
     label: Annotated[str, _TitleLine, _line(200, required=True)]
     options: list[ApiOption] = Field(
         default_factory=list, max_length=MAX_OPTIONS, json_schema_extra={"uniqueItems": True}
@@ -322,11 +313,11 @@ ApiCustomFields = Annotated[
     AfterValidator(_check_custom_fields),
 ]
 PageStatusName = Literal["draft", "published", "archived"]
-HandleRef = Annotated[str, StringConstraints(pattern=r"^@?[A-Za-z0-9._-]{1,30}$")]
+HandleRef = Annotated[str, StringConstraints(pattern=patterns.HANDLE_REF)]
 # The API states the slug rule in its schema (the CLI also trims blanks); upper case is lowered.
 ApiSlug = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?$"),
+    StringConstraints(pattern=patterns.SLUG),
     AfterValidator(_slug),
 ]
 _SLUG_DESCRIPTION = "1 to 64 of a-z, 0-9 and '-', not at either end (stored lower-cased)."

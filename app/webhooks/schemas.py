@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app import patterns
+
 __all__ = [
     "DeliveryList",
     "DeliveryRead",
@@ -25,7 +27,7 @@ EventType = Literal[
 ]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=2048)]
 Description = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$")
+    str, StringConstraints(strip_whitespace=True, max_length=500, pattern=patterns.ONE_LINE)
 ]
 
 _ENDPOINT_EXAMPLE: dict[str, Any] = {

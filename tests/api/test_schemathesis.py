@@ -33,8 +33,8 @@ from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from app import patterns
 from app.api_keys import service as api_keys
-from app.idempotency.dependencies import KEY_PATTERN
 from app.links.exceptions import InvalidHandle
 from app.links.handle_names import normalize_handle_name
 from app.main import create_app
@@ -69,7 +69,7 @@ GIFT_VALUES = {
 }
 # Fields a PATCH clears with null; on the others null means "unchanged" (as `update_page`).
 CLEARABLE = {"hero_image_url", "og_title", "og_description", "og_image_url"}
-_VALID_IDEMPOTENCY_KEY = re.compile(KEY_PATTERN)
+_VALID_IDEMPOTENCY_KEY = re.compile(patterns.IDEMPOTENCY_KEY)
 
 
 # The app under test exists at import, because Schemathesis collects one test per operation
