@@ -51,11 +51,15 @@ async def _count_leads_and_emails(database_url: str) -> tuple[int, int]:
     engine = create_async_engine(database_url)
     try:
         async with engine.connect() as connection:
-            leads = (await connection.execute(text("SELECT count(*) FROM leads"))).scalar_one()
-            emails = await connection.execute(
-                text("SELECT count(*) FROM outbox WHERE kind = 'email'")
+            # One statement, so one snapshot: requests wrk abandoned may still be committing.
+            counts = await connection.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM leads), "
+                    "(SELECT count(*) FROM outbox WHERE kind = 'email')"
+                )
             )
-            return int(leads), int(emails.scalar_one())
+            leads, emails = counts.one()
+            return int(leads), int(emails)
     finally:
         await engine.dispose()
 
