@@ -93,7 +93,7 @@ class OptInWriter:
         Raises what writing it raised (a database error becomes the request's 503).
         """
         if self._task is None or self._task.done():
-            # Not started (a CLI command) or stopping: write it in a transaction of its own.
+            # Not started, or already stopped: write it in a transaction of its own.
             return (await self._commit([opt_in]))[0]
         future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self._queue.append((opt_in, future))
@@ -142,7 +142,7 @@ class OptInWriter:
                 if consents:
                     await connection.execute(insert(ConsentEvent), consents)
                     await connection.execute(insert(OutboxMessage), messages)
-                    await self._announce(session, opt_ins, rows, lead_ids)
+                    await self._announce(session, rows, lead_ids)
             if any(lead_id is not None for lead_id in lead_ids):
                 delivery.mark_enqueued(session)
             await session.commit()
@@ -188,10 +188,7 @@ class OptInWriter:
 
     @staticmethod
     async def _announce(
-        session: AsyncSession,
-        opt_ins: list[NewOptIn],
-        rows: list[dict[str, Any]],
-        lead_ids: list[int | None],
+        session: AsyncSession, rows: list[dict[str, Any]], lead_ids: list[int | None]
     ) -> None:
         """`lead.created` for the new leads, when any endpoint could want it."""
         if not await webhooks.any_endpoint(session):

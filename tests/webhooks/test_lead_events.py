@@ -3,6 +3,7 @@ erasure, each queued in the transaction of the change, so only a committed chang
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,14 +11,15 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.db import Database
+from app.db import Database, utcnow
 from app.delivery.models import OutboxMessage
 from app.delivery.worker import OutboxWorker
 from app.leads import privacy
 from app.leads import service as leads
 from app.leads.models import Lead
+from app.leads.opt_in_writer import NewOptIn, OptInWriter
 from app.pages.models import Page
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.conftest import BACKENDS, DatabaseUnderTest, make_settings, open_fresh_database
@@ -77,6 +79,42 @@ async def test_opt_in_confirmation_and_unsubscribe_are_announced(session: AsyncS
     assert unsubscribed["status"] == "unsubscribed"
     assert all(event["api_version"] == "2026-11-22" for event in events)
     assert [event["type"] for event in await _events(session, confirmations)] == ["lead.confirmed"]
+
+
+async def test_opt_ins_written_in_one_batch_are_each_announced(
+    session: AsyncSession, connection: AsyncConnection
+) -> None:
+    """The group-committed opt-in path (`OptInWriter`) announces each new lead like the
+    service does, in the batch's transaction; a repeat of an address announces nothing."""
+    anna = await add_handle(session, "anna")
+    page = await add_page(session, anna, "guide", double_opt_in=True)
+    endpoint, _ = await add_endpoint(session, "https://93.184.216.34/all")
+    await session.commit()
+
+    writer = OptInWriter(Database(connection, owns_engine=False), lead_links())
+    writer.start()
+    try:
+        ids = await asyncio.gather(
+            *(
+                writer.write(NewOptIn(page, opt_in_form(email), None, utcnow()))
+                for email in ("one@example.com", "two@example.com", "one@example.com")
+            )
+        )
+    finally:
+        await writer.stop()
+
+    first, second, repeat = ids
+    assert repeat is None
+    events = await _events(session, endpoint)
+    assert [(event["type"], event["data"]["id"]) for event in events] == [
+        ("lead.created", str(first)),
+        ("lead.created", str(second)),
+    ]
+    created = events[0]["data"]
+    assert created["email"] == "one@example.com"
+    assert (created["page"], created["handle"]) == ("guide", "anna")
+    assert (created["status"], created["source"]) == ("pending", "direct")
+    assert created["created_at"]
 
 
 async def test_endpoints_hear_only_about_their_handles_and_disabled_ones_nothing(
