@@ -6,6 +6,8 @@ import ipaddress
 from collections.abc import Sequence
 from functools import lru_cache
 
+from starlette.requests import HTTPConnection
+
 __all__ = ["TrustedProxies"]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -42,6 +44,11 @@ class TrustedProxies:
             if not self._is_trusted(candidate):
                 return candidate[:45] if _is_ip(candidate) else peer
         return peer
+
+    def of_request(self, request: HTTPConnection) -> str:
+        """`client_ip` of a Starlette request: its peer and its `X-Forwarded-For`."""
+        peer = request.client.host if request.client else None
+        return self.client_ip(peer, request.headers.get("x-forwarded-for"))
 
 
 def _is_ip(value: str) -> bool:

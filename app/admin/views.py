@@ -25,6 +25,7 @@ from app.admin.sessions import (
     SESSION_MAX_AGE_SECONDS,
     SessionCodec,
 )
+from app.client_ip import TrustedProxies
 from app.config import Settings
 from app.db import SessionDep
 from app.links import service as links
@@ -52,10 +53,8 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 def _client_ip(request: Request) -> str:
-    peer = request.client.host if request.client else None
-    proxies = request.app.state.one_link.proxies
-    ip: str = proxies.client_ip(peer, request.headers.get("x-forwarded-for"))
-    return ip
+    proxies: TrustedProxies = request.app.state.one_link.proxies
+    return proxies.of_request(request)
 
 
 def _set_cookie(

@@ -12,7 +12,6 @@ committed (`app.leads.opt_in_writer`); an invalid form re-renders with the field
 
 from __future__ import annotations
 
-import re
 import time
 from urllib.parse import parse_qsl
 
@@ -33,6 +32,7 @@ from app.leads.opt_in_writer import NewOptIn, OptInWriter
 from app.leads.tokens import LeadLinks
 from app.links.attribution import read_attribution, sign_attribution
 from app.links.one_link import OneLink
+from app.links.views import PAGE_PATH  # the page's own address, GET there and POST here
 from app.pages.exceptions import PageNotFound
 from app.pages.models import Page
 from app.rate_limits import RateLimiter
@@ -40,7 +40,6 @@ from app.rate_limits import RateLimiter
 __all__ = ["MAX_FORM_BYTES", "OptInMiddleware", "submit_opt_in"]
 
 MAX_FORM_BYTES = 16 * 1024
-OPT_IN_PATH = re.compile(r"/p/([A-Za-z0-9-]{1,64})/?")
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -53,7 +52,7 @@ class OptInMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
-            match = OPT_IN_PATH.fullmatch(scope["path"])
+            match = PAGE_PATH.fullmatch(scope["path"])
             if match is not None:
                 request = Request(scope, receive)
                 try:
@@ -63,11 +62,6 @@ class OptInMiddleware:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-
-
-def _client_ip(request: Request, one_link: OneLink) -> str:
-    peer = request.client.host if request.client else None
-    return one_link.proxies.client_ip(peer, request.headers.get("x-forwarded-for"))
 
 
 def _fresh_token(one_link: OneLink, page: Page) -> str:
@@ -135,7 +129,7 @@ async def submit_opt_in(state: State, slug: str, request: Request) -> Response:
         limiter.parse(settings.optin_rate_per_ip),
         "opt-in-ip",
         page.slug,
-        _client_ip(request, one_link),
+        one_link.proxies.of_request(request),
     )
     try:
         form = parse_opt_in_form(page, await _read_form(request))
