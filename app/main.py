@@ -10,8 +10,10 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from app import __version__
 from app.admin import views as admin_views
@@ -38,7 +40,31 @@ from app.reports import api as reports_api
 from app.security_headers import SecurityHeadersMiddleware
 from app.webhooks import api as webhooks_api
 
-__all__ = ["app_factory", "create_app"]
+__all__ = ["LeadlinkApp", "app_factory", "create_app"]
+
+
+class LeadlinkApp(FastAPI):
+    """FastAPI with the hottest paths in front of its whole stack.
+
+    The layers, outermost first: the one link's pages (`GET /@handle…`, `GET /p/{slug}`, which
+    add the security headers and write their log line themselves) → the request log → the
+    security headers → the opt-in form post (`POST /p/{slug}`) → FastAPI (its error, telemetry
+    and body-limit middlewares, routing, dependencies). A social click costs about as much as
+    FastAPI's generic layers would add to it, so it skips them; everything else is plain FastAPI.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        fastapi = super().__call__
+        self._front = OneLinkMiddleware(
+            RequestLogMiddleware(
+                SecurityHeadersMiddleware(OptInMiddleware(fastapi, state=self.state))
+            ),
+            state=self.state,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._front(scope, receive, send)
 
 
 def create_app(
@@ -80,7 +106,7 @@ def create_app(
             await one_link.writer.stop()
             await owned.dispose()
 
-    app = FastAPI(
+    app = LeadlinkApp(
         title="leadlink",
         version=__version__,
         summary="One link for every social bio: opt-in pages, like-to-lead reports, CRM sync.",
@@ -111,12 +137,6 @@ def create_app(
     app.include_router(webhooks_api.router, prefix="/api/v1")
     app.include_router(pages_api.router, prefix="/api/v1")
     app.include_router(handles_api.router, prefix="/api/v1")
-    # Outermost last: log → security headers → the fast paths of the one link and of the
-    # opt-in form post → FastAPI.
-    app.add_middleware(OptInMiddleware, state=app.state)
-    app.add_middleware(OneLinkMiddleware, state=app.state)
-    app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(RequestLogMiddleware)
     return app
 
 

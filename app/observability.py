@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
 
-__all__ = ["RequestLogMiddleware", "configure_logging", "printable"]
+__all__ = ["RequestLogMiddleware", "configure_logging", "log_request", "printable"]
 
 access_logger = logging.getLogger("leadlink.access")
 MAX_LOGGED_PATH = 300
@@ -82,22 +82,28 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            if access_logger.isEnabledFor(logging.INFO):
-                duration_ms = (time.perf_counter() - started) * 1000
-                method = scope["method"]
-                path = printable(scope["path"])
-                access_logger.info(
-                    "%s %s %d %.1fms",
-                    method,
-                    path,
-                    status,
-                    duration_ms,
-                    extra={
-                        "fields": {
-                            "method": method,
-                            "path": path,
-                            "status": status,
-                            "duration_ms": round(duration_ms, 2),
-                        }
-                    },
-                )
+            log_request(scope, status, started)
+
+
+def log_request(scope: Scope, status: int, started: float) -> None:
+    """The access log line of one request (at INFO), `started` being its `time.perf_counter()`."""
+    if not access_logger.isEnabledFor(logging.INFO):
+        return
+    duration_ms = (time.perf_counter() - started) * 1000
+    method = scope["method"]
+    path = printable(scope["path"])
+    access_logger.info(
+        "%s %s %d %.1fms",
+        method,
+        path,
+        status,
+        duration_ms,
+        extra={
+            "fields": {
+                "method": method,
+                "path": path,
+                "status": status,
+                "duration_ms": round(duration_ms, 2),
+            }
+        },
+    )

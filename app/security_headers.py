@@ -1,10 +1,13 @@
-"""Security headers on every response: CSP, nosniff, Referrer-Policy, framing."""
+"""Security headers on every response: CSP, nosniff, Referrer-Policy, framing.
+
+The one link answers in front of this middleware and adds `PAGE_HEADERS` itself.
+"""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["SecurityHeadersMiddleware"]
+__all__ = ["PAGE_HEADERS", "SecurityHeadersMiddleware"]
 
 # Pages need no JavaScript and load nothing from elsewhere; inline styles keep them one request.
 # /docs (Swagger UI) loads its assets from a CDN, so it gets its own, looser policy.

@@ -25,8 +25,12 @@ class BadSignature(Exception):
     """The token was forged, corrupted, made for another purpose, or has expired."""
 
 
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    # base64.urlsafe_b64encode, without its two Python-level wrappers (this runs per visit).
+    return binascii.b2a_base64(data, newline=False).translate(_URL_SAFE).rstrip(b"=").decode()
 
 
 def _b64decode(text: str) -> bytes:
@@ -37,12 +41,21 @@ class Signer:
     """Signs and verifies JSON payloads for one purpose; `t` (issued-at, seconds) is added."""
 
     def __init__(self, secret_key: str, purpose: str) -> None:
-        self._key = hmac.new(
+        key = hmac.new(
             secret_key.encode("utf-8"), b"leadlink-signing:" + purpose.encode(), hashlib.sha256
         ).digest()
+        # HMAC-SHA256 (RFC 2104) with the two padded key blocks hashed once, here: a token then
+        # costs two hash copies instead of `hmac.digest`'s full set-up (~1 µs instead of ~4).
+        block = key.ljust(hashlib.sha256().block_size, b"\0")
+        self._inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in block))
+        self._outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in block))
 
     def _mac(self, body: bytes) -> bytes:
-        return hmac.digest(self._key, body, "sha256")[:SIGNATURE_BYTES]
+        inner = self._inner.copy()
+        inner.update(body)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:SIGNATURE_BYTES]
 
     def sign(self, payload: dict[str, Any], *, now: float | None = None) -> str:
         data = {**payload, "t": int(now if now is not None else time.time())}

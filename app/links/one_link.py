@@ -3,16 +3,21 @@ routing, detect the source, queue the visit, and produce the page or the redirec
 
 This is the hottest path of the service, so it runs without FastAPI's routing or dependency
 injection (see `app.links.views`) and without touching the database in the common case: handles,
-pages, rendered HTML and the day's salt are cached; the visit goes to the write-behind buffer.
+pages, rendered HTML and the day's salt are cached, and so are the traits (source, bot, device)
+of each distinct combination of query, User-Agent and Referer; the visit goes to the write-behind
+buffer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import secrets
+import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
+from functools import lru_cache
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -22,8 +27,9 @@ from app.db import Database
 from app.links import bots
 from app.links.attribution import ATTRIBUTION_PURPOSE, sign_attribution
 from app.links.resolver import LinkResolver
-from app.links.routing import choose_route
+from app.links.routing import RouteView, choose_route
 from app.links.sources import Attribution, canonical_source, detect_source, device_class
+from app.links.visit_refs import new_visit_ref
 from app.links.visit_writer import VisitWriter
 from app.links.visits import VisitRecord, visitor_salt
 from app.pages.models import Page
@@ -35,6 +41,11 @@ __all__ = ["LinkRequest", "LinkResponse", "OneLink"]
 
 MAX_QUERY_BYTES = 4096
 MAX_QUERY_FIELDS = 50
+# Visitor traits are cached per distinct (path source, query, User-Agent, Referer): in-app
+# browsers of the same app versions and the same bio links repeat all day. Longer signals than
+# this are worked out every time, so hostile megabyte headers cannot fill memory through it.
+TRAITS_CACHE_SIZE = 4096
+MAX_CACHED_SIGNALS = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +81,16 @@ def _first_values(query_string: bytes) -> dict[str, str]:
     return values
 
 
+class VisitorTraits(NamedTuple):
+    """What a request's path source, query, User-Agent and Referer say about the visit. The same
+    signals always give the same traits, so each distinct combination is worked out once."""
+
+    attribution: Attribution
+    bot: bool
+    agent: str | None  # the link-preview fetcher's name, for bots
+    device: str
+
+
 class OneLink:
     """Owns the resolver, the renderer, the visit writer and the signing key of the one link."""
 
@@ -86,9 +107,18 @@ class OneLink:
         self._salts: dict[date, str] = {}
         self._salt_lock = asyncio.Lock()
         self._not_found: bytes | None = None
+        self._cached_traits = lru_cache(maxsize=TRAITS_CACHE_SIZE)(self._read_traits)
+        self._day = date.min
+        self._day_ends = float("-inf")
 
     def today(self) -> date:
-        return datetime.now(self.zone).date()
+        """Today in the report time zone; worked out again only when the day is over."""
+        if time.time() >= self._day_ends:
+            now = datetime.now(self.zone)
+            self._day = now.date()
+            midnight = datetime.combine(self._day + timedelta(days=1), dt_time(), self.zone)
+            self._day_ends = midnight.timestamp()
+        return self._day
 
     async def answer(self, request: LinkRequest) -> LinkResponse:
         page: Page | None
@@ -96,66 +126,40 @@ class OneLink:
             page = await self.resolver.page(request.slug)
             if page is None:
                 return self.not_found()
-            return await self._visit(
-                request, handle_id=page.handle_id, page=page, route_id=None, variant=None
-            )
+            return await self._visit(request, page.handle_id, page, None)
 
         assert request.handle is not None
         snapshot = await self.resolver.handle(request.handle.lower())
         if snapshot is None:
             return self.not_found()
-        attribution, visitor_hash = await self._identify(request)
-        route = choose_route(snapshot.routes, attribution.source, visitor_hash)
+        identified = await self._identify(request)
+        route = choose_route(snapshot.routes, identified[0].attribution.source, identified[1])
         if route is not None and route.target_url is not None:
-            await self._record(
-                request,
-                attribution=attribution,
-                visitor_hash=visitor_hash,
-                handle_id=snapshot.handle_id,
-                page_id=None,
-                route_id=route.id,
-                variant=route.variant,
-            )
+            await self._record(request, identified, snapshot.handle_id, None, route)
             return LinkResponse(302, location=route.target_url)
         page_id = route.page_id if route is not None else snapshot.default_page_id
         page = snapshot.pages.get(page_id) if page_id is not None else None
         if page is None:
             return self.not_found()
-        return await self._visit(
-            request,
-            handle_id=snapshot.handle_id,
-            page=page,
-            route_id=route.id if route else None,
-            variant=route.variant if route else None,
-            identified=(attribution, visitor_hash),
-        )
+        return await self._visit(request, snapshot.handle_id, page, route, identified)
 
     async def _visit(
         self,
         request: LinkRequest,
-        *,
         handle_id: int,
         page: Page,
-        route_id: int | None,
-        variant: str | None,
-        identified: tuple[Attribution, str] | None = None,
+        route: RouteView | None,
+        identified: tuple[VisitorTraits, str] | None = None,
     ) -> LinkResponse:
-        attribution, visitor_hash = identified or await self._identify(request)
-        visit_ref = await self._record(
-            request,
-            attribution=attribution,
-            visitor_hash=visitor_hash,
-            handle_id=handle_id,
-            page_id=page.id,
-            route_id=route_id,
-            variant=variant,
-        )
+        identified = identified or await self._identify(request)
+        visit_ref = await self._record(request, identified, handle_id, page.id, route)
+        attribution = identified[0].attribution
         token = sign_attribution(
             self.signer,
             handle_id=handle_id,
             page_id=page.id,
-            route_id=route_id,
-            variant=variant,
+            route_id=route.id if route else None,
+            variant=route.variant if route else None,
             source=attribution.source,
             medium=attribution.medium,
             campaign=attribution.campaign,
@@ -163,21 +167,33 @@ class OneLink:
         )
         return LinkResponse(200, self.renderer.landing(page, token))
 
-    async def _identify(self, request: LinkRequest) -> tuple[Attribution, str]:
-        query = _first_values(request.query_string) if request.query_string else {}
-        referer = request.referer
+    async def _identify(self, request: LinkRequest) -> tuple[VisitorTraits, str]:
+        """The visit's traits and its visitor hash (salted daily; no IP is ever stored)."""
+        signals = (request.path_source, request.query_string, request.user_agent, request.referer)
+        if len(request.query_string) + len(request.user_agent) + len(request.referer) > (
+            MAX_CACHED_SIGNALS
+        ):
+            traits = self._read_traits(*signals)  # hostile sizes must not fill the cache
+        else:
+            traits = self._cached_traits(*signals)
+        ip = self.proxies.client_ip(request.peer, request.forwarded_for)
+        day = self.today()
+        salt = self._salts.get(day) or await self._salt(day)
+        material = f"{salt}|{ip}|{request.user_agent[:1024]}".encode("utf-8", "replace")
+        return traits, hashlib.blake2b(material, digest_size=16).hexdigest()
+
+    def _read_traits(
+        self, path_source: str | None, query_string: bytes, user_agent: str, referer: str
+    ) -> VisitorTraits:
+        query = _first_values(query_string) if query_string else {}
         if referer and self._is_own_referer(referer):
             referer = ""  # moving between our own pages says nothing about the platform
         attribution = detect_source(
-            canonical_source(request.path_source) if request.path_source else None,
-            query,
-            request.user_agent,
-            referer,
+            canonical_source(path_source) if path_source else None, query, user_agent, referer
         )
-        ip = self.proxies.client_ip(request.peer, request.forwarded_for)
-        salt = await self._salt(self.today())
-        material = f"{salt}|{ip}|{request.user_agent[:1024]}".encode("utf-8", "replace")
-        return attribution, hashlib.blake2b(material, digest_size=16).hexdigest()
+        bot = bots.is_bot(user_agent)
+        agent = bots.preview_fetcher(user_agent) if bot else None
+        return VisitorTraits(attribution, bot, agent, device_class(user_agent))
 
     def _is_own_referer(self, referer: str) -> bool:
         try:
@@ -188,30 +204,28 @@ class OneLink:
     async def _record(
         self,
         request: LinkRequest,
-        *,
-        attribution: Attribution,
-        visitor_hash: str,
+        identified: tuple[VisitorTraits, str],
         handle_id: int,
         page_id: int | None,
-        route_id: int | None,
-        variant: str | None,
+        route: RouteView | None,
     ) -> str | None:
-        """Queue the visit (or preview); HEAD and prefetches are not counted at all."""
+        """Queue the visit (or preview) and return its ref; HEAD and prefetches are not counted
+        at all, and a preview has no ref (nobody opts in from a link preview)."""
         if request.method == "HEAD" or request.prefetch:
             return None
-        bot = bots.is_bot(request.user_agent)
-        ref = secrets.token_urlsafe(12)
-        now = datetime.now(UTC)
+        traits, visitor_hash = identified
+        attribution = traits.attribution
+        ref = new_visit_ref()
         await self.writer.record(
             VisitRecord(
                 ref=ref,
-                created_at=now,
-                day=now.astimezone(self.zone).date(),
-                kind="preview" if bot else "visit",
+                created_at=datetime.now(UTC),
+                day=self.today(),
+                kind="preview" if traits.bot else "visit",
                 handle_id=handle_id,
                 page_id=page_id,
-                route_id=route_id,
-                variant=variant,
+                route_id=route.id if route else None,
+                variant=route.variant if route else None,
                 source=attribution.source,
                 medium=attribution.medium,
                 campaign=attribution.campaign,
@@ -220,12 +234,12 @@ class OneLink:
                 raw_source=attribution.raw_source,
                 referrer_host=attribution.referrer_host,
                 in_app_browser=attribution.in_app_browser,
-                agent=bots.preview_fetcher(request.user_agent) if bot else None,
-                device_class=device_class(request.user_agent),
+                agent=traits.agent,
+                device_class=traits.device,
                 visitor_hash=visitor_hash,
             )
         )
-        return None if bot else ref
+        return None if traits.bot else ref
 
     async def _salt(self, day: date) -> str:
         salt = self._salts.get(day)

@@ -1,14 +1,17 @@
 """The one link's HTTP face: a pure ASGI middleware that answers `GET`/`HEAD` of `/@handle`,
-`/@handle/{source}` and `/p/{slug}` and passes every other request on to FastAPI.
+`/@handle/{source}` and `/p/{slug}` and passes every other request on.
 
-It skips FastAPI's routing and dependency injection on purpose: this path carries every social
-click, and the rest of the app stays plain FastAPI.
+It is the outermost layer of the app (`app.main.LeadlinkApp`), in front of the request log, the
+security headers and FastAPI's whole stack, on purpose: this path carries every social click, so
+it adds the security headers and writes the access log line itself, and the rest of the app
+stays plain FastAPI.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -16,6 +19,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.errors import OUTAGE_RETRY_AFTER, is_database_outage, outage_page
 from app.links import bots
 from app.links.one_link import LinkRequest, LinkResponse, OneLink
+from app.observability import log_request
+from app.security_headers import PAGE_HEADERS
 
 __all__ = ["OneLinkMiddleware"]
 
@@ -29,7 +34,9 @@ HTML_HEADERS = [
     (b"content-type", b"text/html; charset=utf-8"),
     # Every answer carries a per-visit token and must be counted: never cache it.
     (b"cache-control", b"no-store"),
+    *PAGE_HEADERS,
 ]
+REDIRECT_HEADERS = [(b"content-length", b"0"), (b"cache-control", b"no-store"), *PAGE_HEADERS]
 
 
 class OneLinkMiddleware:
@@ -40,21 +47,24 @@ class OneLinkMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             path: str = scope["path"]
+            started = time.perf_counter()
             if path.startswith("/@"):
                 match = HANDLE_PATH.fullmatch(path)
                 if match is not None:
-                    await self._answer(scope, send, match.group(1), match.group(2), None)
+                    await self._answer(
+                        scope, send, started, handle=match.group(1), path_source=match.group(2)
+                    )
                     return
-                await self._send(scope, send, self._one_link.not_found())
+                await self._send(scope, send, started, self._one_link.not_found())
                 return
             if path.startswith("/p/"):
                 match = PAGE_PATH.fullmatch(path)
                 if match is not None:
-                    await self._answer(scope, send, None, None, match.group(1).lower())
+                    await self._answer(scope, send, started, slug=match.group(1).lower())
                     return
                 if not THANKS_PATH.fullmatch(path):
                     # Not a page address at all (the opt-in POST route would answer 405).
-                    await self._send(scope, send, self._one_link.not_found())
+                    await self._send(scope, send, started, self._one_link.not_found())
                     return
         await self.app(scope, receive, send)
 
@@ -67,9 +77,11 @@ class OneLinkMiddleware:
         self,
         scope: Scope,
         send: Send,
-        handle: str | None,
-        path_source: str | None,
-        slug: str | None,
+        started: float,
+        *,
+        handle: str | None = None,
+        path_source: str | None = None,
+        slug: str | None = None,
     ) -> None:
         headers: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
@@ -105,15 +117,11 @@ class OneLinkMiddleware:
                 raise
             logger.error("database unavailable: %s", type(exc).__name__)
             response = LinkResponse(503, outage_page().encode("utf-8"), retry_after=True)
-        await self._send(scope, send, response)
+        await self._send(scope, send, started, response)
 
-    async def _send(self, scope: Scope, send: Send, response: LinkResponse) -> None:
+    async def _send(self, scope: Scope, send: Send, started: float, response: LinkResponse) -> None:
         if response.location is not None:
-            headers = [
-                (b"location", response.location.encode("latin-1")),
-                (b"content-length", b"0"),
-                (b"cache-control", b"no-store"),
-            ]
+            headers = [(b"location", response.location.encode("latin-1")), *REDIRECT_HEADERS]
             body = b""
         else:
             body = response.body
@@ -124,3 +132,4 @@ class OneLinkMiddleware:
         await send(
             {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
         )
+        log_request(scope, response.status, started)

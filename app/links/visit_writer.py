@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from datetime import date
 
@@ -156,8 +156,8 @@ class VisitWriter:
         async with self.database.session() as session:
             await write_visits(session, batch)
             await session.commit()
-        for visit in batch:
-            metrics.visits_recorded.labels(visit.kind).inc()
+        for kind, count in Counter(visit.kind for visit in batch).items():
+            metrics.visits_recorded.labels(kind).inc(count)
 
     async def _write_directly(self, visit: VisitRecord) -> None:
         try:

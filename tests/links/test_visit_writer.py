@@ -10,7 +10,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,7 +26,7 @@ from app.links import service as links
 from app.links import visit_writer
 from app.links.models import Handle, Route, Visit, VisitorDay, VisitorSalt
 from app.links.visit_writer import VisitWriter
-from app.links.visits import VisitRecord
+from app.links.visits import VISIT_COLUMNS, VisitRecord
 from app.pages import service as pages
 from app.pages.models import Page
 from tests.conftest import BACKENDS, DatabaseUnderTest, open_fresh_database
@@ -529,3 +529,40 @@ async def test_visit_count_query(fresh: Fresh) -> None:
     }
     async with fresh.engine.connect() as connection:
         assert await connection.scalar(select(func.count()).select_from(Visit)) == 5
+
+
+async def test_every_field_reads_back_as_recorded_whichever_are_empty(fresh: Fresh) -> None:
+    # SQLite rows are inserted grouped by which columns are NULL (see `_sqlite_inserts`): each
+    # pattern, mixed in one batch, must still store exactly what was recorded.
+    base = make_visit(fresh.handle_id, fresh.page_id)
+    filled = replace(
+        base,
+        medium="social",
+        campaign="spring",
+        content="bio",
+        raw_source="ig-story",
+        referrer_host="l.instagram.com",
+        in_app_browser="instagram",
+        agent=None,
+    )
+    preview = replace(base, kind="preview", agent="facebookexternalhit", source="facebook")
+    external = replace(base, page_id=None, medium="email", device_class="desktop")
+    recorded = [
+        replace(visit, ref=secrets.token_urlsafe(12), created_at=datetime.now(UTC))
+        for visit in (base, filled, preview, external, filled, base)
+    ]
+    writer = VisitWriter(Database(fresh.engine), today)
+    for visit in recorded:
+        await writer.record(visit)
+    assert await writer.flush()
+
+    async with fresh.engine.connect() as connection:
+        rows = {row.ref: row for row in await connection.execute(select(Visit.__table__))}
+    for visit in recorded:
+        row = rows[visit.ref]
+        for column in VISIT_COLUMNS:
+            stored, expected = getattr(row, column), getattr(visit, column)
+            if column == "created_at":
+                stored = stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored
+            assert stored == expected, column
+    await check_engine(fresh.engine)
