@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from functools import lru_cache
@@ -48,9 +47,9 @@ TRAITS_CACHE_SIZE = 4096
 MAX_CACHED_SIGNALS = 2048
 
 
-@dataclass(frozen=True, slots=True)
-class LinkRequest:
-    """What the one link reads from a request; every field is untrusted."""
+class LinkRequest(NamedTuple):
+    """What the one link reads from a request; every field is untrusted. (Named tuples, not
+    frozen dataclasses: those set each field through `object.__setattr__`, per request.)"""
 
     method: str
     handle: str | None
@@ -64,8 +63,7 @@ class LinkRequest:
     prefetch: bool
 
 
-@dataclass(frozen=True, slots=True)
-class LinkResponse:
+class LinkResponse(NamedTuple):
     status: int
     body: bytes = b""
     location: str | None = None
@@ -122,42 +120,39 @@ class OneLink:
 
     async def answer(self, request: LinkRequest) -> LinkResponse:
         page: Page | None
+        route: RouteView | None = None
         if request.slug is not None:
             page = await self.resolver.page(request.slug)
             if page is None:
                 return self.not_found()
-            return await self._visit(request, page.handle_id, page, None)
+            handle_id = page.handle_id
+            traits, visitor_hash = await self._identify(request)
+        else:
+            snapshot = await self.resolver.handle(request.handle.lower() if request.handle else "")
+            if snapshot is None:
+                return self.not_found()
+            handle_id = snapshot.handle_id
+            traits, visitor_hash = await self._identify(request)
+            route = choose_route(snapshot.routes, traits.attribution.source, visitor_hash)
+            if route is not None and route.target_url is not None:
+                await self._record(
+                    request, traits, visitor_hash, handle_id=handle_id, page_id=None, route=route
+                )
+                return LinkResponse(302, location=route.target_url)
+            page_id = route.page_id if route is not None else snapshot.default_page_id
+            page = snapshot.pages.get(page_id) if page_id is not None else None
+            if page is None:
+                return self.not_found()
 
-        assert request.handle is not None
-        snapshot = await self.resolver.handle(request.handle.lower())
-        if snapshot is None:
-            return self.not_found()
-        identified = await self._identify(request)
-        route = choose_route(snapshot.routes, identified[0].attribution.source, identified[1])
-        if route is not None and route.target_url is not None:
-            await self._record(request, identified, snapshot.handle_id, None, route)
-            return LinkResponse(302, location=route.target_url)
-        page_id = route.page_id if route is not None else snapshot.default_page_id
-        page = snapshot.pages.get(page_id) if page_id is not None else None
-        if page is None:
-            return self.not_found()
-        return await self._visit(request, snapshot.handle_id, page, route, identified)
-
-    async def _visit(
-        self,
-        request: LinkRequest,
-        handle_id: int,
-        page: Page,
-        route: RouteView | None,
-        identified: tuple[VisitorTraits, str] | None = None,
-    ) -> LinkResponse:
-        identified = identified or await self._identify(request)
-        visit_ref = await self._record(request, identified, handle_id, page.id, route)
-        attribution = identified[0].attribution
+        page_id = page.id
+        visit_ref = await self._record(
+            request, traits, visitor_hash, handle_id=handle_id, page_id=page_id, route=route
+        )
+        attribution = traits.attribution
         token = sign_attribution(
             self.signer,
             handle_id=handle_id,
-            page_id=page.id,
+            page_id=page_id,
             route_id=route.id if route else None,
             variant=route.variant if route else None,
             source=attribution.source,
@@ -169,13 +164,15 @@ class OneLink:
 
     async def _identify(self, request: LinkRequest) -> tuple[VisitorTraits, str]:
         """The visit's traits and its visitor hash (salted daily; no IP is ever stored)."""
-        signals = (request.path_source, request.query_string, request.user_agent, request.referer)
         if len(request.query_string) + len(request.user_agent) + len(request.referer) > (
             MAX_CACHED_SIGNALS
         ):
-            traits = self._read_traits(*signals)  # hostile sizes must not fill the cache
+            read_traits = self._read_traits  # hostile sizes must not fill the cache
         else:
-            traits = self._cached_traits(*signals)
+            read_traits = self._cached_traits
+        traits = read_traits(
+            request.path_source, request.query_string, request.user_agent, request.referer
+        )
         ip = self.proxies.client_ip(request.peer, request.forwarded_for)
         day = self.today()
         salt = self._salts.get(day) or await self._salt(day)
@@ -204,7 +201,9 @@ class OneLink:
     async def _record(
         self,
         request: LinkRequest,
-        identified: tuple[VisitorTraits, str],
+        traits: VisitorTraits,
+        visitor_hash: str,
+        *,
         handle_id: int,
         page_id: int | None,
         route: RouteView | None,
@@ -213,33 +212,31 @@ class OneLink:
         at all, and a preview has no ref (nobody opts in from a link preview)."""
         if request.method == "HEAD" or request.prefetch:
             return None
-        traits, visitor_hash = identified
         attribution = traits.attribution
-        ref = new_visit_ref()
-        await self.writer.record(
-            VisitRecord(
-                ref=ref,
-                created_at=datetime.now(UTC),
-                day=self.today(),
-                kind="preview" if traits.bot else "visit",
-                handle_id=handle_id,
-                page_id=page_id,
-                route_id=route.id if route else None,
-                variant=route.variant if route else None,
-                source=attribution.source,
-                medium=attribution.medium,
-                campaign=attribution.campaign,
-                content=attribution.content,
-                rule=attribution.rule,
-                raw_source=attribution.raw_source,
-                referrer_host=attribution.referrer_host,
-                in_app_browser=attribution.in_app_browser,
-                agent=traits.agent,
-                device_class=traits.device,
-                visitor_hash=visitor_hash,
-            )
+        visit = VisitRecord(
+            ref=new_visit_ref(),
+            created_at=datetime.now(UTC),
+            day=self.today(),
+            kind="preview" if traits.bot else "visit",
+            handle_id=handle_id,
+            page_id=page_id,
+            route_id=route.id if route else None,
+            variant=route.variant if route else None,
+            source=attribution.source,
+            medium=attribution.medium,
+            campaign=attribution.campaign,
+            content=attribution.content,
+            rule=attribution.rule,
+            raw_source=attribution.raw_source,
+            referrer_host=attribution.referrer_host,
+            in_app_browser=attribution.in_app_browser,
+            agent=traits.agent,
+            device_class=traits.device,
+            visitor_hash=visitor_hash,
         )
-        return None if traits.bot else ref
+        if not self.writer.offer(visit):
+            await self.writer.record(visit)  # the buffer is full: written before the answer
+        return None if traits.bot else visit.ref
 
     async def _salt(self, day: date) -> str:
         salt = self._salts.get(day)

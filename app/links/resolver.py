@@ -41,7 +41,7 @@ class _TtlCache(Generic[T]):
         # Bumped by `clear()`: a load that started before it may have read the old data.
         self._generation = 0
 
-    async def get(self, key: str, load: Callable[[], Awaitable[T]]) -> T:
+    async def get(self, key: str, load: Callable[[str], Awaitable[T]]) -> T:
         entry = self._entries.get(key)
         if entry is not None:
             if entry[0] <= time.monotonic() and key not in self._loading:
@@ -50,12 +50,12 @@ class _TtlCache(Generic[T]):
         loading = self._loading.get(key) or self._start_load(key, load)
         return await asyncio.shield(loading)
 
-    def _start_load(self, key: str, load: Callable[[], Awaitable[T]]) -> asyncio.Task[T]:
+    def _start_load(self, key: str, load: Callable[[str], Awaitable[T]]) -> asyncio.Task[T]:
         generation = self._generation
 
         async def run() -> T:
             try:
-                value = await load()
+                value = await load(key)
             finally:
                 if self._loading.get(key) is task:
                     del self._loading[key]
@@ -91,21 +91,21 @@ class LinkResolver:
         self._pages: _TtlCache[Page | None] = _TtlCache(ttl)
 
     async def handle(self, name: str) -> HandleSnapshot | None:
-        async def load() -> HandleSnapshot | None:
-            async with self.database.session(write=False) as session:
-                return await links.load_handle_snapshot(session, name)
-
-        return await self._handles.get(name, load)
+        return await self._handles.get(name, self._load_handle)
 
     async def page(self, slug: str) -> Page | None:
-        async def load() -> Page | None:
-            async with self.database.session(write=False) as session:
-                try:
-                    return await pages.get_published_page(session, slug)
-                except NotFound:
-                    return None
+        return await self._pages.get(slug, self._load_page)
 
-        return await self._pages.get(slug, load)
+    async def _load_handle(self, name: str) -> HandleSnapshot | None:
+        async with self.database.session(write=False) as session:
+            return await links.load_handle_snapshot(session, name)
+
+    async def _load_page(self, slug: str) -> Page | None:
+        async with self.database.session(write=False) as session:
+            try:
+                return await pages.get_published_page(session, slug)
+            except NotFound:
+                return None
 
     def invalidate(self) -> None:
         self._handles.clear()

@@ -67,14 +67,20 @@ class VisitWriter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="visit-writer")
 
+    def offer(self, visit: VisitRecord) -> bool:
+        """Queue a visit unless the buffer is full (then False: the caller must `record` it)."""
+        buffer = self._buffer
+        if len(buffer) >= self.max_buffered:
+            return False
+        buffer.append(visit)
+        if len(buffer) >= self.batch_size:
+            self._wake.set()
+        return True
+
     async def record(self, visit: VisitRecord) -> None:
         """Queue a visit; only when the buffer is full does this wait, writing it directly."""
-        if len(self._buffer) >= self.max_buffered:
+        if not self.offer(visit):
             await self._write_directly(visit)
-            return
-        self._buffer.append(visit)
-        if len(self._buffer) >= self.batch_size:
-            self._wake.set()
 
     async def stop(self, *, deadline_seconds: float = 10.0) -> None:
         """Stop the task and write everything still buffered (retrying until the deadline)."""
