@@ -32,10 +32,22 @@ async def test_unknown_api_route_is_problem_json(client: httpx.AsyncClient) -> N
     assert body["instance"] == "/api/v1/nothing-here"
 
 
-async def test_security_headers_on_every_response(client: httpx.AsyncClient) -> None:
-    response = await client.get("/healthz")
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/healthz"),  # FastAPI
+        ("GET", "/@nobody"),  # the one link, answered in front of every other layer
+        ("GET", "/p/no-such-page"),  # the one link's landing page address
+        ("POST", "/p/no-such-page"),  # the opt-in form post's fast path
+    ],
+)
+async def test_security_headers_on_every_response(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    response = await client.request(method, path, data={"email": "a@example.com"})
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    assert response.headers["x-frame-options"] == "DENY"
     assert "default-src 'none'" in response.headers["content-security-policy"]
 
 

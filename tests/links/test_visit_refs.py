@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import time
@@ -25,7 +26,7 @@ def test_refs_made_in_later_milliseconds_sort_after_earlier_ones() -> None:
         batches.append([new_visit_ref() for _ in range(50)])
         time.sleep(0.002)
 
-    for earlier, later in zip(batches, batches[1:], strict=False):
+    for earlier, later in itertools.pairwise(batches):
         assert max(earlier) < min(later)
     assert int(batches[0][0][:12], 16) // 1000 in range(int(time.time()) - 5, int(time.time()) + 1)
 
