@@ -547,9 +547,18 @@ async def test_every_field_reads_back_as_recorded_whichever_are_empty(fresh: Fre
     )
     preview = replace(base, kind="preview", agent="facebookexternalhit", source="facebook")
     external = replace(base, page_id=None, medium="email", device_class="desktop")
+    now = datetime.now(UTC)
+    times = [
+        now,
+        now.replace(microsecond=0),  # still stored with ".000000", so text order is time order
+        now.replace(microsecond=999_999),  # not rounded into the next second
+        now,
+        now,
+        now,
+    ]
     recorded = [
-        replace(visit, ref=secrets.token_urlsafe(12), created_at=datetime.now(UTC))
-        for visit in (base, filled, preview, external, filled, base)
+        replace(visit, ref=secrets.token_urlsafe(12), created_at=at)
+        for visit, at in zip((base, filled, preview, external, filled, base), times, strict=True)
     ]
     writer = VisitWriter(Database(fresh.engine), today)
     for visit in recorded:
@@ -565,4 +574,11 @@ async def test_every_field_reads_back_as_recorded_whichever_are_empty(fresh: Fre
             if column == "created_at":
                 stored = stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored
             assert stored == expected, column
+    if fresh.engine.dialect.name == "sqlite":  # the text SQLAlchemy itself would have stored
+        async with fresh.engine.connect() as connection:
+            texts = dict(
+                (await connection.exec_driver_sql("SELECT ref, created_at FROM visits")).all()
+            )
+        for visit in recorded:
+            assert texts[visit.ref] == visit.created_at.strftime("%Y-%m-%d %H:%M:%S.%f")
     await check_engine(fresh.engine)
