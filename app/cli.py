@@ -29,6 +29,7 @@ from app.db import Database, create_engine
 from app.delivery.worker import OutboxWorker
 from app.demo import DEMO_HANDLE, DEMO_OWNER_EMAIL, DemoSeed, seed_demo
 from app.errors import AppError
+from app.http_protocol import CoalescingHttpToolsProtocol
 from app.links import service as links
 from app.observability import configure_logging
 from app.pages import schemas as page_schemas
@@ -156,7 +157,8 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
-    """Serve leadlink over HTTP (uvicorn, uvloop, httptools). Migrations are `leadlink migrate`."""
+    """Serve leadlink over HTTP (uvicorn, uvloop, httptools; a response's head and body in one
+    write). Migrations are `leadlink migrate`."""
     settings = settings_or_fail()
     problem = run(lambda: _schema_problem(settings))
     if problem:
@@ -169,7 +171,7 @@ def serve(
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=CoalescingHttpToolsProtocol,
         access_log=False,
         proxy_headers=False,
         server_header=False,

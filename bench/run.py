@@ -4,7 +4,8 @@
                         [--scenario NAME ...] [--database sqlite|postgresql|both]
                         [--scale N] [--growth]
 
-Both servers run with the same uvicorn settings (uvloop, httptools, 1 worker, no access log) pinned
+Both servers run with the same uvicorn settings (uvloop, httptools with `leadlink serve`'s
+one-write responses, 1 worker, no access log) pinned
 to one core; wrk runs on the other. Absolute numbers drift between machines, so every row is also
 stated as a ratio to the bare endpoint measured in the same run at the same number of connections.
 The table, the targets of the issues (met / not met) and the seeding times are printed and written
@@ -95,8 +96,9 @@ WARMUP_SECONDS = 2
 # Kept identical to the uvicorn.run() arguments of `leadlink serve` (app/cli.py), so the ratio
 # measures leadlink rather than a difference in server options.
 UVICORN_SETTINGS = (
-    "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-    "--log-level", "warning", "--workers", "1", "--no-proxy-headers", "--no-server-header",
+    "--loop", "uvloop", "--http", "app.http_protocol:CoalescingHttpToolsProtocol",
+    "--no-access-log", "--log-level", "warning", "--workers", "1", "--no-proxy-headers",
+    "--no-server-header",
 )  # fmt: skip
 # The p95 targets of issues 5 and 6 (at FULL_SCALE); the other targets are in bench.results.
 REPORT_P95_MS = 15.0
