@@ -113,6 +113,12 @@ async def test_writes_of_one_step_leave_together_and_close_sends_what_is_held() 
     await asyncio.sleep(0)
     assert socket_side.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody"]
 
+    transport.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+    transport.flush()  # a complete response does not wait for the end of the step
+    assert socket_side.writes[-1] == b"HTTP/1.1 204 No Content\r\n\r\n"
+    await asyncio.sleep(0)
+    assert len(socket_side.writes) == 2  # and the step's end then has nothing left to send
+
     transport.write(b"last words")
     transport.close()
     assert socket_side.writes[-1] == b"last words"
