@@ -22,7 +22,7 @@ from rich.text import Text
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app import __version__, schema
+from app import __version__, migrations
 from app.api_keys import service as api_keys
 from app.config import ConfigError, Settings, load_settings
 from app.db import Database, create_engine
@@ -138,15 +138,15 @@ async def _schema_problem(settings: Settings) -> str | None:
     database = Database(engine_or_fail(settings))
     try:
         async with database.session(write=False) as session:
-            revision = await schema.current_revision(await session.connection())
+            revision = await migrations.current_revision(await session.connection())
     finally:
         await database.dispose()
     if revision is None:
         return "the database has no schema yet; run `leadlink migrate` first"
-    if revision != schema.head_revision():
+    if revision != migrations.head_revision():
         return (
             f"the database schema is at {revision} but this version needs "
-            f"{schema.head_revision()}; run `leadlink migrate`"
+            f"{migrations.head_revision()}; run `leadlink migrate`"
         )
     return None
 
@@ -189,12 +189,12 @@ def migrate() -> None:
     async def upgrade() -> None:
         engine = engine_or_fail(settings)
         try:
-            await schema.upgrade(engine)
+            await migrations.upgrade(engine)
         finally:
             await engine.dispose()
 
     run(upgrade)
-    out.print(f"database is at revision {schema.head_revision()}", highlight=False)
+    out.print(f"database is at revision {migrations.head_revision()}", highlight=False)
 
     async def zone_in_step() -> bool:
         async with session_scope(settings) as session:

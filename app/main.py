@@ -26,15 +26,14 @@ from app.errors import install_error_handlers
 from app.health import views as health_views
 from app.leads import api as leads_api
 from app.leads import views as lead_views
-from app.leads.opt_in import OptInMiddleware
+from app.leads.middleware import OptInMiddleware
 from app.leads.opt_in_writer import OptInWriter
 from app.leads.tokens import LeadLinks, LeadTokens
 from app.links import api as handles_api
+from app.links.middleware import OneLinkMiddleware
 from app.links.one_link import OneLink
-from app.links.views import OneLinkMiddleware
 from app.observability import RequestLogMiddleware, configure_logging
 from app.pages import api as pages_api
-from app.pages import views as page_views
 from app.rate_limits import RateLimiter
 from app.reports import api as reports_api
 from app.security_headers import SecurityHeadersMiddleware
@@ -128,7 +127,6 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(health_views.router)
-    app.include_router(page_views.router)
     app.include_router(lead_views.router)
     app.include_router(admin_views.router)
     app.include_router(leads_api.router, prefix="/api/v1")

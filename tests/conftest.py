@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from app import schema
+from app import migrations
 from app.config import Settings, load_settings
 from app.db import Database, create_engine
 from app.main import create_app
@@ -89,7 +89,7 @@ async def open_fresh_database(
             await engine.dispose()
 
         if migrate:
-            await schema.upgrade(engine)
+            await migrations.upgrade(engine)
         return under_test, cleanup_sqlite
 
     settings = make_settings(tmp_path, POSTGRES_URL)
@@ -108,7 +108,7 @@ async def open_fresh_database(
         await _postgres_schema(settings, schema_name, create=False)
 
     if migrate:
-        await schema.upgrade(engine)
+        await migrations.upgrade(engine)
     return under_test, cleanup_postgres
 
 

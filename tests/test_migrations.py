@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 
-from app import models, schema
+from app import migrations, models
 from tests.conftest import BACKENDS, open_fresh_database
 
 
@@ -27,20 +27,20 @@ async def test_upgrade_downgrade_upgrade(backend: str, tmp_path: Path) -> None:
     database, cleanup = await open_fresh_database(backend, tmp_path, migrate=False)
     try:
         engine = database.engine
-        await schema.upgrade(engine)
+        await migrations.upgrade(engine)
         async with engine.connect() as connection:
             assert await connection.run_sync(_tables) == set(models.Base.metadata.tables)
-            assert await schema.is_at_head(connection)
+            assert await migrations.is_at_head(connection)
 
-        await schema.downgrade(engine, "base")
+        await migrations.downgrade(engine, "base")
         async with engine.connect() as connection:
             assert await connection.run_sync(_tables) == set()
-            assert await schema.current_revision(connection) is None
+            assert await migrations.current_revision(connection) is None
 
-        await schema.upgrade(engine)
+        await migrations.upgrade(engine)
         async with engine.connect() as connection:
             assert await connection.run_sync(_tables) == set(models.Base.metadata.tables)
-            assert await schema.is_at_head(connection)
+            assert await migrations.is_at_head(connection)
     finally:
         await cleanup()
 
@@ -56,9 +56,11 @@ async def test_models_agree_with_migrations(backend: str, tmp_path: Path) -> Non
 
 
 def test_revision_files_are_dated_and_form_one_line() -> None:
-    versions = Path(schema.alembic_config().get_main_option("script_location") or "") / "versions"
+    versions = (
+        Path(migrations.alembic_config().get_main_option("script_location") or "") / "versions"
+    )
     names = sorted(p.name for p in versions.glob("*.py"))
     assert names, "no migrations found"
     for name in names:
         assert name[:10].replace("_", "").isdigit(), f"{name} does not start with a date"
-    assert schema.head_revision() == names[-1].removesuffix(".py")[:15]
+    assert migrations.head_revision() == names[-1].removesuffix(".py")[:15]

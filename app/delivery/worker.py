@@ -26,7 +26,7 @@ from app.delivery import service as outbox
 from app.delivery.exceptions import PermanentFailure, TemporaryFailure
 from app.delivery.mail import EmailHandler, backend_from_settings
 from app.delivery.models import OutboxKind, OutboxMessage
-from app.webhooks.delivery import WebhookHandler
+from app.webhooks.sender import WebhookSender
 
 __all__ = [
     "DEFAULT_POLICIES",
@@ -95,7 +95,7 @@ def default_handlers(
     }
     if database is not None:
         budget = policies.get(OutboxKind.WEBHOOK.value, DEFAULT_RETRY_POLICY).max_attempts
-        handlers[OutboxKind.WEBHOOK.value] = WebhookHandler(database, settings, max_attempts=budget)
+        handlers[OutboxKind.WEBHOOK.value] = WebhookSender(database, settings, max_attempts=budget)
     return handlers
 
 

@@ -10,7 +10,7 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from app import schema
+from app import migrations
 from app.db import Database
 from app.metrics import CONTENT_TYPE_LATEST, render_metrics
 
@@ -29,11 +29,11 @@ async def healthz() -> JSONResponse:
 async def _schema_state(database: Database) -> str:
     async with database.session(write=False) as session:
         connection = await session.connection()
-        revision = await schema.current_revision(connection)
+        revision = await migrations.current_revision(connection)
     if revision is None:
         return "database has no schema; run `leadlink migrate`"
-    if revision != schema.head_revision():
-        return f"database schema is at {revision}, expected {schema.head_revision()}"
+    if revision != migrations.head_revision():
+        return f"database schema is at {revision}, expected {migrations.head_revision()}"
     return "ok"
 
 

@@ -1,5 +1,5 @@
 """HTML views of the opt-in flow after the form post: the thank-you step, confirm, gift,
-unsubscribe. (The form post itself is `app.leads.opt_in`, outside FastAPI's routing.)
+unsubscribe. (The form post itself is `app.leads.middleware`, outside FastAPI's routing.)
 
 The routes parse and answer; the rules live in `app.leads.service` and `app.leads.forms`.
 """

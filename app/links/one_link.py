@@ -2,10 +2,10 @@
 routing, detect the source, queue the visit, and produce the page or the redirect.
 
 This is the hottest path of the service, so it runs without FastAPI's routing or dependency
-injection (see `app.links.views`) and without touching the database in the common case: handles,
-pages, rendered HTML and the day's salt are cached, and so are the traits (source, bot, device)
-of each distinct combination of query, User-Agent and Referer; the visit goes to the write-behind
-buffer.
+injection (see `app.links.middleware`) and without touching the database in the common case:
+handles, pages, rendered HTML and the day's salt are cached, and so are the traits (source, bot,
+device) of each distinct combination of query, User-Agent and Referer; the visit goes to the
+write-behind buffer.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from app import schema
+from app import migrations
 from app.db import Database, create_engine
 from tests.cli_runner import LEADLINK, REPO_ROOT, leadlink_env
 from tests.conftest import make_settings
@@ -20,7 +20,7 @@ async def test_worker_command_delivers_and_stops_on_sigterm(tmp_path: Path) -> N
     engine = create_engine(make_settings(tmp_path, env["LEADLINK_DATABASE_URL"]))
     database = Database(engine)
     try:
-        await schema.upgrade(engine)
+        await migrations.upgrade(engine)
         message_id = await enqueue_ping(database, link="http://127.0.0.1:8000/c/cli-token")
         process = await asyncio.create_subprocess_exec(
             str(LEADLINK),

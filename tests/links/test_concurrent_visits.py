@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app import schema
+from app import migrations
 from app.db import create_engine
 from app.links import service as links
 from app.links.models import Visit
@@ -137,7 +137,7 @@ async def _seed(engine: AsyncEngine) -> None:
     """The schema and a handle `demo` with one published page, and nothing else (the demo seed
     may bring sample visits of its own).
     """
-    await schema.upgrade(engine)
+    await migrations.upgrade(engine)
     async with AsyncSession(engine) as session:
         handle = await links.create_handle(session, "demo")
         page = await pages.create_page(session, handle, slug="demo", title="Free checklist")

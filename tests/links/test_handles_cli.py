@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import schema
+from app import migrations
 from app.db import create_engine
 from app.links import service as links
 from app.links.models import Handle, Route
@@ -33,7 +33,7 @@ async def _prepare(data_dir: Path, *, with_handle: bool) -> None:
     """Migrate the CLI's database; optionally add handle `demo` with pages (no page CLI yet)."""
     engine = create_engine(make_settings(data_dir, _database_url(data_dir)))
     try:
-        await schema.upgrade(engine)
+        await migrations.upgrade(engine)
         async with AsyncSession(engine, expire_on_commit=False) as session:
             anna = await links.create_handle(session, "anna")
             for slug in ("gift-a", "gift-b"):

@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import schema
+from app import migrations
 from app.db import Database, create_engine
 from app.links import service as links
 from app.links.attribution import read_attribution
@@ -965,7 +965,7 @@ RAW_REQUESTS = [
 async def _migrate_and_seed_demo(database_url: str, data_dir: Path) -> None:
     engine = create_engine(make_settings(data_dir, database_url))
     try:
-        await schema.upgrade(engine)
+        await migrations.upgrade(engine)
         async with AsyncSession(engine) as session:
             handle = await links.create_handle(session, "demo")
             page = await pages.create_page(session, handle, slug="demo", title="Demo")

@@ -20,8 +20,8 @@ from app import metrics
 from app.db import utcnow
 from app.delivery.models import OutboxMessage
 from app.delivery.worker import OutboxWorker
-from app.webhooks.delivery import MAX_RESPONSE_BODY
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
+from app.webhooks.sender import MAX_RESPONSE_BODY
 from tests.delivery.outbox_helpers import Clock
 from tests.webhooks.conftest import Receiver, api
 

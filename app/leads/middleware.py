@@ -1,7 +1,7 @@
 """The opt-in form post, `POST /p/{slug}`: where a visit becomes a lead.
 
-It is answered by a pure ASGI middleware, like the one link's pages (`app.links.views`), because
-FastAPI's routing, dependency injection and per-route wrappers cost about as much CPU as the
+It is answered by a pure ASGI middleware, like the one link's pages (`app.links.middleware`),
+because FastAPI's routing, dependency injection and per-route wrappers cost about as much CPU as the
 opt-in itself, and this is the busiest write of the service. What it raises goes through the same
 error handlers as every FastAPI route (`app.errors.error_response`): a 404 page, a 413, a 429
 with Retry-After, a 503 during a database outage.
@@ -31,8 +31,8 @@ from app.leads.forms import MAX_FIELDS, parse_opt_in_form
 from app.leads.opt_in_writer import NewOptIn, OptInWriter
 from app.leads.tokens import LeadLinks
 from app.links.attribution import read_attribution, sign_attribution
+from app.links.middleware import PAGE_PATH  # the page's own address, GET there and POST here
 from app.links.one_link import OneLink
-from app.links.views import PAGE_PATH  # the page's own address, GET there and POST here
 from app.pages.exceptions import PageNotFound
 from app.pages.models import Page
 from app.rate_limits import RateLimiter

@@ -34,7 +34,7 @@ __all__ = [
     "MAX_RESPONSE_BODY",
     "REQUEST_TIMEOUT_SECONDS",
     "USER_AGENT",
-    "WebhookHandler",
+    "WebhookSender",
     "parse_retry_after",
 ]
 
@@ -85,7 +85,7 @@ def _quote(text: str, limit: int) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-class WebhookHandler:
+class WebhookSender:
     """Delivers outbox messages of kind `webhook`.
 
     `max_attempts` must be the worker's retry budget for kind `webhook`: the attempt that
