@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api_keys import service as api_keys
+from app.handles.models import Handle
 from app.links import service as links
-from app.links.models import Handle
 from app.pages import service as pages
 from app.pages.models import GiftKind
 from app.pages.schemas import PageCreate

@@ -83,6 +83,7 @@ def create_app(
         one_link = OneLink(settings, owned)
         app.state.database = owned
         app.state.one_link = one_link
+        app.state.forget_public_caches = one_link.resolver.invalidate_after_commit
         outbox = OutboxWorker(owned, settings)
         app.state.outbox = outbox
         opt_ins = OptInWriter(owned, app.state.lead_links)

@@ -3,9 +3,10 @@
 from app.api_keys.models import ApiKey, api_key_handles
 from app.db import Base
 from app.delivery.models import OutboxMessage
+from app.handles.models import Handle
 from app.idempotency.models import IdempotencyKey
 from app.leads.models import ConsentEvent, Lead
-from app.links.models import Handle, Route, Visit, VisitorDay, VisitorSalt, VisitRollup
+from app.links.models import Route, Visit, VisitorDay, VisitorSalt, VisitRollup
 from app.pages.models import Page
 from app.reports.models import (
     LeadRollup,

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import SessionDep
-from app.links.models import Handle
+from app.handles.models import Handle
 
 
 async def test_unknown_page_is_a_friendly_html_404(client: httpx.AsyncClient) -> None:

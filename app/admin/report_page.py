@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.links.models import Handle
+from app.handles.models import Handle
 from app.reports import charts
 from app.reports import service as reports
 from app.reports.timezones import week_start

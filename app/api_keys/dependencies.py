@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api_keys import service as api_keys
 from app.db import SAFE_METHODS, Database, SessionDep, utcnow
 from app.errors import Forbidden, Unauthorized
+from app.handles.visibility import sees
 
 __all__ = [
     "AdminKey",
@@ -62,7 +63,7 @@ class ApiCaller:
         return self.is_admin or scope in self.scopes
 
     def can_see_handle(self, handle_id: int) -> bool:
-        return self.handle_ids is None or handle_id in self.handle_ids
+        return sees(self.handle_ids, handle_id)
 
 
 async def _record_use(request: Request, session: AsyncSession, key_id: int) -> None:

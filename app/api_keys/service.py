@@ -15,7 +15,8 @@ from app.api_keys.exceptions import ApiKeyNotFound, UnknownScope
 from app.api_keys.models import ApiKey, api_key_handles
 from app.db import utcnow
 from app.errors import FieldError, NotFound
-from app.links.models import Handle
+from app.handles.models import Handle
+from app.handles.names import handle_key
 
 __all__ = [
     "LAST_USED_RESOLUTION",
@@ -106,7 +107,7 @@ async def issue_api_key(
 ) -> IssuedKey:
     """`create_api_key` with handles named by the caller; an unknown one is a 404 naming
     `handles`, as every reference to something that does not exist is."""
-    wanted = sorted({handle.strip().lstrip("@").lower() for handle in handle_names})
+    wanted = sorted({handle_key(handle) for handle in handle_names})
     found = (
         (await session.scalars(select(Handle).where(Handle.name.in_(wanted)))).all()
         if wanted

@@ -23,13 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, utcnow
 from app.errors import Conflict, FieldError, NotFound, ValidationFailed
+from app.handles.models import Handle
+from app.handles.visibility import find_visible_handle, sees, visible_only
 from app.leads import service as leads
 from app.leads.exceptions import InvalidOptIn, LeadNotFound
 from app.leads.forms import parse_opt_in_form
 from app.leads.models import Lead, LeadStatus
 from app.leads.schemas import MAX_FIELDS, LeadCreate, LeadRead, LeadUpdate
 from app.leads.tokens import LeadLinks
-from app.links.models import Handle
 from app.pages.models import Page
 from app.pagination import CursorCodec, InvalidCursor
 from app.webhooks import events as webhooks
@@ -122,18 +123,9 @@ class _Invisible(NotFound):
         super().__init__(message, errors=[FieldError(field, message)])
 
 
-async def _visible_handle(session: AsyncSession, name: str, visible: frozenset[int] | None) -> int:
-    handle_id = await session.scalar(
-        select(Handle.id).where(Handle.name == name.strip().lstrip("@").lower())
-    )
-    if handle_id is None or (visible is not None and handle_id not in visible):
-        raise _Invisible("handle", "handle", name)
-    return handle_id
-
-
 async def _visible_page(session: AsyncSession, slug: str, visible: frozenset[int] | None) -> Page:
     page = await session.scalar(select(Page).where(Page.slug == slug.strip().lower()))
-    if page is None or (visible is not None and page.handle_id not in visible):
+    if page is None or not sees(visible, page.handle_id):
         raise _Invisible("page", "page", slug)
     return page
 
@@ -152,7 +144,9 @@ async def resolve_filter(
     """The list's filters with names turned into ids (an invisible name is a 404)."""
     return LeadFilter(
         visible=visible,
-        handle_id=await _visible_handle(session, handle, visible) if handle else None,
+        handle_id=(await find_visible_handle(session, handle, visible, field="handle")).id
+        if handle
+        else None,
         page_id=(await _visible_page(session, page, visible)).id if page else None,
         source=source,
         status=status,
@@ -168,8 +162,7 @@ def _rows_query(lead_filter: LeadFilter) -> Select[Lead, str, str]:
         .join(Handle, Handle.id == Lead.handle_id)
         .where(Lead.erased_at.is_(None))
     )
-    if lead_filter.visible is not None:
-        query = query.where(Lead.handle_id.in_(sorted(lead_filter.visible)))
+    query = query.where(visible_only(Lead.handle_id, lead_filter.visible))
     if lead_filter.handle_id is not None:
         query = query.where(Lead.handle_id == lead_filter.handle_id)
     if lead_filter.page_id is not None:

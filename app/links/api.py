@@ -11,11 +11,12 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from app.api_keys.dependencies import ApiCaller, PagesReadKey, PagesWriteKey
 from app.db import SessionDep
+from app.dependencies import BaseUrlDep, ForgetPublicCaches
 from app.errors import Forbidden
+from app.handles.visibility import find_visible_handle
 from app.idempotency import service as idempotency
 from app.idempotency.dependencies import IdempotencyKeyHeader
 from app.links import service as links
-from app.links.dependencies import BaseUrlDep, RefreshOneLink
 from app.links.schemas import (
     HandleCreate,
     HandleList,
@@ -91,7 +92,7 @@ async def list_handles(
         "becomes its default page."
     ),
     responses=problem_responses(409, 422),
-    dependencies=[RefreshOneLink],
+    dependencies=[ForgetPublicCaches],
 )
 async def create_handle(
     *,
@@ -130,7 +131,7 @@ async def create_handle(
 async def get_handle(
     name: str, session: SessionDep, caller: PagesReadKey, base_url: BaseUrlDep
 ) -> HandleRead:
-    handle = await links.get_visible_handle(session, name, caller.handle_ids)
+    handle = await find_visible_handle(session, name, caller.handle_ids)
     return await links.handle_read(session, handle, base_url)
 
 
@@ -144,7 +145,7 @@ async def get_handle(
         "name is in bios and its leads and reports refer to it."
     ),
     responses=problem_responses(404, 409, 422),
-    dependencies=[RefreshOneLink],
+    dependencies=[ForgetPublicCaches],
 )
 async def update_handle(
     name: str,
@@ -157,7 +158,7 @@ async def update_handle(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     async def run() -> idempotency.ApiResult:
-        handle = await links.get_visible_handle(session, name, caller.handle_ids)
+        handle = await find_visible_handle(session, name, caller.handle_ids)
         handle = await links.update_handle(session, handle, body)
         return idempotency.ApiResult(200, await links.handle_read(session, handle, base_url))
 
@@ -184,7 +185,7 @@ async def update_handle(
         "follows the change at once."
     ),
     responses=problem_responses(404, 409, 422),
-    dependencies=[RefreshOneLink],
+    dependencies=[ForgetPublicCaches],
 )
 async def add_route(
     name: str,
@@ -196,7 +197,7 @@ async def add_route(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     async def run() -> idempotency.ApiResult:
-        handle = await links.get_visible_handle(session, name, caller.handle_ids)
+        handle = await find_visible_handle(session, name, caller.handle_ids)
         route = await links.add_route(
             session,
             handle,
@@ -231,7 +232,7 @@ async def add_route(
 async def get_route(
     name: str, route_id: str, session: SessionDep, caller: PagesReadKey
 ) -> RouteRead:
-    handle = await links.get_visible_handle(session, name, caller.handle_ids)
+    handle = await find_visible_handle(session, name, caller.handle_ids)
     route = await links.get_route(session, handle, links.parse_route_id(route_id))
     return (await links.route_reads(session, [route]))[0]
 
@@ -243,7 +244,7 @@ async def get_route(
     summary="Remove a routing rule",
     description="Its visitors fall back to the other rules or the default page at once.",
     responses=problem_responses(404, 409, 422),
-    dependencies=[RefreshOneLink],
+    dependencies=[ForgetPublicCaches],
 )
 async def remove_route(
     name: str,
@@ -255,7 +256,7 @@ async def remove_route(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     async def run() -> idempotency.ApiResult:
-        handle = await links.get_visible_handle(session, name, caller.handle_ids)
+        handle = await find_visible_handle(session, name, caller.handle_ids)
         await links.remove_route(session, handle, links.parse_route_id(route_id))
         return idempotency.ApiResult(204)
 

@@ -1,28 +1,8 @@
-"""Errors of the one-link domain."""
+"""Errors of the one link's routing rules (handle errors live in `app.handles.exceptions`)."""
 
-from app.errors import Conflict, FieldError, NotFound, ValidationFailed
+from app.errors import FieldError, NotFound, ValidationFailed
 
-__all__ = ["HandleNotFound", "HandleTaken", "InvalidHandle", "InvalidRoute", "RouteNotFound"]
-
-
-class InvalidHandle(ValidationFailed):
-    def __init__(self, message: str) -> None:
-        super().__init__(message, errors=[FieldError("handle", message)])
-
-
-class HandleTaken(Conflict):
-    def __init__(self, name: str) -> None:
-        message = f"The handle {name!r} is already taken."
-        super().__init__(message, errors=[FieldError("name", message)])
-
-
-class HandleNotFound(NotFound):
-    """No such handle, or one out of the API key's sight; `field` names the input that named
-    it (an API filter or body), absent for a handle named in the URL."""
-
-    def __init__(self, name: str, *, field: str | None = None) -> None:
-        message = f"There is no handle {name!r}."
-        super().__init__(message, errors=[FieldError(field, message)] if field else ())
+__all__ = ["InvalidRoute", "RouteNotFound"]
 
 
 class InvalidRoute(ValidationFailed):

@@ -1,4 +1,4 @@
-"""ORM models of the one link: handles, their routes, visits and the daily visit rollups."""
+"""ORM models of the one link: the routes of handles, visits and the daily visit rollups."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from app.db import Base, IdType, UTCDateTime, utcnow
 
 __all__ = [
     "EXTERNAL_PAGE_ID",
-    "Handle",
     "Route",
     "Visit",
     "VisitRollup",
@@ -21,23 +20,6 @@ __all__ = [
 
 # Rollups and unique-visitor rows key visits to an external URL (no page) under page 0.
 EXTERNAL_PAGE_ID = 0
-
-
-class Handle(Base):
-    """The name in `/@name`; its default page answers every visitor no route sends elsewhere."""
-
-    __tablename__ = "handles"
-
-    id: Mapped[int] = mapped_column(IdType, primary_key=True)
-    name: Mapped[str] = mapped_column(String(30), unique=True)
-    display_name: Mapped[str] = mapped_column(String(100), default="")
-    default_page_id: Mapped[int | None] = mapped_column(
-        IdType,
-        ForeignKey("pages.id", ondelete="SET NULL", use_alter=True),
-        nullable=True,
-    )
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class Route(Base):

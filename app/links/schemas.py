@@ -10,8 +10,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from pydantic_core import PydanticCustomError
 
 from app import patterns
-from app.links.exceptions import InvalidHandle
-from app.links.handle_names import normalize_handle_name
+from app.handles.exceptions import InvalidHandle
+from app.handles.names import normalize_handle_name
 from app.links.sources import CANONICAL_SOURCES
 
 __all__ = [

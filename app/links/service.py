@@ -13,15 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
-from app.links.exceptions import (
-    HandleNotFound,
-    HandleTaken,
-    InvalidRoute,
-    RouteNotFound,
-)
-from app.links.handle_names import RESERVED_HANDLES, normalize_handle_name
-from app.links.models import Handle, Route
-from app.links.routing import RouteView, check_external_url
+from app.external_urls import check_external_url
+from app.handles.exceptions import HandleNotFound, HandleTaken
+from app.handles.models import Handle
+from app.handles.names import RESERVED_HANDLES, handle_key, normalize_handle_name
+from app.handles.visibility import visible_only
+from app.links.exceptions import InvalidRoute, RouteNotFound
+from app.links.models import Route
+from app.links.routing import RouteView
 from app.links.schemas import HandleList, HandleRead, HandleUpdate, RouteRead
 from app.links.sources import canonical_source
 from app.pages.models import Page, PageStatus
@@ -34,7 +33,6 @@ __all__ = [
     "create_handle",
     "get_handle",
     "get_route",
-    "get_visible_handle",
     "handle_read",
     "handle_reads",
     "list_handles",
@@ -66,7 +64,7 @@ async def create_handle(session: AsyncSession, name: str, *, display_name: str =
 
 
 async def get_handle(session: AsyncSession, name: str) -> Handle:
-    handle = await session.scalar(select(Handle).where(Handle.name == name.strip().lower()))
+    handle = await session.scalar(select(Handle).where(Handle.name == handle_key(name)))
     if handle is None:
         raise HandleNotFound(name)
     return handle
@@ -74,23 +72,6 @@ async def get_handle(session: AsyncSession, name: str) -> Handle:
 
 async def list_handles(session: AsyncSession) -> Sequence[Handle]:
     return (await session.scalars(select(Handle).order_by(Handle.name))).all()
-
-
-async def get_visible_handle(
-    session: AsyncSession,
-    name: str,
-    visible: Collection[int] | None,
-    *,
-    field: str | None = None,
-) -> Handle:
-    """A handle by its name (a leading '@' and case do not matter), if the caller may see it:
-    one out of sight is the same 404 as a missing one."""
-    handle = await session.scalar(
-        select(Handle).where(Handle.name == name.strip().lstrip("@").lower())
-    )
-    if handle is None or (visible is not None and handle.id not in visible):
-        raise HandleNotFound(name, field=field)
-    return handle
 
 
 async def _page_of_handle(
@@ -210,8 +191,7 @@ async def list_visible_handles(
     query = select(Handle).order_by(Handle.id).limit(limit + 1)
     if cursor:
         query = query.where(Handle.id > int(codec.decode(cursor, BY_HANDLE, 1)[0]))
-    if visible is not None:
-        query = query.where(Handle.id.in_(visible))
+    query = query.where(visible_only(Handle.id, visible))
     rows = list((await session.scalars(query)).all())
     more = len(rows) > limit
     rows = rows[:limit]

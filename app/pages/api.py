@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api_keys.dependencies import ApiCaller, PagesReadKey, PagesWriteKey
 from app.db import SessionDep
+from app.dependencies import BaseUrlDep, ForgetPublicCaches
+from app.handles.visibility import find_visible_handle
 from app.idempotency import service as idempotency
 from app.idempotency.dependencies import IdempotencyKeyHeader
-from app.links import service as links
-from app.links.dependencies import BaseUrlDep, RefreshOneLink
 from app.openapi import problem_responses, reject_unknown_query
 from app.pages import service as pages
 from app.pages.models import Page
@@ -69,7 +69,7 @@ async def list_pages(
     cursor: CursorQuery = None,
 ) -> PageList:
     owner = (
-        await links.get_visible_handle(session, handle, caller.handle_ids, field="handle")
+        await find_visible_handle(session, handle, caller.handle_ids, field="handle")
         if handle
         else None
     )
@@ -98,7 +98,7 @@ async def list_pages(
         "completed later. 409 when the slug is taken (slugs are shared by all handles)."
     ),
     responses=problem_responses(404, 409, 422),
-    dependencies=[RefreshOneLink],
+    dependencies=[ForgetPublicCaches],
 )
 async def create_page(
     *,
@@ -110,9 +110,7 @@ async def create_page(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     async def run() -> idempotency.ApiResult:
-        handle = await links.get_visible_handle(
-            session, body.handle, caller.handle_ids, field="handle"
-        )
+        handle = await find_visible_handle(session, body.handle, caller.handle_ids, field="handle")
         page = await pages.create_page(session, handle, body.to_create())
         return idempotency.ApiResult(
             201,
@@ -154,7 +152,7 @@ async def get_page(
         "`POST …/publish` and `POST …/archive`."
     ),
     responses=problem_responses(404, 409, 422),
-    dependencies=[RefreshOneLink],
+    dependencies=[ForgetPublicCaches],
 )
 async def update_page(
     slug: str,
@@ -190,7 +188,7 @@ async def update_page(
         "handle's routing. Publishing a published page changes nothing."
     ),
     responses=problem_responses(404, 409, 422),
-    dependencies=[RefreshOneLink],
+    dependencies=[ForgetPublicCaches],
 )
 async def publish_page(
     slug: str,
@@ -222,7 +220,7 @@ async def publish_page(
         "visits and reports stay, and `POST …/publish` brings it back."
     ),
     responses=problem_responses(404, 409, 422),
-    dependencies=[RefreshOneLink],
+    dependencies=[ForgetPublicCaches],
 )
 async def archive_page(
     slug: str,

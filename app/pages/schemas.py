@@ -22,7 +22,7 @@ from pydantic_core import PydanticCustomError
 
 from app import patterns
 from app.errors import FieldError, ValidationFailed
-from app.links.routing import check_external_url
+from app.external_urls import check_external_url
 from app.pages.models import GiftKind, Theme
 
 __all__ = [

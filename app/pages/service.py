@@ -21,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.db import utcnow
 from app.errors import FieldError, ValidationFailed
-from app.links.models import Handle
-from app.links.routing import check_external_url
+from app.external_urls import check_external_url
+from app.handles.models import Handle
+from app.handles.visibility import sees, visible_only
 from app.pages.exceptions import (
     GiftFileTooLarge,
     InvalidGiftFile,
@@ -255,7 +256,7 @@ async def get_visible_page(
 ) -> Page:
     """A page in any status, by its slug, if the caller may see its handle."""
     page = await get_page(session, slug)
-    if visible is not None and page.handle_id not in visible:
+    if not sees(visible, page.handle_id):
         raise PageNotFound(slug)
     return page
 
@@ -275,8 +276,7 @@ async def list_visible_pages(
     query = select(Page).order_by(Page.id).limit(limit + 1)
     if cursor:
         query = query.where(Page.id > int(codec.decode(cursor, BY_PAGE, 1)[0]))
-    if visible is not None:
-        query = query.where(Page.handle_id.in_(visible))
+    query = query.where(visible_only(Page.handle_id, visible))
     if handle is not None:
         query = query.where(Page.handle_id == handle.id)
     if status is not None:

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.handles.models import Handle
 from app.leads.models import ConsentEvent, Lead, LeadStatus
-from app.links.models import Handle
 from app.links.visits import VisitRecord, write_visits
 from app.pages.models import Page
 from app.reports.social_metrics import MetricSnapshot, upsert_social_metrics

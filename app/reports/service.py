@@ -37,9 +37,11 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.handles.exceptions import HandleNotFound
+from app.handles.models import Handle
+from app.handles.visibility import sees, visible_only
 from app.links import service as links
-from app.links.exceptions import HandleNotFound
-from app.links.models import EXTERNAL_PAGE_ID, Handle, VisitRollup
+from app.links.models import EXTERNAL_PAGE_ID, VisitRollup
 from app.links.sources import CANONICAL_SOURCES
 from app.pages import service as pages
 from app.pages.exceptions import PageNotFound
@@ -368,8 +370,7 @@ async def leads_by_source_over_time(
         .group_by(bucket, ReportDay.source)
         .order_by(bucket, ReportDay.source)
     )
-    if handle_ids is not None:
-        query = query.where(ReportDay.handle_id.in_(list(handle_ids)))
+    query = query.where(visible_only(ReportDay.handle_id, handle_ids))
     rows = await session.execute(query)
     return [(bucket_day, source, int(leads)) for bucket_day, source, leads in rows if leads]
 
@@ -608,10 +609,10 @@ async def resolve_scope(
     """The handle and page a report names, as 404s when unknown or out of the key's sight
     (exactly alike), and a 422 when the page is not one of the handle's."""
     found_handle = await links.get_handle(session, handle) if handle else None
-    if found_handle is not None and visible is not None and found_handle.id not in visible:
+    if found_handle is not None and not sees(visible, found_handle.id):
         raise HandleNotFound(handle or "")
     found_page = await pages.get_page(session, page) if page else None
-    if found_page is not None and visible is not None and found_page.handle_id not in visible:
+    if found_page is not None and not sees(visible, found_page.handle_id):
         raise PageNotFound(page)
     if found_page and found_handle and found_page.handle_id != found_handle.id:
         raise InvalidReportInput("page", f"The page {page!r} is not one of @{handle}'s pages.")

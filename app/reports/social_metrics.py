@@ -22,8 +22,10 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
-from app.links.exceptions import HandleNotFound
-from app.links.models import Handle
+from app.handles.exceptions import HandleNotFound
+from app.handles.models import Handle
+from app.handles.names import handle_key
+from app.handles.visibility import sees, visible_only
 from app.links.sources import CANONICAL_SOURCES, canonical_source
 from app.pagination import CursorCodec, InvalidCursor
 from app.reports.exceptions import InvalidReportInput
@@ -150,18 +152,18 @@ async def upsert_named_social_metrics(
     """The API's batch: snapshots naming their handle (`handle`, `platform`, `date` and the
     numbers). A handle that is unknown or out of the key's sight is a 404 for the whole batch,
     before anything is written."""
-    names = {str(item["handle"]).strip().lstrip("@").lower() for item in items}
+    names = {handle_key(str(item["handle"])) for item in items}
     found = dict(
         (await session.execute(select(Handle.name, Handle.id).where(Handle.name.in_(names)))).all()
     )
     for name in sorted(names):
-        if name not in found or (visible is not None and found[name] not in visible):
+        if name not in found or not sees(visible, found[name]):
             raise HandleNotFound(name)
     return await upsert_social_metrics(
         session,
         (
             MetricSnapshot(
-                handle_id=found[str(item["handle"]).strip().lstrip("@").lower()],
+                handle_id=found[handle_key(str(item["handle"]))],
                 platform=check_platform(str(item["platform"])),
                 day=item["date"],
                 **{name: check_metric_value(item.get(name), name) for name in METRIC_FIELDS},
@@ -298,8 +300,7 @@ async def list_social_metrics(
         .order_by(SocialMetric.day, SocialMetric.id)
         .limit(limit + 1)
     )
-    if visible is not None:
-        query = query.where(SocialMetric.handle_id.in_(visible))
+    query = query.where(visible_only(SocialMetric.handle_id, visible))
     if handle_id is not None:
         query = query.where(SocialMetric.handle_id == handle_id)
     if platform is not None:

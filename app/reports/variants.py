@@ -18,8 +18,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.handles.models import Handle
 from app.leads.models import Lead
-from app.links.models import Handle, Route, Visit
+from app.links.models import Route, Visit
 from app.pages.models import Page
 from app.reports.service import check_range, source_rank
 from app.reports.timezones import (

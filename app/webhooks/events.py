@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import utcnow
 from app.delivery import service as outbox
 from app.delivery.models import OutboxKind, OutboxMessage
+from app.handles.models import Handle
 from app.leads.models import Lead
-from app.links.models import Handle
 from app.pages.models import Page
 from app.webhooks.models import DeliveryStatus, EndpointStatus, WebhookDelivery, WebhookEndpoint
 

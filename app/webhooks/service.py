@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.delivery.models import OutboxKind, OutboxMessage, OutboxStatus
-from app.links.models import Handle
-from app.links.routing import check_external_url
+from app.external_urls import check_external_url
+from app.handles.models import Handle
+from app.handles.visibility import sees_all
 from app.pagination import CursorCodec
 from app.webhooks import events
 from app.webhooks.exceptions import (
@@ -78,12 +79,6 @@ def parse_id(raw: str, not_found: type[Exception] = EndpointNotFound) -> int:
     if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
         raise not_found
     return int(raw)
-
-
-def _visible(endpoint: WebhookEndpoint, visible: frozenset[int] | None) -> bool:
-    if visible is None:
-        return True
-    return endpoint.handle_ids is not None and set(endpoint.handle_ids) <= visible
 
 
 async def check_url(url: str, *, allow_private: bool) -> None:
@@ -195,7 +190,7 @@ async def list_endpoints(
     rows = await session.scalars(
         select(WebhookEndpoint).where(WebhookEndpoint.id > after).order_by(WebhookEndpoint.id)
     )
-    seen = [endpoint for endpoint in rows if _visible(endpoint, visible)]
+    seen = [endpoint for endpoint in rows if sees_all(visible, endpoint.handle_ids)]
     page = seen[:limit]
     more = len(seen) > limit
     next_cursor = codec.encode(BY_ENDPOINT, [page[-1].id]) if more else None
@@ -206,7 +201,7 @@ async def get_endpoint(
     session: AsyncSession, endpoint_id: int, visible: frozenset[int] | None
 ) -> WebhookEndpoint:
     endpoint = await session.get(WebhookEndpoint, endpoint_id)
-    if endpoint is None or not _visible(endpoint, visible):
+    if endpoint is None or not sees_all(visible, endpoint.handle_ids):
         raise EndpointNotFound
     return endpoint
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from app.links.routing import check_external_url
+from app.external_urls import check_external_url
 
 __all__ = ["RESOLVE_TIMEOUT_SECONDS", "Target", "TargetRefused", "refusal", "resolve_target"]
 

@@ -9,9 +9,10 @@ from datetime import UTC, date, datetime, time, timedelta
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.handles.models import Handle
 from app.leads.models import Lead, LeadStatus
 from app.links import service as links
-from app.links.models import Handle, VisitRollup
+from app.links.models import VisitRollup
 from app.pages import service as pages
 from app.pages.schemas import PageCreate
 from app.reports.models import SocialMetric

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api_keys import service as api_keys
 from app.db import Database, utcnow
+from app.handles.models import Handle
 from app.leads.models import Lead
 from app.links import service as links
-from app.links.models import Handle
 from app.main import create_app
 from app.pages.models import Page
 from tests.conftest import DatabaseUnderTest, make_settings, open_fresh_database

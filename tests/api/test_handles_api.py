@@ -10,7 +10,8 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.links.models import Handle, Route
+from app.handles.models import Handle
+from app.links.models import Route
 from tests.api.conftest import World, bearer, issue_key
 
 HANDLES = "/api/v1/handles"

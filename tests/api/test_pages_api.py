@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.links.models import Handle
+from app.handles.models import Handle
 from app.pages.models import Page
 from tests.api.conftest import World, add_lead, bearer, issue_key
 

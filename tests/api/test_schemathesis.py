@@ -35,8 +35,8 @@ from sqlalchemy.orm import Session
 
 from app import patterns
 from app.api_keys import service as api_keys
-from app.links.exceptions import InvalidHandle
-from app.links.handle_names import normalize_handle_name
+from app.handles.exceptions import InvalidHandle
+from app.handles.names import normalize_handle_name
 from app.main import create_app
 from app.pages import service as pages
 from app.pages.models import Page

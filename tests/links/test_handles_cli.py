@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import migrations
 from app.db import create_engine
+from app.handles.models import Handle
 from app.links import service as links
-from app.links.models import Handle, Route
+from app.links.models import Route
 from app.pages import service as pages
 from app.pages.models import Page
 from tests.cli_runner import leadlink_env, run_leadlink

@@ -28,10 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import migrations
 from app.db import Database, create_engine
+from app.handles.exceptions import HandleTaken, InvalidHandle
+from app.handles.models import Handle
 from app.links import service as links
 from app.links.attribution import read_attribution
-from app.links.exceptions import HandleTaken, InvalidHandle
-from app.links.models import EXTERNAL_PAGE_ID, Handle, Route, Visit, VisitorDay, VisitRollup
+from app.links.models import EXTERNAL_PAGE_ID, Route, Visit, VisitorDay, VisitRollup
 from app.links.resolver import LinkResolver
 from app.links.sources import MAX_HOST_LENGTH, MAX_VALUE_LENGTH
 from app.pages import service as pages

@@ -8,7 +8,8 @@ from collections import Counter
 
 import pytest
 
-from app.links.routing import MAX_TARGET_URL_LENGTH, RouteView, check_external_url, choose_route
+from app.external_urls import MAX_TARGET_URL_LENGTH, check_external_url
+from app.links.routing import RouteView, choose_route
 
 VISITORS = 10_000
 TOLERANCE = 0.025  # ± 2.5 percentage points

@@ -22,9 +22,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.db import Database, create_engine
+from app.handles.models import Handle
 from app.links import service as links
 from app.links import visit_writer
-from app.links.models import Handle, Route, Visit, VisitorDay, VisitorSalt
+from app.links.models import Route, Visit, VisitorDay, VisitorSalt
 from app.links.visit_writer import VisitWriter
 from app.links.visits import VISIT_COLUMNS, VisitRecord
 from app.pages import service as pages

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings, load_settings
 from app.errors import AppError
+from app.handles.models import Handle
 from app.links import service as links
-from app.links.models import Handle
 from app.pages import service as pages
 from app.pages.exceptions import GiftFileTooLarge, InvalidGiftFile, PageNotFound, SlugTaken
 from app.pages.schemas import PageCreate, PageUpdate, field_errors

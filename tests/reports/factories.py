@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.handles.models import Handle
 from app.leads.models import Lead
 from app.links import service as links
-from app.links.models import Handle
 from app.links.visits import VisitRecord
 from app.pages import service as pages
 from app.pages.models import Page

@@ -21,8 +21,9 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.handles.models import Handle
 from app.leads.models import Lead
-from app.links.models import Handle, Visit
+from app.links.models import Visit
 from app.links.sources import CANONICAL_SOURCES
 from app.links.visits import write_visits
 from app.pages.models import Page

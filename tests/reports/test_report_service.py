@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.handles.models import Handle
 from app.leads.models import Lead
-from app.links.models import Handle
 from app.links.visits import write_visits
 from app.reports import social_metrics, variants
 from app.reports.models import LeadRollup, ReportDay, ReportMonth, SocialMetric

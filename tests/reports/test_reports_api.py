@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api_keys import service as api_keys
+from app.handles.models import Handle
 from app.links import service as links
-from app.links.models import Handle
 from app.links.visits import write_visits
 from app.pages.models import Page
 from app.reports import service as reports

@@ -1,13 +1,13 @@
-"""The naming rules of handles (the name in `/@name`): pure functions, used by the service,
+"""The naming rules of handles (the name in `/@name`): pure functions, used by every service,
 the CLI and the API's schemas."""
 
 from __future__ import annotations
 
 import re
 
-from app.links.exceptions import InvalidHandle
+from app.handles.exceptions import InvalidHandle
 
-__all__ = ["HANDLE_PATTERN", "RESERVED_HANDLES", "normalize_handle_name"]
+__all__ = ["HANDLE_PATTERN", "RESERVED_HANDLES", "handle_key", "normalize_handle_name"]
 
 HANDLE_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9_.-]{0,28}[a-z0-9])?")
 # Names that are, or could become, paths or words of the service itself.
@@ -21,9 +21,14 @@ RESERVED_HANDLES = frozenset(
 )  # fmt: skip
 
 
+def handle_key(raw: str) -> str:
+    """The form a handle is stored and looked up in: `@Anna ` and `anna` name the same handle."""
+    return raw.strip().lstrip("@").lower()
+
+
 def normalize_handle_name(raw: str) -> str:
-    """Lower-case and check a handle; raise `InvalidHandle` with a message a creator can act on."""
-    name = raw.strip().lstrip("@").lower()
+    """`handle_key`, checked: raise `InvalidHandle` with a message a creator can act on."""
+    name = handle_key(raw)
     if not name:
         raise InvalidHandle("A handle cannot be empty.")
     if len(name) > 30:
