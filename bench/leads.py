@@ -3,7 +3,7 @@
 
 A client reaches a deep page by following `next_cursor` from the first; walking 5,000 pages
 before each run would take minutes, so the setup asks the database for the id of the
-`DEEP_ROW`-th lead in the list's order (`id`, erased leads left out, as `app.leads.crm` lists
+`DEEP_ROW`-th lead in the list's order (`id`, erased leads left out, as `app.leads.queries` lists
 them) and signs it with the app's own cursor codec and the server's secret key: byte for byte
 the cursor page `DEEP_ROW / 100` hands out. With fewer leads seeded it uses the middle lead.
 """
@@ -19,7 +19,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.leads.crm import BY_ID
+from app.leads.queries import BY_ID
 from app.pagination import CursorCodec
 from bench.processes import RssSampler
 

@@ -20,7 +20,8 @@ from app.config import Settings
 from app.db import Database, SessionDep
 from app.idempotency import service as idempotency
 from app.idempotency.dependencies import IdempotencyKeyHeader
-from app.leads import crm, exports, privacy
+from app.leads import exports, privacy, queries
+from app.leads import service as leads
 from app.leads.schemas import (
     LeadCreate,
     LeadList,
@@ -95,8 +96,8 @@ async def _lead_filter(
             examples=["2026-11-22T10:00:00Z"],
         ),
     ] = None,
-) -> crm.LeadFilter:
-    return await crm.resolve_filter(
+) -> queries.LeadFilter:
+    return await queries.resolve_filter(
         session,
         visible=caller.handle_ids,
         handle=handle,
@@ -108,7 +109,7 @@ async def _lead_filter(
     )
 
 
-LeadFilterDep = Annotated[crm.LeadFilter, Depends(_lead_filter)]
+LeadFilterDep = Annotated[queries.LeadFilter, Depends(_lead_filter)]
 
 
 async def _links(request: Request) -> LeadLinks:
@@ -140,9 +141,11 @@ async def list_leads(
     limit: LimitQuery = 100,
     cursor: CursorQuery = None,
 ) -> LeadList:
-    page = await crm.list_leads(session, lead_filter, codec=codec, cursor=cursor, limit=limit)
+    page = await queries.list_leads(session, lead_filter, codec=codec, cursor=cursor, limit=limit)
     response.headers.update(next_link(request, page.next_cursor))
-    return LeadList(items=[crm.to_read(row) for row in page.rows], next_cursor=page.next_cursor)
+    return LeadList(
+        items=[LeadRead.from_row(row) for row in page.rows], next_cursor=page.next_cursor
+    )
 
 
 @router.get(
@@ -172,10 +175,14 @@ _CSV_EXAMPLE = ",".join(exports.CSV_COLUMNS) + "\r\n1042,anna@example.com,Anna,f
 _NDJSON_EXAMPLE = '{"id":"1042","email":"anna@example.com","name":"Anna",…}\n'
 
 
-def _chunks(request: Request, lead_filter: crm.LeadFilter) -> AsyncIterator[list[crm.LeadRow]]:
+def _chunks(
+    request: Request, lead_filter: queries.LeadFilter
+) -> AsyncIterator[list[queries.LeadRow]]:
     database: Database = request.app.state.database
     settings: Settings = request.app.state.settings
-    return crm.iter_lead_chunks(database, lead_filter, chunk_size=settings.api_export_chunk_size)
+    return queries.iter_lead_chunks(
+        database, lead_filter, chunk_size=settings.api_export_chunk_size
+    )
 
 
 @router.get(
@@ -231,8 +238,8 @@ async def export_ndjson(request: Request, lead_filter: LeadFilterDep) -> Streami
     responses=problem_responses(404),
 )
 async def get_lead(lead_id: str, session: SessionDep, caller: LeadsReadKey) -> LeadRead:
-    row = await crm.get_lead(session, crm.parse_lead_id(lead_id), caller.handle_ids)
-    return crm.to_read(row)
+    row = await queries.get_lead(session, queries.parse_lead_id(lead_id), caller.handle_ids)
+    return LeadRead.from_row(row)
 
 
 @router.post(
@@ -261,10 +268,12 @@ async def create_lead(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     async def run() -> idempotency.ApiResult:
-        row, created = await crm.import_lead(session, body, visible=caller.handle_ids, links=links)
+        row, created = await leads.import_lead(
+            session, body, visible=caller.handle_ids, links=links
+        )
         headers = {"Location": f"{request.url.path}/{row.lead.id}"} if created else {}
         return idempotency.ApiResult(
-            201 if created else 200, crm.to_read(row), headers, lead_id=row.lead.id
+            201 if created else 200, LeadRead.from_row(row), headers, lead_id=row.lead.id
         )
 
     return await idempotency.respond(
@@ -298,10 +307,10 @@ async def update_lead(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     async def run() -> idempotency.ApiResult:
-        row = await crm.update_lead(
-            session, crm.parse_lead_id(lead_id), body, visible=caller.handle_ids
+        row = await leads.update_lead(
+            session, queries.parse_lead_id(lead_id), body, visible=caller.handle_ids
         )
-        return idempotency.ApiResult(200, crm.to_read(row), lead_id=row.lead.id)
+        return idempotency.ApiResult(200, LeadRead.from_row(row), lead_id=row.lead.id)
 
     return await idempotency.respond(
         session,
@@ -335,7 +344,7 @@ async def erase_lead(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     async def run() -> idempotency.ApiResult:
-        await privacy.erase_lead(session, crm.parse_lead_id(lead_id), visible=caller.handle_ids)
+        await privacy.erase_lead(session, queries.parse_lead_id(lead_id), visible=caller.handle_ids)
         return idempotency.ApiResult(204)
 
     return await idempotency.respond(

@@ -12,7 +12,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from app.leads.crm import LeadRow, to_read
+from app.leads.queries import LeadRow
+from app.leads.schemas import LeadRead
 
 __all__ = ["CSV_COLUMNS", "csv_cell", "csv_stream", "ndjson_stream"]
 
@@ -44,11 +45,13 @@ async def csv_stream(chunks: AsyncIterator[list[LeadRow]]) -> AsyncIterator[byte
         buffer.seek(0)
         buffer.truncate()
         for row in rows:
-            record = to_read(row).model_dump(mode="json")
+            record = LeadRead.from_row(row).model_dump(mode="json")
             writer.writerow([csv_cell(record[column]) for column in CSV_COLUMNS])
         yield buffer.getvalue().encode("utf-8")
 
 
 async def ndjson_stream(chunks: AsyncIterator[list[LeadRow]]) -> AsyncIterator[bytes]:
     async for rows in chunks:
-        yield "".join(to_read(row).model_dump_json() + "\n" for row in rows).encode("utf-8")
+        yield "".join(LeadRead.from_row(row).model_dump_json() + "\n" for row in rows).encode(
+            "utf-8"
+        )

@@ -31,8 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.db import Database, utcnow
 from app.delivery import service as delivery
 from app.delivery.models import OutboxMessage
+from app.leads import events, sqlite_batch
 from app.leads import service as leads
-from app.leads import sqlite_batch
 from app.leads.forms import OptInForm
 from app.leads.models import ConsentEvent, Lead
 from app.leads.tokens import LeadLinks
@@ -195,7 +195,7 @@ class OptInWriter:
             return
         for values, lead_id in zip(rows, lead_ids, strict=True):
             if lead_id is not None:
-                await webhooks.emit(session, "lead.created", Lead(id=lead_id, **values))
+                await events.announce(session, "lead.created", Lead(id=lead_id, **values))
 
 
 def _settle(

@@ -21,10 +21,9 @@ from app.db import utcnow
 from app.delivery import service as delivery
 from app.errors import FieldError, ValidationFailed
 from app.idempotency import service as idempotency
-from app.leads import crm
+from app.leads import events, queries
 from app.leads.models import ConsentEvent, Lead
-from app.leads.schemas import ConsentEventRead, PersonExport, PersonLead
-from app.webhooks import events as webhooks
+from app.leads.schemas import ConsentEventRead, LeadRead, PersonExport, PersonLead
 
 __all__ = ["erase_lead", "erased_email", "export_person", "normalize_email"]
 
@@ -70,13 +69,13 @@ async def export_person(
 ) -> PersonExport:
     """Every lead with this address (on the pages the key can see) and its consent ledger."""
     address = normalize_email(email)
-    rows = await crm.leads_with_email(session, address, visible)
+    rows = await queries.leads_with_email(session, address, visible)
     ledger = await _ledger(session, [row.lead.id for row in rows])
     return PersonExport(
         email=address,
         leads=[
             PersonLead(
-                **crm.to_read(row).model_dump(),
+                **LeadRead.from_row(row).model_dump(),
                 unsubscribed_at=row.lead.unsubscribed_at,
                 customer_at=row.lead.customer_at,
                 consent=[
@@ -94,7 +93,7 @@ async def erase_lead(
 ) -> Lead:
     """Erase the lead's personal data for good (see the module docstring); `LeadNotFound` for
     a lead that is unknown, out of sight or erased already."""
-    lead = (await crm.get_lead(session, lead_id, visible, for_update=True)).lead
+    lead = (await queries.get_lead(session, lead_id, visible, for_update=True)).lead
     now = utcnow()
     lead.email = erased_email(lead.id)
     lead.name = None
@@ -106,5 +105,5 @@ async def erase_lead(
     await delivery.forget_lead(session, lead.id)
     await idempotency.forget_lead(session, lead.id)
     # Last, so the event's payload is built from the blanked row and is not deleted above.
-    await webhooks.emit(session, "lead.erased", lead)
+    await events.announce(session, "lead.erased", lead)
     return lead

@@ -4,7 +4,8 @@ export of everything held about one person."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -16,6 +17,9 @@ from pydantic import (
 
 from app import patterns
 from app.links.sources import CANONICAL_SOURCES
+
+if TYPE_CHECKING:
+    from app.leads.queries import LeadRow
 
 __all__ = [
     "ConsentEventRead",
@@ -107,6 +111,35 @@ class LeadRead(BaseModel):
     confirmed_at: datetime | None
     customer_value: str | None = Field(description='A decimal string such as "49.00".')
     customer_currency: str | None
+
+    @classmethod
+    def from_row(cls, row: LeadRow) -> LeadRead:
+        """The read model of a lead with its page's slug and its handle's name."""
+        lead = row.lead
+        return cls(
+            id=str(lead.id),
+            email=lead.email,
+            name=lead.name,
+            fields={str(key): str(value) for key, value in (lead.fields or {}).items()},
+            page=row.page_slug,
+            page_id=str(lead.page_id),
+            handle=row.handle_name,
+            handle_id=str(lead.handle_id),
+            status=lead.status,
+            source=lead.source,
+            medium=lead.medium,
+            campaign=lead.campaign,
+            variant=lead.variant,
+            created_at=lead.created_at,
+            updated_at=lead.updated_at,
+            confirmed_at=lead.confirmed_at,
+            customer_value=_money(lead.customer_value),
+            customer_currency=lead.customer_currency,
+        )
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(Decimal(value).quantize(Decimal("0.01")))
 
 
 class LeadCreate(BaseModel):

@@ -1,4 +1,5 @@
-"""The life of a lead: opt-in, confirmation, gift delivery, unsubscribe.
+"""The life of a lead: opt-in, confirmation, gift delivery, unsubscribe, and the changes a CRM
+makes through the API (import, status, customer value, custom fields).
 
 Every function works inside the caller's transaction and queues its emails in the outbox of that
 same transaction, so a lead and its emails are committed together or not at all.
@@ -6,7 +7,9 @@ same transaction, so a lead and its emails are committed together or not at all.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -16,14 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import utcnow
 from app.delivery import service as delivery
 from app.delivery.models import OutboxKind
-from app.leads.exceptions import LeadNotFound
-from app.leads.forms import OptInForm
+from app.errors import Conflict, FieldError, ValidationFailed
+from app.handles.models import Handle
+from app.leads import events, queries
+from app.leads.exceptions import InvalidOptIn, LeadNotFound
+from app.leads.forms import OptInForm, parse_opt_in_form
 from app.leads.models import ConsentEvent, Lead, LeadStatus
+from app.leads.schemas import MAX_FIELDS, LeadCreate, LeadUpdate
 from app.leads.tokens import LeadLinks
 from app.links.attribution import FormAttribution
 from app.pages.models import GiftKind, Page
 from app.pages.rendering import GiftView
-from app.webhooks import events as webhooks
 
 __all__ = [
     "RESEND_THROTTLE",
@@ -33,10 +39,12 @@ __all__ = [
     "get_lead_and_page",
     "gift_email",
     "gift_view",
+    "import_lead",
     "new_lead_values",
     "queue_email",
     "submit_opt_in",
     "unsubscribe_lead",
+    "update_lead",
     "welcome_email",
 ]
 
@@ -221,7 +229,7 @@ async def submit_opt_in(
     if lead is not None:
         session.add(_consent(lead, page, "opt_in", checkbox=form.consent))
         await queue_email(session, lead, welcome_email(lead.id, page, form, links))
-        await webhooks.emit(session, "lead.created", lead)
+        await events.announce(session, "lead.created", lead)
         return lead.id
 
     existing = await session.scalar(
@@ -255,7 +263,7 @@ async def _resubscribe(session: AsyncSession, lead: Lead, page: Page, now: datet
     lead.confirmed_at = lead.confirmed_at or now
     session.add(_consent(lead, page, "resubscribed", checkbox=True))
     await session.flush()
-    await webhooks.emit(session, "lead.confirmed", lead)
+    await events.announce(session, "lead.confirmed", lead)
 
 
 async def get_lead_and_page(session: AsyncSession, lead_id: int) -> tuple[Lead, Page]:
@@ -291,7 +299,7 @@ async def confirm_lead(
         _consent(lead, page, "resubscribed" if was_unsubscribed else "confirmed", checkbox=True)
     )
     await session.flush()
-    await webhooks.emit(session, "lead.confirmed", lead)
+    await events.announce(session, "lead.confirmed", lead)
     await queue_email(session, lead, gift_email(lead.id, lead.email, lead.name, page, links))
     return lead, page, False
 
@@ -304,5 +312,181 @@ async def unsubscribe_lead(session: AsyncSession, lead_id: int) -> Lead:
         lead.unsubscribed_at = utcnow()
         session.add(_consent(lead, page, "unsubscribed", checkbox=False))
         await session.flush()
-        await webhooks.emit(session, "lead.unsubscribed", lead)
+        await events.announce(session, "lead.unsubscribed", lead)
     return lead
+
+
+def _api_field(form_field: str) -> str:
+    if form_field.startswith("f_"):
+        return "fields." + form_field[2:]
+    return form_field if form_field in {"email", "name"} else "body"
+
+
+def _check_import(page: Page, data: LeadCreate) -> list[tuple[str, str]]:
+    """The form's pairs for an import; fields the page does not have are errors here, so
+    they can be named (the form itself only says "a field this page does not ask for")."""
+    errors: list[FieldError] = []
+    if data.name is not None and page.name_field == "off":
+        errors.append(FieldError("name", "This page does not ask for a name."))
+    known = {str(custom["key"]) for custom in page.custom_fields}
+    errors.extend(
+        FieldError(f"fields.{key}", f"The page {page.slug!r} has no field {key!r}.")
+        for key in sorted(set(data.fields) - known)
+    )
+    if errors:
+        detail = "Some fields are not valid: " + ", ".join(error.field for error in errors)
+        raise ValidationFailed(detail, errors=errors)
+    pairs = [("email", data.email), ("consent", "yes")]
+    if data.name is not None:
+        pairs.append(("name", data.name))
+    pairs.extend((f"f_{key}", value) for key, value in data.fields.items())
+    return pairs
+
+
+async def import_lead(
+    session: AsyncSession,
+    data: LeadCreate,
+    *,
+    visible: frozenset[int] | None,
+    links: LeadLinks,
+) -> tuple[queries.LeadRow, bool]:
+    """Create the lead a CRM sends, or find the one it already is; returns it and whether it
+    is new.
+
+    The same rules as the form: email-validator, normalised lower-case address, the page's
+    name and custom-field rules, one lead per (page, email). An existing lead is returned as
+    it is and nothing is sent. A new `pending` lead gets the page's confirmation email; a new
+    `confirmed` one gets nothing (the caller vouches for the consent). The consent ledger
+    records the opt-in with `checkbox=false`: nobody ticked leadlink's box.
+    """
+    page = await queries.find_visible_page(session, data.page, visible)
+    try:
+        form = parse_opt_in_form(page, _check_import(page, data))
+    except InvalidOptIn as invalid:
+        errors = [FieldError(_api_field(e.field), e.message) for e in invalid.errors]
+        raise ValidationFailed(invalid.detail, errors=errors) from invalid
+    form = replace(form, consent=False)
+    now = utcnow()
+    confirmed = data.status == LeadStatus.CONFIRMED.value
+    new_id = await session.scalar(
+        _upsert(session)(Lead)
+        .values(
+            page_id=page.id,
+            handle_id=page.handle_id,
+            email=form.email,
+            name=form.name,
+            fields=form.fields,
+            status=data.status,
+            source=data.source,
+            medium=data.medium or None,
+            campaign=data.campaign or None,
+            created_at=now,
+            updated_at=now,
+            confirmed_at=now if confirmed else None,
+            confirmation_sent_at=None if confirmed else now,
+        )
+        .on_conflict_do_nothing(index_elements=["page_id", "email"])
+        .returning(Lead.id)
+    )
+    if new_id is None:
+        existing = await session.scalar(
+            select(Lead.id).where(Lead.page_id == page.id, Lead.email == form.email)
+        )
+        if existing is None:  # erased in between: its address is gone, so try again
+            return await import_lead(session, data, visible=visible, links=links)
+        return await queries.get_lead(session, existing, visible), False
+
+    lead = await session.get_one(Lead, new_id)
+    session.add(_consent(lead, page, "opt_in", checkbox=False))
+    if confirmed:
+        session.add(_consent(lead, page, "confirmed", checkbox=False))
+    else:
+        await queue_email(session, lead, confirmation_email(lead.id, lead.email, page, links))
+    await session.flush()
+    await events.announce(session, "lead.created", lead)
+    handle_name = await session.scalar(select(Handle.name).where(Handle.id == page.handle_id))
+    return queries.LeadRow(lead, page.slug, handle_name or ""), True
+
+
+def _merge_fields(lead: Lead, change: dict[str, str | None]) -> dict[str, str]:
+    merged = {str(key): str(value) for key, value in (lead.fields or {}).items()}
+    for key, value in change.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    if len(merged) > MAX_FIELDS:
+        message = f"A lead has at most {MAX_FIELDS} custom fields."
+        raise ValidationFailed(message, errors=[FieldError("fields", message)])
+    return merged
+
+
+class _StatusConflict(Conflict):
+    def __init__(self, current: str, wanted: str) -> None:
+        message = f"A lead that is {current} cannot become {wanted} through the API."
+        super().__init__(message, errors=[FieldError("status", message)])
+
+
+class _NotACustomer(Conflict):
+    def __init__(self) -> None:
+        message = 'Only a customer has a value and currency; send status "customer" as well.'
+        super().__init__(message, errors=[FieldError("status", message)])
+
+
+async def _confirm_without_gift(session: AsyncSession, lead: Lead) -> bool:
+    """A CRM confirming a pending lead it got consent for elsewhere; nothing is sent."""
+    if lead.status == LeadStatus.CONFIRMED.value:
+        return False
+    if lead.status != LeadStatus.PENDING.value:
+        raise _StatusConflict(lead.status, "confirmed")
+    page = await session.get_one(Page, lead.page_id)
+    lead.status = LeadStatus.CONFIRMED.value
+    lead.confirmed_at = lead.confirmed_at or utcnow()
+    session.add(_consent(lead, page, "confirmed", checkbox=False))
+    await session.flush()
+    await events.announce(session, "lead.confirmed", lead)
+    return True
+
+
+async def update_lead(
+    session: AsyncSession, lead_id: int, change: LeadUpdate, *, visible: frozenset[int] | None
+) -> queries.LeadRow:
+    """Apply a CRM's change: status, customer value and currency, custom fields.
+
+    `customer` may follow any status and keeps `unsubscribed_at`; `unsubscribed` is the same
+    unsubscribe as the email link's and keeps the customer data; `confirmed` only confirms a
+    pending lead (a lead who unsubscribed can only opt in again themselves). A value and
+    currency can be set on a lead that is, or once was, a customer.
+    """
+    row = await queries.get_lead(session, lead_id, visible, for_update=True)
+    lead = row.lead
+    updated = False
+    if change.status == LeadStatus.UNSUBSCRIBED.value:
+        await unsubscribe_lead(session, lead.id)
+    elif change.status == LeadStatus.CONFIRMED.value:
+        await _confirm_without_gift(session, lead)
+    elif change.status == LeadStatus.CUSTOMER.value and lead.status != change.status:
+        lead.status = LeadStatus.CUSTOMER.value
+        lead.customer_at = lead.customer_at or utcnow()
+        updated = True
+    if change.value is not None or change.currency is not None:
+        if lead.customer_at is None:
+            raise _NotACustomer
+        currency = change.currency or lead.customer_currency
+        if currency is None:
+            message = "This customer has no currency yet: send `currency` with the value."
+            raise Conflict(message, errors=[FieldError("currency", message)])
+        if change.value is not None:
+            lead.customer_value = Decimal(change.value)
+        lead.customer_currency = currency
+        updated = True
+    if change.fields is not None:
+        merged = _merge_fields(lead, change.fields)
+        if merged != lead.fields:
+            lead.fields = merged
+            updated = True
+    if updated:
+        lead.updated_at = utcnow()
+        await session.flush()
+        await events.announce(session, "lead.updated", lead)
+    return row

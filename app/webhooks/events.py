@@ -1,4 +1,5 @@
-"""The one place lead changes are announced to webhooks: `emit(session, event_type, lead)`.
+"""The one place events reach webhooks: `emit(session, event_type, …)` queues a delivery for
+every endpoint that wants the event (leads call it through `app.leads.events.announce`).
 
 Every change of a lead calls `emit` inside the transaction that makes the change, so an event
 is queued (in the outbox) exactly when the change commits: a rolled-back change sends nothing,
@@ -9,19 +10,17 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import exists, inspect, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.delivery import service as outbox
 from app.delivery.models import OutboxKind, OutboxMessage
-from app.handles.models import Handle
-from app.leads.models import Lead
-from app.pages.models import Page
 from app.webhooks.models import DeliveryStatus, EndpointStatus, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -109,22 +108,6 @@ async def queue_delivery(
     return delivery
 
 
-async def _lead_data(session: AsyncSession, lead: Lead) -> dict[str, Any]:
-    # Imported here: `app.leads.crm` announces its changes through this module.
-    from app.leads.crm import LeadRow, to_read  # noqa: PLC0415
-
-    if inspect(lead).expired_attributes:
-        await session.refresh(lead)
-    names = (
-        await session.execute(
-            select(Page.slug, Handle.name)
-            .join(Handle, Handle.id == Page.handle_id)
-            .where(Page.id == lead.page_id)
-        )
-    ).one()
-    return to_read(LeadRow(lead, names.slug, names.name)).model_dump(mode="json")
-
-
 async def _forget_erased(session: AsyncSession, lead_id: int) -> None:
     """Erasure: what receivers answered about the lead may quote it, so it goes; deliveries
     whose payload erasure deleted can never be sent, and say so."""
@@ -161,14 +144,22 @@ async def any_endpoint(session: AsyncSession) -> bool:
     return found is not None
 
 
-async def emit(session: AsyncSession, event_type: str, lead: Lead) -> None:
-    """Queue `event_type` about `lead` for every endpoint subscribed to it and allowed to see
-    the lead's handle. `lead.erased` carries only the lead's id."""
+async def emit(
+    session: AsyncSession,
+    event_type: str,
+    *,
+    handle_id: int,
+    lead_id: int,
+    payload: Callable[[], Awaitable[dict[str, Any]]],
+) -> None:
+    """Queue `event_type` about the lead `lead_id` of `handle_id` for every endpoint subscribed
+    to it and allowed to see that handle. `payload` builds the event's data, only when some
+    endpoint wants it."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event {event_type!r}")
     await session.flush()
     if event_type == "lead.erased":
-        await _forget_erased(session, lead.id)
+        await _forget_erased(session, lead_id)
     endpoints = [
         endpoint
         for endpoint in await session.scalars(
@@ -176,11 +167,10 @@ async def emit(session: AsyncSession, event_type: str, lead: Lead) -> None:
             .where(WebhookEndpoint.status != EndpointStatus.DISABLED.value)
             .order_by(WebhookEndpoint.id)
         )
-        if subscribes(endpoint, event_type, lead.handle_id)
+        if subscribes(endpoint, event_type, handle_id)
     ]
     if not endpoints:
         return
-    data = {"id": str(lead.id)} if event_type == "lead.erased" else await _lead_data(session, lead)
-    event = new_event(event_type, data)
+    event = new_event(event_type, await payload())
     for endpoint in endpoints:
-        await queue_delivery(session, endpoint, event, lead_id=lead.id)
+        await queue_delivery(session, endpoint, event, lead_id=lead_id)

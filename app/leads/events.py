@@ -1,0 +1,41 @@
+"""What leads announce to webhooks: the event types of a lead's life and the payload of each,
+queued in the transaction that makes the change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import inspect, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.handles.models import Handle
+from app.leads.models import Lead
+from app.leads.queries import LeadRow
+from app.leads.schemas import LeadRead
+from app.pages.models import Page
+from app.webhooks import events as webhooks
+
+__all__ = ["announce"]
+
+
+async def announce(session: AsyncSession, event_type: str, lead: Lead) -> None:
+    """Queue `event_type` about `lead` for every endpoint that wants it; `lead.erased` carries
+    only the lead's id, every other event the lead as the API reads it."""
+
+    async def payload() -> dict[str, Any]:
+        if event_type == "lead.erased":
+            return {"id": str(lead.id)}
+        if inspect(lead).expired_attributes:
+            await session.refresh(lead)
+        names = (
+            await session.execute(
+                select(Page.slug, Handle.name)
+                .join(Handle, Handle.id == Page.handle_id)
+                .where(Page.id == lead.page_id)
+            )
+        ).one()
+        return LeadRead.from_row(LeadRow(lead, names.slug, names.name)).model_dump(mode="json")
+
+    await webhooks.emit(
+        session, event_type, handle_id=lead.handle_id, lead_id=lead.id, payload=payload
+    )
