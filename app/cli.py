@@ -26,12 +26,12 @@ from app import __version__, migrations
 from app.api_keys import service as api_keys
 from app.config import ConfigError, Settings, load_settings
 from app.db import Database, create_engine
-from app.delivery.worker import OutboxWorker
 from app.demo import DEMO_HANDLE, DEMO_OWNER_EMAIL, DemoSeed, seed_demo
 from app.errors import AppError
 from app.http_protocol import CoalescingHttpToolsProtocol
 from app.links import service as links
 from app.observability import configure_logging
+from app.outbox_handlers import outbox_worker
 from app.pages import schemas as page_schemas
 from app.pages import service as pages
 from app.pages.rendering import render_preview
@@ -221,7 +221,7 @@ def worker() -> None:
 
     async def deliver() -> None:
         database = Database(engine_or_fail(settings))
-        outbox = OutboxWorker(database, settings)
+        outbox = outbox_worker(database, settings)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, outbox.request_stop)

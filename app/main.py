@@ -21,7 +21,6 @@ from app.admin.sessions import SessionCodec
 from app.api_keys import api as keys_api
 from app.config import Settings, get_settings
 from app.db import Database, create_engine
-from app.delivery.worker import OutboxWorker
 from app.errors import install_error_handlers
 from app.health import views as health_views
 from app.leads import api as leads_api
@@ -33,6 +32,7 @@ from app.links import api as handles_api
 from app.links.middleware import OneLinkMiddleware
 from app.links.one_link import OneLink
 from app.observability import RequestLogMiddleware, configure_logging
+from app.outbox_handlers import outbox_worker
 from app.pages import api as pages_api
 from app.rate_limits import RateLimiter
 from app.reports import api as reports_api
@@ -84,7 +84,7 @@ def create_app(
         app.state.database = owned
         app.state.one_link = one_link
         app.state.forget_public_caches = one_link.resolver.invalidate_after_commit
-        outbox = OutboxWorker(owned, settings)
+        outbox = outbox_worker(owned, settings)
         app.state.outbox = outbox
         opt_ins = OptInWriter(owned, app.state.lead_links)
         app.state.opt_in_writer = opt_ins

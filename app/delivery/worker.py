@@ -3,7 +3,9 @@
 
 It runs inside the app process by default (started by the lifespan) and as its own process
 with `leadlink worker`. Several workers may run against one database: a claim is a lease, and
-PostgreSQL's `SKIP LOCKED` keeps two workers off the same message.
+PostgreSQL's `SKIP LOCKED` keeps two workers off the same message. The worker knows no kind of
+message itself: whoever starts it hands it a handler (and retry policy) per kind
+(`app.outbox_handlers`), so the domains that queue work never import the worker or each other.
 """
 
 from __future__ import annotations
@@ -20,22 +22,16 @@ from datetime import datetime, timedelta
 from typing import Final, Literal
 
 from app import metrics
-from app.config import Settings
 from app.db import Database, utcnow
 from app.delivery import service as outbox
 from app.delivery.exceptions import PermanentFailure, TemporaryFailure
-from app.delivery.mail import EmailHandler, backend_from_settings
-from app.delivery.models import OutboxKind, OutboxMessage
-from app.webhooks.sender import WebhookSender
+from app.delivery.models import OutboxMessage
 
 __all__ = [
-    "DEFAULT_POLICIES",
     "DEFAULT_RETRY_POLICY",
-    "WEBHOOK_RETRY_POLICY",
     "Handler",
     "OutboxWorker",
     "RetryPolicy",
-    "default_handlers",
 ]
 
 logger = logging.getLogger("leadlink.outbox")
@@ -76,27 +72,6 @@ class RetryPolicy:
 
 # 30 s, 1 min, 2 min … 32 min, then hourly: the 31st attempt comes after at least 24 h.
 DEFAULT_RETRY_POLICY = RetryPolicy()
-# 30 s, 1 min … 64 min, then every 2 h: the 44th and last attempt comes after at least 3 days
-# (a CRM down over a weekend still gets its events); then the endpoint is marked unhealthy.
-WEBHOOK_RETRY_POLICY = RetryPolicy(max_attempts=44, first_delay=30.0, max_delay=7200.0)
-DEFAULT_POLICIES: Mapping[str, RetryPolicy] = {OutboxKind.WEBHOOK.value: WEBHOOK_RETRY_POLICY}
-
-
-def default_handlers(
-    settings: Settings,
-    database: Database | None = None,
-    *,
-    policies: Mapping[str, RetryPolicy] = DEFAULT_POLICIES,
-) -> dict[str, Handler]:
-    """The handler of every kind this version delivers (webhooks need the database)."""
-    backend = backend_from_settings(settings)
-    handlers: dict[str, Handler] = {
-        OutboxKind.EMAIL.value: EmailHandler(backend, mail_from=settings.mail_from)
-    }
-    if database is not None:
-        budget = policies.get(OutboxKind.WEBHOOK.value, DEFAULT_RETRY_POLICY).max_attempts
-        handlers[OutboxKind.WEBHOOK.value] = WebhookSender(database, settings, max_attempts=budget)
-    return handlers
 
 
 def _safe_for_log(text: str) -> str:
@@ -123,8 +98,7 @@ class OutboxWorker:
     def __init__(
         self,
         database: Database,
-        settings: Settings,
-        handlers: Mapping[str, Handler] | None = None,
+        handlers: Mapping[str, Handler],
         *,
         policies: Mapping[str, RetryPolicy] | None = None,
         batch_size: int = 20,
@@ -137,13 +111,8 @@ class OutboxWorker:
         if lease.total_seconds() <= attempt_timeout:
             raise ValueError("the lease must outlast an attempt, or a slow send is claimed twice")
         self.database = database
-        self.settings = settings
-        self.policies = {**DEFAULT_POLICIES, **(policies or {})}
-        self.handlers = dict(
-            handlers
-            if handlers is not None
-            else default_handlers(settings, database, policies=self.policies)
-        )
+        self.policies = dict(policies or {})
+        self.handlers = dict(handlers)
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.lease = lease

@@ -26,6 +26,7 @@ from app.config import Settings
 from app.db import Database, utcnow
 from app.delivery.exceptions import PermanentFailure, TemporaryFailure
 from app.delivery.models import OutboxMessage
+from app.delivery.worker import RetryPolicy
 from app.webhooks import signing
 from app.webhooks.models import DeliveryStatus, EndpointStatus, WebhookDelivery, WebhookEndpoint
 from app.webhooks.targets import TargetRefused, resolve_target
@@ -34,9 +35,14 @@ __all__ = [
     "MAX_RESPONSE_BODY",
     "REQUEST_TIMEOUT_SECONDS",
     "USER_AGENT",
+    "WEBHOOK_RETRY_POLICY",
     "WebhookSender",
     "parse_retry_after",
 ]
+
+# 30 s, 1 min … 64 min, then every 2 h: the 44th and last attempt comes after at least 3 days
+# (a CRM down over a weekend still gets its events); then the endpoint is marked unhealthy.
+WEBHOOK_RETRY_POLICY = RetryPolicy(max_attempts=44, first_delay=30.0, max_delay=7200.0)
 
 logger = logging.getLogger("leadlink.webhooks")
 

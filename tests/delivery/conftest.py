@@ -11,6 +11,7 @@ import pytest
 
 from app.db import Database
 from app.delivery.worker import OutboxWorker
+from app.outbox_handlers import outbox_worker
 from tests.conftest import BACKENDS, DatabaseUnderTest, make_settings, open_fresh_database
 from tests.delivery.outbox_helpers import Clock
 
@@ -46,6 +47,6 @@ def make_worker(
         settings = make_settings(tmp_path, fresh.settings.effective_database_url, **overrides)
         options.setdefault("clock", clock)
         database = options.pop("database", db)
-        return OutboxWorker(database, settings, options.pop("handlers", None), **options)
+        return outbox_worker(database, settings, **options)
 
     return build

@@ -21,6 +21,7 @@ from app.db import Database
 from app.delivery.worker import OutboxWorker, RetryPolicy
 from app.leads.forms import OptInForm
 from app.leads.tokens import LeadLinks, LeadTokens
+from app.outbox_handlers import outbox_worker
 from app.webhooks import service as webhooks
 from app.webhooks.models import WebhookEndpoint
 from app.webhooks.signing import cipher_for
@@ -141,7 +142,7 @@ def make_worker(clock: Clock) -> Callable[..., OutboxWorker]:
     def build(database: Database, settings: Settings, **options: Any) -> OutboxWorker:
         options.setdefault("policies", {"webhook": SHORT_POLICY})
         options.setdefault("clock", clock)
-        return OutboxWorker(database, settings, **options)
+        return outbox_worker(database, settings, **options)
 
     return build
 

@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db import Database, utcnow
 from app.delivery.models import OutboxMessage
-from app.delivery.worker import OutboxWorker
 from app.leads import privacy
 from app.leads import service as leads
 from app.leads.models import Lead
 from app.leads.opt_in_writer import NewOptIn, OptInWriter
+from app.outbox_handlers import outbox_worker
 from app.pages.models import Page
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.conftest import BACKENDS, DatabaseUnderTest, make_settings, open_fresh_database
@@ -209,7 +209,7 @@ async def test_events_are_sent_after_commit_only(
 ) -> None:
     database = Database(committed.engine, owns_engine=False)
     url = committed.settings.effective_database_url
-    worker = OutboxWorker(database, make_settings(tmp_path, url, webhook_allow_private=True))
+    worker = outbox_worker(database, make_settings(tmp_path, url, webhook_allow_private=True))
     async with database.session() as session:
         page = await add_page(session, await add_handle(session, "anna"), "guide")
         _, secret = await add_endpoint(session, receiver.url)

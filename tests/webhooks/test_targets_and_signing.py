@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.delivery.worker import WEBHOOK_RETRY_POLICY
-from app.webhooks.sender import parse_retry_after
+from app.webhooks.sender import WEBHOOK_RETRY_POLICY, parse_retry_after
 from app.webhooks.signing import SecretCipher, SecretUnreadable, new_secret, signature_header
 from app.webhooks.targets import TargetRefused, refusal, resolve_target
 from tests.webhooks.conftest import EXAMPLE, verify_webhook

@@ -1,0 +1,52 @@
+"""What the outbox delivers in this version: the handler and retry policy of each message kind,
+handed to every outbox worker (the app's lifespan and `leadlink worker` build theirs here)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from app.config import Settings
+from app.db import Database
+from app.delivery.mail import EmailHandler, backend_from_settings
+from app.delivery.models import OutboxKind
+from app.delivery.worker import Handler, OutboxWorker, RetryPolicy
+from app.webhooks.sender import WEBHOOK_RETRY_POLICY, WebhookSender
+
+__all__ = ["OUTBOX_POLICIES", "outbox_handlers", "outbox_worker"]
+
+OUTBOX_POLICIES: Mapping[str, RetryPolicy] = {OutboxKind.WEBHOOK.value: WEBHOOK_RETRY_POLICY}
+
+
+def outbox_handlers(
+    settings: Settings, database: Database, *, webhook_attempts: int
+) -> dict[str, Handler]:
+    """The handler of every kind: email through the configured backend, webhooks signed and
+    POSTed (the sender marks an endpoint unhealthy after `webhook_attempts`)."""
+    return {
+        OutboxKind.EMAIL.value: EmailHandler(
+            backend_from_settings(settings), mail_from=settings.mail_from
+        ),
+        OutboxKind.WEBHOOK.value: WebhookSender(database, settings, max_attempts=webhook_attempts),
+    }
+
+
+def outbox_worker(
+    database: Database,
+    settings: Settings,
+    *,
+    handlers: Mapping[str, Handler] | None = None,
+    policies: Mapping[str, RetryPolicy] | None = None,
+    clock: Callable[[], datetime] | None = None,
+    **options: Any,
+) -> OutboxWorker:
+    """A worker for every kind this version delivers; tests may replace handlers, policies and
+    the clock."""
+    merged = {**OUTBOX_POLICIES, **(policies or {})}
+    if handlers is None:
+        webhook = merged[OutboxKind.WEBHOOK.value]
+        handlers = outbox_handlers(settings, database, webhook_attempts=webhook.max_attempts)
+    if clock is not None:
+        options["clock"] = clock
+    return OutboxWorker(database, handlers, policies=merged, **options)
