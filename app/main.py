@@ -8,12 +8,13 @@ the engine, starts the visit writer, the opt-in writer and the outbox worker (un
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.types import Receive, Scope, Send
+from starlette.datastructures import State
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import __version__
 from app.admin import views as admin_views
@@ -39,31 +40,44 @@ from app.reports import api as reports_api
 from app.security_headers import SecurityHeadersMiddleware
 from app.webhooks import api as webhooks_api
 
-__all__ = ["LeadlinkApp", "app_factory", "create_app"]
+__all__ = ["LeadlinkApp", "app_factory", "create_app", "front_layers"]
+
+
+def front_layers(fastapi: ASGIApp, state: State) -> ASGIApp:
+    """The layers in front of FastAPI, listed outermost first; each wraps the ones below it.
+
+    1. The one link's pages (`GET /@handle…`, `GET /p/{slug}`), which add the security headers
+       and write their log line themselves, so a social click skips every layer below.
+    2. The request log (one line per request).
+    3. The security headers (CSP, nosniff, Referrer-Policy, …).
+    4. The opt-in form post (`POST /p/{slug}`).
+    Then FastAPI: its error, telemetry and body-limit middlewares, routing, dependencies.
+    """
+    layers: list[Callable[[ASGIApp], ASGIApp]] = [
+        lambda inner: OneLinkMiddleware(inner, state=state),
+        RequestLogMiddleware,
+        SecurityHeadersMiddleware,
+        lambda inner: OptInMiddleware(inner, state=state),
+    ]
+    app = fastapi
+    for wrap in reversed(layers):
+        app = wrap(app)
+    return app
 
 
 class LeadlinkApp(FastAPI):
-    """FastAPI with the hottest paths in front of its whole stack.
+    """FastAPI with the hottest paths in front of its whole stack (`front_layers`).
 
-    The layers, outermost first: the one link's pages (`GET /@handle…`, `GET /p/{slug}`, which
-    add the security headers and write their log line themselves) → the request log → the
-    security headers → the opt-in form post (`POST /p/{slug}`) → FastAPI (its error, telemetry
-    and body-limit middlewares, routing, dependencies). A social click costs about as much as
-    FastAPI's generic layers would add to it, so it skips them; everything else is plain FastAPI.
+    A social click costs about as much as FastAPI's generic layers would add to it, so it skips
+    them; everything else is plain FastAPI.
     """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        fastapi = super().__call__
-        self._front = OneLinkMiddleware(
-            RequestLogMiddleware(
-                SecurityHeadersMiddleware(OptInMiddleware(fastapi, state=self.state))
-            ),
-            state=self.state,
-        )
+        self.front = front_layers(super().__call__, self.state)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._front(scope, receive, send)
+        await self.front(scope, receive, send)
 
 
 def create_app(

@@ -12,50 +12,24 @@ import io
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from functools import lru_cache
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (
-    BigInteger,
-    Integer,
-    Select,
-    String,
-    bindparam,
-    case,
-    cast,
-    func,
-    join,
-    literal,
-    literal_column,
-    null,
-    or_,
-    select,
-    true,
-    union_all,
-)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
 from app.handles.exceptions import HandleNotFound
 from app.handles.models import Handle
-from app.handles.visibility import sees, visible_only
+from app.handles.visibility import sees
 from app.links import service as links
-from app.links.models import EXTERNAL_PAGE_ID, VisitRollup
+from app.links.models import EXTERNAL_PAGE_ID
 from app.links.sources import CANONICAL_SOURCES
 from app.pages import service as pages
 from app.pages.exceptions import PageNotFound
 from app.pages.models import Page
 from app.reports.exceptions import InvalidReportInput
-from app.reports.models import (
-    LeadRollup,
-    ReportDay,
-    ReportMonth,
-    SocialMetric,
-)
+from app.reports.queries import COUNTS, ReportShape, leads_by_source_statement, report_statement
 from app.reports.timezones import (
     week_start,
-    week_start_sql,
     zone,
 )
 
@@ -179,87 +153,6 @@ def check_range(start: date, end: date) -> None:
         raise InvalidReportInput("to", f"A report covers at most {MAX_RANGE_DAYS} days.")
 
 
-@dataclass(frozen=True, slots=True)
-class _Shape:
-    """Everything that decides the text of the report statement (the values are bound): one
-    statement is built per shape and reused, since building it costs more than running it.
-
-    `level` is the rollup read: "pages" (visit_rollups and lead_rollups, per page) for page
-    reports, "days" (report_days, pages added up) otherwise, and "months" (report_months for
-    the whole months inside the range, report_days for the days around them) for per-source
-    reports spanning a whole month.
-    """
-
-    group_by: str
-    dialect: str
-    level: Literal["pages", "days", "months"]
-    by_handles: bool  # `handle_id IN :handle_ids`; otherwise every handle
-    by_page: bool
-    by_source: bool
-
-    def where(self, handle: Any, page: Any, source: Any) -> list[ColumnElement[bool]]:
-        conditions: list[ColumnElement[bool]] = []
-        if self.by_handles:
-            conditions.append(handle.in_(bindparam("handle_ids", expanding=True)))
-        if self.by_page and page is not None:
-            conditions.append(page == bindparam("page_id"))
-        if self.by_source:
-            conditions.append(source == bindparam("source"))
-        return conditions
-
-
-# The measures every part of the report query yields, in this order (a UNION needs one order).
-_COUNTS = ("visits", "unique_visitors", "previews", "leads", "confirmed_leads", "customers")
-_MEASURES = (*_COUNTS, "likes", "followers")
-_KEYS: dict[str, tuple[str, ...]] = {
-    "source": ("source",),
-    "day": ("day",),
-    "week": ("week",),
-    "page": ("page_id",),
-    "source,day": ("source", "day"),
-    "total": (),
-}
-
-
-def _key_columns(
-    group_by: str, *, source: Any, day: Any, page: Any, dialect: str
-) -> list[ColumnElement[Any]]:
-    columns: list[ColumnElement[Any]] = []
-    for name in _KEYS[group_by]:
-        if name == "source":
-            columns.append(source.label(name))
-        elif name == "day":
-            columns.append(day.label(name))
-        elif name == "week":
-            columns.append(week_start_sql(day, dialect).label(name))
-        else:
-            columns.append(page.label(name))
-    return columns
-
-
-def _grouped(
-    facts: Select[*tuple[Any, ...]], group_by: str, measures: Collection[str]
-) -> Select[Any]:
-    """GROUP BY the key columns of a subquery of facts, summing `measures` and yielding every
-    measure in `_MEASURES` order (0, or an unknown count, where the facts have none). Grouping
-    by the subquery's plain columns spares PostgreSQL from matching two copies of an expression
-    with bound parameters."""
-    sub = facts.subquery()
-    keys = [sub.c[name] for name in _KEYS[group_by]]
-    columns = []
-    for name in _MEASURES:
-        if name == "likes" and "likes_known" in measures:
-            known = func.sum(sub.c.likes_known) > 0
-            columns.append(case((known, func.sum(sub.c.likes))).label(name))
-        elif name in measures:
-            columns.append(func.sum(sub.c[name]).label(name))
-        elif name in _COUNTS:
-            columns.append(literal_column("0", Integer).label(name))
-        else:  # typed, so PostgreSQL resolves the UNION's column type even without metric rows
-            columns.append(cast(null(), BigInteger).label(name))
-    return select(*keys, *columns).group_by(*keys)
-
-
 def _whole_months(start: date, end: date) -> tuple[date, date] | None:
     """The first days of the first and last calendar months lying wholly in start..end."""
     first = start if start.day == 1 else (start.replace(day=28) + timedelta(days=4)).replace(day=1)
@@ -322,7 +215,7 @@ async def conversion_report(
             head_end=first_month - timedelta(days=1),
             tail_start=after_months,
         )
-    shape = _Shape(
+    shape = ReportShape(
         group_by,
         session.get_bind().dialect.name,
         level,
@@ -330,7 +223,7 @@ async def conversion_report(
         by_page=page is not None,
         by_source=source is not None,
     )
-    result = await session.execute(_report_statement(shape), params)
+    result = await session.execute(report_statement(shape), params)
     rows = _ordered([_report_row(row) for row in result.mappings()], group_by, start, end)
     if group_by == "source":
         # Per source, the rows partition everything, followers included (a platform's latest
@@ -339,13 +232,13 @@ async def conversion_report(
             source=source,
             likes=_sum_known(row.likes for row in rows),
             followers=_sum_known(row.followers for row in rows),
-            **{name: sum(getattr(row, name) for row in rows) for name in _COUNTS},
+            **{name: sum(getattr(row, name) for row in rows) for name in COUNTS},
         )
     else:
         # Followers over several days are not the sum of each day's: the same statement
         # with a single group.
         total_shape = replace(shape, group_by="total")
-        total = (await session.execute(_report_statement(total_shape), params)).mappings().one()
+        total = (await session.execute(report_statement(total_shape), params)).mappings().one()
         totals = replace(_report_row(total), source=source)
     return Report(group_by, start, end, rows, totals)
 
@@ -362,164 +255,11 @@ async def leads_by_source_over_time(
     handles (every handle for None), from the daily rollups: the few thousand numbers a chart
     of leads over time needs, without the rest of the funnel per day."""
     check_range(start, end)
-    day: ColumnElement[date] = ReportDay.__table__.c.day
-    bucket = week_start_sql(day, session.get_bind().dialect.name) if weekly else day
-    query = (
-        select(bucket.label("bucket"), ReportDay.source, func.sum(ReportDay.leads))
-        .where(day.between(start, end), ReportDay.leads != 0)
-        .group_by(bucket, ReportDay.source)
-        .order_by(bucket, ReportDay.source)
+    query = leads_by_source_statement(
+        handle_ids, start, end, weekly=weekly, dialect=session.get_bind().dialect.name
     )
-    query = query.where(visible_only(ReportDay.handle_id, handle_ids))
     rows = await session.execute(query)
     return [(bucket_day, source, int(leads)) for bucket_day, source, leads in rows if leads]
-
-
-@lru_cache(maxsize=256)
-def _report_statement(shape: _Shape) -> Select[Any]:
-    """One statement: the subtotals of the rollups and of the social metrics stacked
-    (UNION ALL) and summed per group key (one row for the "total" grouping)."""
-    parts = _rollup_parts(shape)
-    if shape.group_by != "page":  # likes belong to a platform account, not to a landing page
-        parts.append(_metric_part(shape))
-    stacked = union_all(*parts).subquery()
-    keys = [stacked.c[name] for name in _KEYS[shape.group_by]]
-    query = select(*keys, *(func.sum(stacked.c[name]).label(name) for name in _MEASURES))
-    query = query.group_by(*keys)
-    if shape.group_by == "page":
-        grouped = query.subquery()
-        query = select(grouped, Page.slug).outerjoin(Page, Page.id == grouped.c.page_id)
-    return query
-
-
-def _rollup_parts(shape: _Shape) -> list[Select[Any]]:
-    """Visits, unique visitors, previews, leads, confirmed leads, customers (and, but for page
-    reports, likes) per group, from rollups kept per day of the report time zone."""
-    in_range: tuple[Any, Any] = (bindparam("start"), bindparam("end"))
-    if shape.level == "pages":
-        parts = []
-        for table, measures in ((VisitRollup, _COUNTS[:3]), (LeadRollup, _COUNTS[3:])):
-            keys = _key_columns(
-                shape.group_by, source=table.source, day=table.day, page=table.page_id,
-                dialect=shape.dialect,
-            )  # fmt: skip
-            facts = select(*keys, *(getattr(table, m) for m in measures)).where(
-                table.day.between(*in_range),
-                *shape.where(table.handle_id, table.page_id, table.source),
-            )
-            parts.append(_grouped(facts, shape.group_by, measures))
-        return parts
-    return _per_source_parts(shape)
-
-
-def _per_source_parts(shape: _Shape) -> list[Select[Any]]:
-    """The same from `report_days`, and `report_months` for the whole months of the range."""
-    in_range: tuple[Any, Any] = (bindparam("start"), bindparam("end"))
-
-    d = ReportDay
-    keys = _key_columns(
-        shape.group_by, source=d.source, day=d.day, page=None, dialect=shape.dialect
-    )
-    measures = (*_COUNTS, "likes", "likes_known")
-    days = select(*keys, *(getattr(d, m) for m in measures)).where(
-        *shape.where(d.handle_id, None, d.source)
-    )
-    if shape.level == "days":
-        return [_grouped(days.where(d.day.between(*in_range)), shape.group_by, measures)]
-    # A year: twelve month rows per handle and source, and the days of the partial months.
-    head = d.day.between(bindparam("start"), bindparam("head_end"))
-    tail = d.day.between(bindparam("tail_start"), bindparam("end"))
-    m = ReportMonth
-    month_keys = [m.source.label("source")] if "source" in _KEYS[shape.group_by] else []
-    months = select(*month_keys, *(getattr(m, c) for c in measures))
-    months = months.where(
-        m.month.between(bindparam("first_month"), bindparam("last_month")),
-        *shape.where(m.handle_id, None, m.source),
-    )
-    return [
-        _grouped(days.where(or_(head, tail)), shape.group_by, measures),
-        _grouped(months, shape.group_by, measures),
-    ]
-
-
-def _metric_part(shape: _Shape) -> Select[Any]:
-    """Followers (and, for page reports, likes) from the social-metric snapshots.
-
-    Followers are a level, not a flow: a group's followers are each (handle, platform)'s latest
-    known count in the group, summed. For whole-range groups (per source, the totals) that is
-    one index lookup per handle and platform; for day and week groups a window function over
-    the range's snapshots.
-    """
-    if shape.level != "pages" and shape.group_by in {"source", "total"}:
-        return _latest_followers(shape)
-    m = SocialMetric
-    keys = _key_columns(
-        shape.group_by, source=m.platform, day=m.day, page=None, dialect=shape.dialect
-    )
-    latest_first = func.row_number().over(
-        partition_by=[*(key.element for key in keys), m.handle_id, m.platform],
-        order_by=[m.followers.is_(None), m.day.desc()],
-    )
-    with_likes = shape.level == "pages"
-    known = (
-        or_(m.likes.is_not(None), m.followers.is_not(None))
-        if with_likes
-        else (m.followers.is_not(None))
-    )
-    facts = select(*keys, m.likes, m.followers, latest_first.label("nth")).where(
-        m.day >= bindparam("start"),
-        m.day <= bindparam("end"),
-        known,
-        *shape.where(m.handle_id, None, m.platform),
-    )
-    sub = facts.subquery()
-    group = [sub.c[name] for name in _KEYS[shape.group_by]]
-    likes = func.sum(sub.c.likes) if with_likes else cast(null(), BigInteger)
-    return select(
-        *group,
-        *(literal_column("0", Integer).label(name) for name in _COUNTS),
-        likes.label("likes"),
-        func.sum(case((sub.c.nth == 1, sub.c.followers))).label("followers"),
-    ).group_by(*group)
-
-
-def _latest_followers(shape: _Shape) -> Select[Any]:
-    # The canonical platforms as a table (SQLite cannot name the columns of a VALUES list).
-    platforms = union_all(
-        *(select(literal(name, String).label("platform")) for name in CANONICAL_SOURCES)
-    ).subquery("platforms")
-    # Every handle and platform (a cross join), each looked up in the unique index.
-    pairs = (
-        select(Handle.id.label("handle_id"), platforms.c.platform)
-        .select_from(join(Handle, platforms, true()))
-        .where(*shape.where(Handle.id, None, platforms.c.platform))
-        .subquery()
-    )
-    m = SocialMetric
-    latest = (
-        select(m.followers)
-        .where(
-            m.handle_id == pairs.c.handle_id,
-            m.platform == pairs.c.platform,
-            m.day.between(bindparam("start"), bindparam("end")),
-            m.followers.is_not(None),
-        )
-        .order_by(m.day.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    facts = select(pairs.c.platform.label("source"), latest.label("followers")).subquery()
-    group = [facts.c.source] if shape.group_by == "source" else []
-    return (
-        select(
-            *group,
-            *(literal_column("0", Integer).label(name) for name in _COUNTS),
-            cast(null(), BigInteger).label("likes"),
-            func.sum(facts.c.followers).label("followers"),
-        )
-        .where(facts.c.followers.is_not(None))
-        .group_by(*group)
-    )
 
 
 def _sum_known(values: Iterable[int | None]) -> int | None:
@@ -543,7 +283,7 @@ def _report_row(row: Any) -> ReportRow:
         source=row.get("source"),
         likes=_int_or_none(row["likes"]),
         followers=_int_or_none(row["followers"]),
-        **{name: int(row[name] or 0) for name in _COUNTS},
+        **{name: int(row[name] or 0) for name in COUNTS},
         day=_as_date(row.get("day")),
         week=_as_date(row.get("week")),
         page=None if page_id is None else row.get("slug"),
