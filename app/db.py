@@ -170,8 +170,8 @@ class Database:
         # One connection cannot run two statements at once; tasks take turns on it.
         self._turns: _TaskReentrantLock | None = None
         # SQLite has one writer at a time. Writers of this process queue here, in asyncio,
-        # instead of in SQLite's busy handler, which sleeps up to 100 ms between retries and
-        # would cut write throughput to a few dozen transactions a second.
+        # instead of in SQLite's busy handler, which sleeps between retries and would cut write
+        # throughput to a few dozen transactions a second.
         self._sqlite_writer: asyncio.Lock | None = None
         self.lock_timeout = LOCK_TIMEOUT_SECONDS
         if isinstance(bind, AsyncConnection):
@@ -224,9 +224,9 @@ async def run_on_sqlite_thread(connection: AsyncConnection, work: Callable[[Any]
     transaction `connection` has open.
 
     Awaited one by one, every statement is a round trip through the event loop, and under load
-    each waits behind the requests the loop is serving: a batch of 500 visits took 70-110 ms
-    instead of 13 ms. aiosqlite has no public way to run a function on its thread; its
-    `_execute` is that. A `sqlite3` error comes out wrapped as SQLAlchemy wraps it.
+    each waits behind the requests the loop is serving, so a batch took several times longer
+    than its statements (docs/bench.md). aiosqlite has no public way to run a function on its
+    thread; its `_execute` is that. A `sqlite3` error comes out wrapped as SQLAlchemy wraps it.
     """
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection

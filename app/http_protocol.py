@@ -2,8 +2,8 @@
 
 uvicorn writes a response's head when the app sends `http.response.start` and its body when the
 app sends `http.response.body`: two `write`s, two TCP segments, and the client is woken twice.
-For a landing page that second wake-up cost about a fifth of the request (measured on the one
-link: 20% more pages per second with one write). Here the transport holds what is written until
+For a small response such as a landing page, that second wake-up is a large share of the
+request (docs/bench.md has the measurement). Here the transport holds what is written until
 the response is complete (uvicorn's `on_response_complete`, called as the last body message is
 sent), so head and body go out in one write, with no delay. Anything else written (a streamed
 body's chunks, uvicorn's own error answers) goes out at the end of the event loop's step that

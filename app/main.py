@@ -87,8 +87,8 @@ def create_app(
 
     `freeze_heap` (the served process) moves everything alive after startup out of the garbage
     collector's sight (`gc.freeze()`): the modules, models and compiled templates never become
-    garbage, and without it every full collection walked them, a 100-160 ms pause in a request
-    now and then (measured on the leads API with a million leads).
+    garbage, and without it every full collection walked them: a long pause in a request now
+    and then (docs/bench.md, "Measured design decisions").
     """
 
     @asynccontextmanager
@@ -128,8 +128,8 @@ def create_app(
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
-        # FastAPI's native OpenTelemetry costs ~30 µs a request even unconfigured; leadlink
-        # exports Prometheus metrics instead.
+        # FastAPI's native OpenTelemetry costs time on every request even unconfigured;
+        # leadlink exports Prometheus metrics instead.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings

@@ -27,10 +27,8 @@ class SweepingMemoryStorage(MemoryStorage):
     Upstream keeps each window as a list of `Entry` objects (newest first, so every hit shifts
     the whole list), guards each key with an `asyncio.Lock`, and schedules a sweep of *every*
     key after each hit, hopping to a thread once per key. The opt-in limit has one key per email
-    address, so after a busy hour each opt-in paid for thousands of thread hops (measured: 11 ms
-    of CPU per opt-in with 2,000 addresses in the window), and the millions of small objects made
-    every full garbage collection longer (measured: pauses growing to 80 ms within a minute of
-    2,000 opt-ins a second).
+    address, so after a busy hour each opt-in paid for thousands of thread hops, and the millions
+    of small objects made every full garbage collection longer (docs/bench.md has the figures).
 
     Here a window is a deque of hit times (floats, oldest first): a hit appends, expired times
     fall off the front, no lock is needed because nothing awaits in between, and a sweep (at

@@ -73,12 +73,12 @@ _PREFETCH_TOKENS = frozenset({"prefetch", "prerender", "preview"})
 # --- crawlerdetect's lists, compiled for speed -------------------------------------------------
 #
 # CrawlerDetect joins ~1,460 patterns into one case-insensitive alternation; CPython's regex
-# engine then tries every alternative at every position, which costs 3-8 ms for an in-app
-# browser's User-Agent and 30-200 ms for 1 KB of junk — on the event loop, for every User-Agent
-# not yet in the cache. Compiled as below the same question costs 25-130 µs (under 1 ms for the
-# junk): the User-Agent is lower-cased once, the literal patterns (nearly all of them) become one
-# trie, and only the few real regexes stay regexes. The answer is CrawlerDetect's own
-# (`CrawlerDetect().is_crawler(ua)`); tests/links/test_bots.py compares the two.
+# engine then tries every alternative at every position: milliseconds for an in-app browser's
+# User-Agent and far more for 1 KB of junk, on the event loop, for every User-Agent not yet in
+# the cache. Compiled as below the same question costs a small fraction of that (docs/bench.md
+# has the figures): the User-Agent is lower-cased once, the literal patterns (nearly all of
+# them) become one trie, and only the few real regexes stay regexes. The answer is
+# CrawlerDetect's own (`CrawlerDetect().is_crawler(ua)`); tests/links/test_bots.py compares them.
 
 _Trie: TypeAlias = "dict[str, _Trie]"
 

@@ -203,8 +203,8 @@ _PACKAGE = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)*")
 # In-app browsers, most specific first: Threads (Barcelona) also carries the Instagram token and
 # Messenger carries Facebook's. Every pattern starts with a literal: CPython's regex engine skips
 # quickly over text where no alternative's first character fits, and the gate (all patterns in
-# one) rejects an ordinary browser in a few microseconds. A leading \b would defeat that (an
-# in-app-sized User-Agent then costs ~80 µs), so "Line/" alone checks what precedes it.
+# one) rejects an ordinary browser quickly. A leading \b would defeat that (every position of
+# an in-app-sized User-Agent would be tried), so "Line/" alone checks what precedes it.
 _IN_APP_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), name)
     for pattern, name in (

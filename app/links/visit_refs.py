@@ -2,8 +2,8 @@
 
 A ref is the visit's creation time in milliseconds (12 hex digits) followed by 72 random bits
 (12 base64url characters). The time prefix keeps the unique index on `visits.ref` growing at its
-right edge: with random refs every row of a 500-visit batch landed on another index page, and
-SQLite wrote ~30 µs of pages per visit instead of ~8 µs (measured on a 480,000-row table).
+right edge: with random refs every row of a batch lands on another index page, and SQLite
+writes several times more pages per visit (docs/bench.md has the measurement).
 
 The random part only has to make refs unique, never secret (a ref is readable in the signed form
 field and grants nothing), so it comes from a process-local generator seeded by the OS instead of

@@ -213,8 +213,8 @@ def _sqlite_inserts(rows: list[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ..
     """The rows grouped by the INSERT that writes them, NULL columns left out of each.
 
     `sqlite3` binds a None parameter slowly: it looks for an adapter and a `__conform__` for it,
-    about as much work as inserting a third of the row (measured: 3,300 instructions per None,
-    eight of them in a typical visit). Omitted columns default to NULL at no cost, and real
+    a sizeable part of inserting the row when a typical visit has several (docs/bench.md has the
+    count). Omitted columns default to NULL at no cost, and real
     traffic has a handful of NULL patterns, so this is a few executemany calls per batch.
     """
     groups: dict[str, list[tuple[Any, ...]]] = {}
