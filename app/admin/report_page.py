@@ -33,7 +33,7 @@ MAX_DAYS = reports.MAX_RANGE_DAYS
 # Beyond this many days, the leads chart draws a bar per week: a phone has no room for more.
 MAX_DAILY_BARS = 92
 
-# The report row fields of DESIGN.md (`reports.ROW_FIELDS`), in order, with their headings.
+# The report row fields of docs/reports.md (`reports.ROW_FIELDS`), in order, with their headings.
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("source", "Source"),
     ("likes", "Likes"),

@@ -1,11 +1,11 @@
 """Which platform a visit came from: pure, CPU-only source detection for the one link.
 
-`detect_source` applies the precedence of DESIGN.md ("Sources") to what a request carries: the
-path source, the query string, the User-Agent and the Referer. Every input may be hostile (CR/LF,
-NUL, megabytes long); nothing here raises on any string. Only the first 1024 characters of a
-User-Agent and the first 2048 of a Referer are looked at. Stored values are cleaned of control
-and invisible formatting characters and cut to `MAX_VALUE_LENGTH` (utm values and the raw
-source) or `MAX_HOST_LENGTH` (the referrer host) characters.
+`detect_source` applies the precedence of docs/one-link.md ("Sources") to what a request
+carries: the path source, the query string, the User-Agent and the Referer. Every input may be
+hostile (CR/LF, NUL, megabytes long); nothing here raises on any string. Only the first 1024
+characters of a User-Agent and the first 2048 of a Referer are looked at. Stored values are
+cleaned of control and invisible formatting characters and cut to `MAX_VALUE_LENGTH` (utm values
+and the raw source) or `MAX_HOST_LENGTH` (the referrer host) characters.
 """
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ _TOTALS_EXAMPLE: dict[str, JsonValue] = {
 class ConversionRowRead(BaseModel):
     """One group of the report. The group's key comes first: `day` (group_by day or
     source,day), `week` (the Monday starting it), or `page` and `page_id` (page null: visits
-    that went to an external URL); then exactly the fields of DESIGN.md's report. Rates are
+    that went to an external URL); then exactly the report's fields (docs/reports.md). Rates are
     fractions of 0..1, or null when their denominator is 0 or unknown."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [_ROW_EXAMPLE]})

@@ -72,7 +72,7 @@ ROW_FIELDS = (
     "like_to_lead",
     "lead_to_customer",
 )
-"""The fields of every report row, exactly as DESIGN.md ("The report") lists them."""
+"""The fields of every report row, exactly as docs/reports.md lists them."""
 
 KEY_FIELDS: dict[str, tuple[str, ...]] = {
     "source": (),
@@ -121,7 +121,7 @@ class ReportRow:
         return _rate(self.customers, self.leads)
 
     def fields_for(self, group_by: str) -> dict[str, Any]:
-        """The row as DESIGN.md names its fields, after the group-key fields of `group_by`."""
+        """The row's fields as docs/reports.md names them, after the group-key fields."""
         return {name: getattr(self, name) for name in (*KEY_FIELDS[group_by], *ROW_FIELDS)}
 
 
@@ -297,7 +297,7 @@ def source_rank(source: str | None) -> tuple[int, str]:
 
 def _ordered(rows: list[ReportRow], group_by: str, start: date, end: date) -> list[ReportRow]:
     """Day and week reports get a row for every day (week) of the range, in order, so a chart
-    has no holes; the other groupings list the groups that have data, sources in DESIGN.md's
+    has no holes; the other groupings list the groups that have data, sources in the canonical
     order and external URLs (page null) after the pages."""
     if group_by in {"day", "week"}:
         step = timedelta(days=1 if group_by == "day" else 7)
@@ -317,7 +317,7 @@ def _ordered(rows: list[ReportRow], group_by: str, start: date, end: date) -> li
 
 
 def report_csv(report: Report) -> str:
-    """The report as CSV: the group keys and DESIGN.md's fields, then a `total` line."""
+    """The report as CSV: the group keys and the report's fields, then a `total` line."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow((*KEY_FIELDS[report.group_by], *ROW_FIELDS))
