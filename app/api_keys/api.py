@@ -16,17 +16,12 @@ from app.db import SessionDep
 from app.errors import Forbidden
 from app.idempotency import service as idempotency
 from app.idempotency.dependencies import IdempotencyKeyHeader
-from app.openapi import problem_responses, reject_unknown_query
+from app.openapi import problem_responses
 from app.pagination import CursorCodecDep, CursorQuery, LimitQuery, next_link
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/keys",
-    tags=["keys"],
-    responses=problem_responses(400, 401, 403, 422),
-    dependencies=[Depends(reject_unknown_query)],
-)
+router = APIRouter(prefix="/keys", tags=["keys"])
 
 
 async def _unrestricted_admin(caller: AdminKey) -> ApiCaller:
@@ -59,6 +54,7 @@ def _key_id(raw: str) -> int:
 
 @router.post(
     "",
+    operation_id="keys-create",
     status_code=201,
     response_model=ApiKeyCreated,
     summary="Issue an API key",
@@ -100,7 +96,11 @@ async def create_key(
 
 
 @router.get(
-    "", response_model=ApiKeyList, summary="List API keys", responses=problem_responses(422)
+    "",
+    operation_id="keys-list",
+    response_model=ApiKeyList,
+    summary="List API keys",
+    responses=problem_responses(422),
 )
 async def list_keys(
     *,
@@ -126,6 +126,7 @@ async def list_keys(
 
 @router.get(
     "/{key_id}",
+    operation_id="keys-get",
     response_model=ApiKeyRead,
     summary="Show an API key",
     responses=problem_responses(404),
@@ -138,6 +139,7 @@ async def get_key(key_id: str, session: SessionDep, _caller: KeyAdmin) -> ApiKey
 
 @router.post(
     "/{key_id}/revoke",
+    operation_id="keys-revoke",
     response_model=ApiKeyRead,
     summary="Revoke an API key",
     description=(

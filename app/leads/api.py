@@ -31,17 +31,12 @@ from app.leads.schemas import (
     SourceName,
 )
 from app.leads.tokens import LeadLinks
-from app.openapi import problem_responses, reject_unknown_query
+from app.openapi import problem_responses
 from app.pagination import CursorCodecDep, CursorQuery, LimitQuery, next_link
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/leads",
-    tags=["leads"],
-    responses=problem_responses(400, 401, 403, 422),
-    dependencies=[Depends(reject_unknown_query)],
-)
+router = APIRouter(prefix="/leads", tags=["leads"])
 
 
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
@@ -121,6 +116,7 @@ LeadLinksDep = Annotated[LeadLinks, Depends(_links)]
 
 @router.get(
     "",
+    operation_id="leads-list",
     response_model=LeadList,
     summary="List leads",
     description=(
@@ -147,6 +143,7 @@ async def list_leads(
 
 @router.get(
     "/export",
+    operation_id="leads-export-person",
     response_model=PersonExport,
     summary="Export everything held about one email address",
     description="Every lead with this address, with its consent ledger (data subject access).",
@@ -180,6 +177,7 @@ def _chunks(request: Request, lead_filter: crm.LeadFilter) -> AsyncIterator[list
 
 @router.get(
     "/export.csv",
+    operation_id="leads-export-csv",
     response_class=StreamingResponse,
     summary="Export leads as CSV",
     description=(
@@ -201,6 +199,7 @@ async def export_csv(request: Request, lead_filter: LeadFilterDep) -> StreamingR
 
 @router.get(
     "/export.ndjson",
+    operation_id="leads-export-ndjson",
     response_class=StreamingResponse,
     summary="Export leads as NDJSON",
     description="Every lead matching the list's filters, streamed, one JSON object a line.",
@@ -226,6 +225,7 @@ async def export_ndjson(request: Request, lead_filter: LeadFilterDep) -> Streami
 
 @router.get(
     "/{lead_id}",
+    operation_id="leads-get",
     response_model=LeadRead,
     summary="Show a lead",
     responses=problem_responses(404),
@@ -237,6 +237,7 @@ async def get_lead(lead_id: str, session: SessionDep, caller: LeadsReadKey) -> L
 
 @router.post(
     "",
+    operation_id="leads-create",
     status_code=201,
     response_model=LeadRead,
     summary="Import a lead",
@@ -280,6 +281,7 @@ async def create_lead(
 
 @router.patch(
     "/{lead_id}",
+    operation_id="leads-update",
     response_model=LeadRead,
     summary="Change a lead",
     description=(
@@ -316,6 +318,7 @@ async def update_lead(
 
 @router.delete(
     "/{lead_id}",
+    operation_id="leads-erase",
     status_code=204,
     response_class=Response,
     summary="Erase a lead",

@@ -24,17 +24,12 @@ from app.links.schemas import (
     RouteCreate,
     RouteRead,
 )
-from app.openapi import problem_responses, reject_unknown_query
+from app.openapi import problem_responses
 from app.pagination import CursorCodecDep, CursorQuery, LimitQuery, next_link
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/handles",
-    tags=["handles"],
-    responses=problem_responses(400, 401, 403, 422),
-    dependencies=[Depends(reject_unknown_query)],
-)
+router = APIRouter(prefix="/handles", tags=["handles"])
 
 
 async def _unrestricted_writer(caller: PagesWriteKey) -> ApiCaller:
@@ -49,6 +44,7 @@ HandleCreator = Annotated[ApiCaller, Depends(_unrestricted_writer)]
 
 @router.get(
     "",
+    operation_id="handles-list",
     response_model=HandleList,
     summary="List handles",
     description=(
@@ -81,6 +77,7 @@ async def list_handles(
 
 @router.post(
     "",
+    operation_id="handles-create",
     status_code=201,
     response_model=HandleRead,
     summary="Create a handle",
@@ -122,6 +119,7 @@ async def create_handle(
 
 @router.get(
     "/{name}",
+    operation_id="handles-get",
     response_model=HandleRead,
     summary="Show a handle",
     description="Its one link, default page and routing rules (with weighted variants).",
@@ -136,6 +134,7 @@ async def get_handle(
 
 @router.patch(
     "/{name}",
+    operation_id="handles-update",
     response_model=HandleRead,
     summary="Change a handle",
     description=(
@@ -173,6 +172,7 @@ async def update_handle(
 
 @router.post(
     "/{name}/routes",
+    operation_id="handles-add-route",
     status_code=201,
     response_model=RouteRead,
     summary="Add a routing rule",
@@ -224,6 +224,7 @@ async def add_route(
 
 @router.get(
     "/{name}/routes/{route_id}",
+    operation_id="handles-get-route",
     response_model=RouteRead,
     summary="Show a routing rule",
     responses=problem_responses(404),
@@ -238,6 +239,7 @@ async def get_route(
 
 @router.delete(
     "/{name}/routes/{route_id}",
+    operation_id="handles-remove-route",
     status_code=204,
     response_class=Response,
     summary="Remove a routing rule",

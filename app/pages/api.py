@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api_keys.dependencies import ApiCaller, PagesReadKey, PagesWriteKey
@@ -16,7 +16,7 @@ from app.idempotency import service as idempotency
 from app.idempotency.dependencies import IdempotencyKeyHeader
 from app.links import service as links
 from app.links.dependencies import BaseUrlDep, RefreshOneLink
-from app.openapi import problem_responses, reject_unknown_query
+from app.openapi import problem_responses
 from app.pages import service as pages
 from app.pages.models import Page
 from app.pages.schemas import (
@@ -30,16 +30,12 @@ from app.pagination import CursorCodecDep, CursorQuery, LimitQuery, next_link
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/pages",
-    tags=["pages"],
-    responses=problem_responses(400, 401, 403, 422),
-    dependencies=[Depends(reject_unknown_query)],
-)
+router = APIRouter(prefix="/pages", tags=["pages"])
 
 
 @router.get(
     "",
+    operation_id="pages-list",
     response_model=PageList,
     summary="List pages",
     description=(
@@ -89,6 +85,7 @@ async def list_pages(
 
 @router.post(
     "",
+    operation_id="pages-create",
     status_code=201,
     response_model=PageRead,
     summary="Create a page",
@@ -132,6 +129,7 @@ async def create_page(
 
 @router.get(
     "/{slug}",
+    operation_id="pages-get",
     response_model=PageRead,
     summary="Show a page",
     responses=problem_responses(404),
@@ -145,6 +143,7 @@ async def get_page(
 
 @router.patch(
     "/{slug}",
+    operation_id="pages-update",
     response_model=PageRead,
     summary="Change a page",
     description=(
@@ -183,6 +182,7 @@ async def update_page(
 
 @router.post(
     "/{slug}/publish",
+    operation_id="pages-publish",
     response_model=PageRead,
     summary="Publish a page",
     description=(
@@ -214,6 +214,7 @@ async def publish_page(
 
 @router.post(
     "/{slug}/archive",
+    operation_id="pages-archive",
     response_model=PageRead,
     summary="Archive a page",
     description=(

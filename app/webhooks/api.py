@@ -14,7 +14,7 @@ from app.config import Settings
 from app.db import SessionDep
 from app.idempotency import service as idempotency
 from app.idempotency.dependencies import IdempotencyKeyHeader
-from app.openapi import problem_responses, reject_unknown_query
+from app.openapi import problem_responses
 from app.pagination import CursorCodecDep, CursorQuery, LimitQuery, next_link
 from app.webhooks import service as webhooks
 from app.webhooks.exceptions import DeliveryNotFound
@@ -32,12 +32,7 @@ from app.webhooks.signing import SecretCipher, cipher_for
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/webhooks",
-    tags=["webhooks"],
-    responses=problem_responses(400, 401, 403, 422),
-    dependencies=[Depends(reject_unknown_query)],
-)
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +72,7 @@ async def _once(
 
 @router.post(
     "",
+    operation_id="webhooks-create",
     status_code=201,
     response_model=WebhookCreated,
     summary="Create a webhook endpoint",
@@ -118,7 +114,9 @@ async def create_webhook(
     return await _once(session, caller, request, idempotency_key, payload=payload, run=run)
 
 
-@router.get("", response_model=WebhookList, summary="List webhook endpoints")
+@router.get(
+    "", operation_id="webhooks-list", response_model=WebhookList, summary="List webhook endpoints"
+)
 async def list_webhooks(
     *,
     request: Request,
@@ -138,6 +136,7 @@ async def list_webhooks(
 
 @router.get(
     "/{webhook_id}",
+    operation_id="webhooks-get",
     response_model=WebhookRead,
     summary="Show a webhook endpoint",
     responses=problem_responses(404),
@@ -151,6 +150,7 @@ async def get_webhook(webhook_id: str, session: SessionDep, caller: AdminKey) ->
 
 @router.patch(
     "/{webhook_id}",
+    operation_id="webhooks-update",
     response_model=WebhookRead,
     summary="Change a webhook endpoint",
     description=(
@@ -185,6 +185,7 @@ async def update_webhook(
 
 @router.delete(
     "/{webhook_id}",
+    operation_id="webhooks-delete",
     status_code=204,
     response_class=Response,
     summary="Delete a webhook endpoint",
@@ -208,6 +209,7 @@ async def delete_webhook(
 
 @router.post(
     "/{webhook_id}/rotate-secret",
+    operation_id="webhooks-rotate-secret",
     response_model=WebhookSecret,
     summary="Rotate a webhook endpoint's signing secret",
     description=(
@@ -245,6 +247,7 @@ async def rotate_webhook_secret(
 
 @router.get(
     "/{webhook_id}/deliveries",
+    operation_id="webhooks-list-deliveries",
     response_model=DeliveryList,
     summary="List a webhook endpoint's deliveries",
     description="The delivery log, newest first: status, attempts, response code and latency.",
@@ -277,6 +280,7 @@ async def list_webhook_deliveries(
 
 @router.post(
     "/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    operation_id="webhooks-redeliver",
     status_code=202,
     response_model=DeliveryRead,
     summary="Send a delivery's event again",
@@ -309,6 +313,7 @@ async def redeliver_webhook(
 
 @router.post(
     "/{webhook_id}/ping",
+    operation_id="webhooks-ping",
     status_code=202,
     response_model=DeliveryRead,
     summary="Send a ping event",
