@@ -14,8 +14,7 @@ from app.api_keys.models import ApiKey
 from app.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyRead
 from app.db import SessionDep
 from app.errors import Forbidden
-from app.idempotency import service as idempotency
-from app.idempotency.dependencies import IdempotencyKeyHeader
+from app.idempotency.dependencies import ApiResult, IdempotentWriteDep
 from app.openapi import problem_responses
 from app.pagination import CursorCodecDep, CursorQuery, LimitQuery, next_link
 
@@ -67,9 +66,9 @@ async def create_key(
     request: Request,
     session: SessionDep,
     caller: KeyAdmin,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         issued = await api_keys.issue_api_key(
             session, name=body.name, scopes=body.scopes, handle_names=body.handles
         )
@@ -77,22 +76,14 @@ async def create_key(
             issued.key.id, []
         )
         read = _read(issued.key, names)
-        return idempotency.ApiResult(
+        return ApiResult(
             status_code=201,
             body=ApiKeyCreated(**read.model_dump(), secret=issued.secret),
             replay_body=ApiKeyCreated(**read.model_dump(), secret=None),
             headers={"Location": f"{request.url.path}/{issued.key.id}"},
         )
 
-    return await idempotency.respond(
-        session,
-        api_key_id=caller.key_id,
-        key=idempotency_key,
-        method="POST",
-        path=request.url.path,
-        payload=body.model_dump(mode="json"),
-        run=run,
-    )
+    return await write.respond(caller.key_id, body, run)
 
 
 @router.get(
@@ -151,22 +142,13 @@ async def get_key(key_id: str, session: SessionDep, _caller: KeyAdmin) -> ApiKey
 async def revoke_key(
     key_id: str,
     *,
-    request: Request,
     session: SessionDep,
     caller: KeyAdmin,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         key = await api_keys.revoke_api_key(session, _key_id(key_id))
         names = await api_keys.handle_names_by_key(session, [key.id])
-        return idempotency.ApiResult(200, _read(key, names.get(key.id, [])))
+        return ApiResult(200, _read(key, names.get(key.id, [])))
 
-    return await idempotency.respond(
-        session,
-        api_key_id=caller.key_id,
-        key=idempotency_key,
-        method="POST",
-        path=request.url.path,
-        payload=None,
-        run=run,
-    )
+    return await write.respond(caller.key_id, None, run)

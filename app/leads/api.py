@@ -18,8 +18,7 @@ from pydantic_core import PydanticCustomError
 from app.api_keys.dependencies import LeadsReadKey, LeadsWriteKey
 from app.config import Settings
 from app.db import Database, SessionDep
-from app.idempotency import service as idempotency
-from app.idempotency.dependencies import IdempotencyKeyHeader
+from app.idempotency.dependencies import ApiResult, IdempotentWriteDep
 from app.leads import crm, exports, privacy
 from app.leads.schemas import (
     LeadCreate,
@@ -259,24 +258,14 @@ async def create_lead(
     session: SessionDep,
     caller: LeadsWriteKey,
     links: LeadLinksDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         row, created = await crm.import_lead(session, body, visible=caller.handle_ids, links=links)
         headers = {"Location": f"{request.url.path}/{row.lead.id}"} if created else {}
-        return idempotency.ApiResult(
-            201 if created else 200, crm.to_read(row), headers, lead_id=row.lead.id
-        )
+        return ApiResult(201 if created else 200, crm.to_read(row), headers, lead_id=row.lead.id)
 
-    return await idempotency.respond(
-        session,
-        api_key_id=caller.key_id,
-        key=idempotency_key,
-        method="POST",
-        path=request.url.path,
-        payload=body.model_dump(mode="json"),
-        run=run,
-    )
+    return await write.respond(caller.key_id, body, run)
 
 
 @router.patch(
@@ -294,26 +283,17 @@ async def update_lead(
     lead_id: str,
     *,
     body: LeadUpdate,
-    request: Request,
     session: SessionDep,
     caller: LeadsWriteKey,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         row = await crm.update_lead(
             session, crm.parse_lead_id(lead_id), body, visible=caller.handle_ids
         )
-        return idempotency.ApiResult(200, crm.to_read(row), lead_id=row.lead.id)
+        return ApiResult(200, crm.to_read(row), lead_id=row.lead.id)
 
-    return await idempotency.respond(
-        session,
-        api_key_id=caller.key_id,
-        key=idempotency_key,
-        method="PATCH",
-        path=request.url.path,
-        payload=body.model_dump(mode="json", exclude_unset=True),
-        run=run,
-    )
+    return await write.respond(caller.key_id, body, run)
 
 
 @router.delete(
@@ -332,21 +312,12 @@ async def update_lead(
 async def erase_lead(
     lead_id: str,
     *,
-    request: Request,
     session: SessionDep,
     caller: LeadsWriteKey,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         await privacy.erase_lead(session, crm.parse_lead_id(lead_id), visible=caller.handle_ids)
-        return idempotency.ApiResult(204)
+        return ApiResult(204)
 
-    return await idempotency.respond(
-        session,
-        api_key_id=caller.key_id,
-        key=idempotency_key,
-        method="DELETE",
-        path=request.url.path,
-        payload=None,
-        run=run,
-    )
+    return await write.respond(caller.key_id, None, run)

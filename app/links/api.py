@@ -12,8 +12,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from app.api_keys.dependencies import ApiCaller, PagesReadKey, PagesWriteKey
 from app.db import SessionDep
 from app.errors import Forbidden
-from app.idempotency import service as idempotency
-from app.idempotency.dependencies import IdempotencyKeyHeader
+from app.idempotency.dependencies import ApiResult, IdempotentWriteDep
 from app.links import service as links
 from app.links.dependencies import BaseUrlDep, RefreshOneLink
 from app.links.schemas import (
@@ -97,24 +96,17 @@ async def create_handle(
     session: SessionDep,
     caller: HandleCreator,
     base_url: BaseUrlDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         handle = await links.create_handle(session, body.name, display_name=body.display_name)
-        return idempotency.ApiResult(
+        return ApiResult(
             201,
             await links.handle_read(session, handle, base_url),
             {"Location": f"{request.url.path}/{handle.name}"},
         )
 
-    return await idempotency.respond_to(
-        request,
-        session,
-        api_key_id=caller.key_id,
-        key=idempotency_key,
-        payload=body.model_dump(mode="json"),
-        run=run,
-    )
+    return await write.respond(caller.key_id, body, run)
 
 
 @router.get(
@@ -149,25 +141,17 @@ async def update_handle(
     name: str,
     *,
     body: HandleUpdate,
-    request: Request,
     session: SessionDep,
     caller: PagesWriteKey,
     base_url: BaseUrlDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         handle = await links.get_visible_handle(session, name, caller.handle_ids)
         handle = await links.update_handle(session, handle, body)
-        return idempotency.ApiResult(200, await links.handle_read(session, handle, base_url))
+        return ApiResult(200, await links.handle_read(session, handle, base_url))
 
-    return await idempotency.respond_to(
-        request,
-        session,
-        api_key_id=caller.key_id,
-        key=idempotency_key,
-        payload=body.model_dump(mode="json", exclude_unset=True),
-        run=run,
-    )
+    return await write.respond(caller.key_id, body, run)
 
 
 @router.post(
@@ -193,9 +177,9 @@ async def add_route(
     request: Request,
     session: SessionDep,
     caller: PagesWriteKey,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         handle = await links.get_visible_handle(session, name, caller.handle_ids)
         route = await links.add_route(
             session,
@@ -206,20 +190,13 @@ async def add_route(
             weight=body.weight,
             variant=body.variant,
         )
-        return idempotency.ApiResult(
+        return ApiResult(
             201,
             (await links.route_reads(session, [route]))[0],
             {"Location": f"{request.url.path}/{route.id}"},
         )
 
-    return await idempotency.respond_to(
-        request,
-        session,
-        api_key_id=caller.key_id,
-        key=idempotency_key,
-        payload=body.model_dump(mode="json"),
-        run=run,
-    )
+    return await write.respond(caller.key_id, body, run)
 
 
 @router.get(
@@ -251,16 +228,13 @@ async def remove_route(
     name: str,
     route_id: str,
     *,
-    request: Request,
     session: SessionDep,
     caller: PagesWriteKey,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         handle = await links.get_visible_handle(session, name, caller.handle_ids)
         await links.remove_route(session, handle, links.parse_route_id(route_id))
-        return idempotency.ApiResult(204)
+        return ApiResult(204)
 
-    return await idempotency.respond_to(
-        request, session, api_key_id=caller.key_id, key=idempotency_key, payload=None, run=run
-    )
+    return await write.respond(caller.key_id, None, run)

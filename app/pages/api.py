@@ -12,8 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api_keys.dependencies import ApiCaller, PagesReadKey, PagesWriteKey
 from app.db import SessionDep
-from app.idempotency import service as idempotency
-from app.idempotency.dependencies import IdempotencyKeyHeader
+from app.idempotency.dependencies import ApiResult, IdempotentWrite, IdempotentWriteDep
 from app.links import service as links
 from app.links.dependencies import BaseUrlDep, RefreshOneLink
 from app.openapi import problem_responses
@@ -104,27 +103,20 @@ async def create_page(
     session: SessionDep,
     caller: PagesWriteKey,
     base_url: BaseUrlDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         handle = await links.get_visible_handle(
             session, body.handle, caller.handle_ids, field="handle"
         )
         page = await pages.create_page(session, handle, body.to_create())
-        return idempotency.ApiResult(
+        return ApiResult(
             201,
             await pages.page_read(session, page, base_url),
             {"Location": f"{request.url.path}/{page.slug}"},
         )
 
-    return await idempotency.respond_to(
-        request,
-        session,
-        api_key_id=caller.key_id,
-        key=idempotency_key,
-        payload=body.model_dump(mode="json"),
-        run=run,
-    )
+    return await write.respond(caller.key_id, body, run)
 
 
 @router.get(
@@ -159,25 +151,17 @@ async def update_page(
     slug: str,
     *,
     body: PageUpdateRequest,
-    request: Request,
     session: SessionDep,
     caller: PagesWriteKey,
     base_url: BaseUrlDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         page = await pages.get_visible_page(session, slug, caller.handle_ids)
         page = await pages.update_page(session, page, body.to_update(), gift_files=False)
-        return idempotency.ApiResult(200, await pages.page_read(session, page, base_url))
+        return ApiResult(200, await pages.page_read(session, page, base_url))
 
-    return await idempotency.respond_to(
-        request,
-        session,
-        api_key_id=caller.key_id,
-        key=idempotency_key,
-        payload=body.model_dump(mode="json", exclude_unset=True),
-        run=run,
-    )
+    return await write.respond(caller.key_id, body, run)
 
 
 @router.post(
@@ -195,20 +179,18 @@ async def update_page(
 async def publish_page(
     slug: str,
     *,
-    request: Request,
     session: SessionDep,
     caller: PagesWriteKey,
     base_url: BaseUrlDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
     return await _change_status(
         pages.publish_page,
         slug,
-        request=request,
         session=session,
         caller=caller,
         base_url=base_url,
-        idempotency_key=idempotency_key,
+        write=write,
     )
 
 
@@ -228,20 +210,18 @@ async def publish_page(
 async def archive_page(
     slug: str,
     *,
-    request: Request,
     session: SessionDep,
     caller: PagesWriteKey,
     base_url: BaseUrlDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
     return await _change_status(
         pages.archive_page,
         slug,
-        request=request,
         session=session,
         caller=caller,
         base_url=base_url,
-        idempotency_key=idempotency_key,
+        write=write,
     )
 
 
@@ -249,18 +229,15 @@ async def _change_status(
     change: Callable[[AsyncSession, Page], Awaitable[Page]],
     slug: str,
     *,
-    request: Request,
     session: AsyncSession,
     caller: ApiCaller,
     base_url: str,
-    idempotency_key: str | None,
+    write: IdempotentWrite,
 ) -> Response:
     """Publish or archive a visible page, answering a repeated Idempotency-Key as before."""
 
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         page = await change(session, await pages.get_visible_page(session, slug, caller.handle_ids))
-        return idempotency.ApiResult(200, await pages.page_read(session, page, base_url))
+        return ApiResult(200, await pages.page_read(session, page, base_url))
 
-    return await idempotency.respond_to(
-        request, session, api_key_id=caller.key_id, key=idempotency_key, payload=None, run=run
-    )
+    return await write.respond(caller.key_id, None, run)
