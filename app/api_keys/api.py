@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Request, Response
 from app.api_keys import service as api_keys
 from app.api_keys.dependencies import AdminKey, ApiCaller
 from app.api_keys.exceptions import ApiKeyNotFound
-from app.api_keys.models import ApiKey
 from app.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyRead
 from app.db import SessionDep
 from app.errors import Forbidden
@@ -30,19 +29,6 @@ async def _unrestricted_admin(caller: AdminKey) -> ApiCaller:
 
 
 KeyAdmin = Annotated[ApiCaller, Depends(_unrestricted_admin)]
-
-
-def _read(key: ApiKey, handles: list[str]) -> ApiKeyRead:
-    return ApiKeyRead(
-        id=str(key.id),
-        name=key.name,
-        prefix=key.prefix,
-        scopes=key.scopes.split(),
-        handles=handles,
-        created_at=key.created_at,
-        last_used_at=key.last_used_at,
-        revoked_at=key.revoked_at,
-    )
 
 
 def _key_id(raw: str) -> int:
@@ -75,7 +61,7 @@ async def create_key(
         names = (await api_keys.handle_names_by_key(session, [issued.key.id])).get(
             issued.key.id, []
         )
-        read = _read(issued.key, names)
+        read = ApiKeyRead.from_row(issued.key, names)
         return ApiResult(
             status_code=201,
             body=ApiKeyCreated(**read.model_dump(), secret=issued.secret),
@@ -111,7 +97,8 @@ async def list_keys(
     next_cursor = codec.encode("keys", [keys[-1].id]) if more else None
     response.headers.update(next_link(request, next_cursor))
     return ApiKeyList(
-        items=[_read(key, names.get(key.id, [])) for key in keys], next_cursor=next_cursor
+        items=[ApiKeyRead.from_row(key, names.get(key.id, [])) for key in keys],
+        next_cursor=next_cursor,
     )
 
 
@@ -125,7 +112,7 @@ async def list_keys(
 async def get_key(key_id: str, session: SessionDep, _caller: KeyAdmin) -> ApiKeyRead:
     key = await api_keys.get_api_key(session, _key_id(key_id))
     names = await api_keys.handle_names_by_key(session, [key.id])
-    return _read(key, names.get(key.id, []))
+    return ApiKeyRead.from_row(key, names.get(key.id, []))
 
 
 @router.post(
@@ -149,6 +136,6 @@ async def revoke_key(
     async def run() -> ApiResult:
         key = await api_keys.revoke_api_key(session, _key_id(key_id))
         names = await api_keys.handle_names_by_key(session, [key.id])
-        return ApiResult(200, _read(key, names.get(key.id, [])))
+        return ApiResult(200, ApiKeyRead.from_row(key, names.get(key.id, [])))
 
     return await write.respond(caller.key_id, None, run)

@@ -26,10 +26,8 @@ from app.reports.schemas import (
     PlatformName,
     SocialMetricBatch,
     SocialMetricList,
+    SocialMetricRead,
     VariantReportRead,
-    conversion_read,
-    metric_read,
-    variant_read,
 )
 from app.reports.timezones import zone
 
@@ -153,7 +151,7 @@ async def conversion_report(
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
-    return conversion_read(report)
+    return ConversionReportRead.from_report(report)
 
 
 @router.get(
@@ -185,7 +183,7 @@ async def variant_report(
         session, visible=caller.handle_ids, handle=handle, page=None
     )
     assert found is not None
-    return variant_read(
+    return VariantReportRead.from_report(
         await variants.variant_report(session, found, start, end, tz=settings.report_tz)
     )
 
@@ -256,6 +254,6 @@ async def list_social_metrics(
     )
     response.headers.update(next_link(request, page.next_cursor))
     return SocialMetricList(
-        items=[metric_read(metric, name) for metric, name in page.items],
+        items=[SocialMetricRead.from_row(metric, name) for metric, name in page.items],
         next_cursor=page.next_cursor,
     )

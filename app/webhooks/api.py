@@ -284,7 +284,7 @@ async def redeliver_webhook(
             webhooks.parse_id(delivery_id, DeliveryNotFound),
             visible=caller.handle_ids,
         )
-        return ApiResult(202, webhooks.delivery_read(delivery))
+        return ApiResult(202, DeliveryRead.from_row(delivery))
 
     return await write.respond(caller.key_id, None, run)
 
@@ -312,6 +312,6 @@ async def ping_webhook(
         delivery = await webhooks.ping(
             session, webhooks.parse_id(webhook_id), visible=caller.handle_ids
         )
-        return ApiResult(202, webhooks.delivery_read(delivery))
+        return ApiResult(202, DeliveryRead.from_row(delivery))
 
     return await write.respond(caller.key_id, None, run)
