@@ -18,8 +18,9 @@ __all__ = ["router"]
 
 
 def _require_operation_id(route: APIRoute) -> str:
-    # Generated clients name their methods after operationIds, so each one is chosen, not
-    # derived from a Python function's name that a refactoring may change.
+    # Called for a route without `operation_id=` when the app includes this router. Generated
+    # clients name their methods after operationIds, so each one is chosen, not derived from a
+    # Python function's name that a refactoring may change.
     raise TypeError(f"{route.path} ({route.name}) needs an explicit operation_id=")
 
 
