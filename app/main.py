@@ -19,26 +19,22 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app import __version__
 from app.admin import views as admin_views
 from app.admin.sessions import SessionCodec
-from app.api_keys import api as keys_api
+from app.api import router as api_router
 from app.config import Settings, get_settings
 from app.db import Database, create_engine
 from app.errors import install_error_handlers
 from app.health import views as health_views
-from app.leads import api as leads_api
 from app.leads import views as lead_views
 from app.leads.middleware import OptInMiddleware
 from app.leads.opt_in_writer import OptInWriter
 from app.leads.tokens import LeadLinks, LeadTokens
-from app.links import api as handles_api
 from app.links.middleware import OneLinkMiddleware
 from app.links.one_link import OneLink
 from app.observability import RequestLogMiddleware, configure_logging
+from app.openapi import add_problem_schemas
 from app.outbox_handlers import outbox_worker
-from app.pages import api as pages_api
 from app.rate_limits import RateLimiter
-from app.reports import api as reports_api
 from app.security_headers import SecurityHeadersMiddleware
-from app.webhooks import api as webhooks_api
 
 __all__ = ["LeadlinkApp", "app_factory", "create_app", "front_layers"]
 
@@ -78,6 +74,12 @@ class LeadlinkApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.front(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        # The error responses refer to one problem schema, which no route's model brings in.
+        if self.openapi_schema is None:
+            self.openapi_schema = add_problem_schemas(super().openapi())
+        return self.openapi_schema
 
 
 def create_app(
@@ -144,12 +146,7 @@ def create_app(
     app.include_router(health_views.router)
     app.include_router(lead_views.router)
     app.include_router(admin_views.router)
-    app.include_router(leads_api.router, prefix="/api/v1")
-    app.include_router(keys_api.router, prefix="/api/v1")
-    app.include_router(reports_api.router, prefix="/api/v1")
-    app.include_router(webhooks_api.router, prefix="/api/v1")
-    app.include_router(pages_api.router, prefix="/api/v1")
-    app.include_router(handles_api.router, prefix="/api/v1")
+    app.include_router(api_router)
     return app
 
 

@@ -1,7 +1,7 @@
-"""What every `/api/v1` router documents besides its own models: the RFC 9457 problem body of
-errors, as answered by `app.errors`, with an example per status; the `Allow` header of a 405,
-which must list what `/openapi.json` documents for the path; and the refusal of query
-parameters an operation does not document."""
+"""What every `/api/v1` operation documents besides its own models: the RFC 9457 problem body of
+errors, as answered by `app.errors`, one `Problem` schema referenced by every error response,
+with an example per status; the `Allow` header of a 405, which must list what `/openapi.json`
+documents for the path; and the refusal of query parameters an operation does not document."""
 
 from __future__ import annotations
 
@@ -11,30 +11,42 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from starlette.routing import Match
 
-__all__ = ["PROBLEM_SCHEMA", "allowed_methods", "problem_responses", "reject_unknown_query"]
+__all__ = [
+    "PROBLEM_REF",
+    "PROBLEM_SCHEMAS",
+    "add_problem_schemas",
+    "allowed_methods",
+    "problem_responses",
+    "reject_unknown_query",
+]
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "title": "Problem",
-    "type": "object",
-    "description": "An error (RFC 9457); `errors` names each field that was not accepted.",
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-                "required": ["field", "message"],
-            },
+PROBLEM_REF = "#/components/schemas/Problem"
+# Components, not inline schemas: a generated client then has one `Problem` model for every
+# error of every operation (inline copies become one model per operation and status, or none).
+PROBLEM_SCHEMAS: dict[str, dict[str, Any]] = {
+    "Problem": {
+        "title": "Problem",
+        "type": "object",
+        "description": "An error (RFC 9457); `errors` names each field that was not accepted.",
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "instance": {"type": "string"},
+            "errors": {"type": "array", "items": {"$ref": "#/components/schemas/FieldError"}},
         },
+        "required": ["type", "title", "status", "detail"],
     },
-    "required": ["type", "title", "status", "detail"],
+    "FieldError": {
+        "title": "FieldError",
+        "type": "object",
+        "description": "A field (or header) that was not accepted, and why.",
+        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+        "required": ["field", "message"],
+    },
 }
 
 _EXAMPLES: dict[int, tuple[str, str, str, list[dict[str, str]]]] = {
@@ -73,9 +85,20 @@ def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
             example["errors"] = errors
         responses[code] = {
             "description": description,
-            "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA, "example": example}},
+            "content": {
+                "application/problem+json": {"schema": {"$ref": PROBLEM_REF}, "example": example}
+            },
         }
     return responses
+
+
+def add_problem_schemas(document: dict[str, Any]) -> dict[str, Any]:
+    """`document` (an OpenAPI document) with the schemas `problem_responses` refers to."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in PROBLEM_SCHEMAS.items():
+        if schemas.setdefault(name, schema) != schema:
+            raise ValueError(f"a model named {name!r} hides the problem schema of that name")
+    return document
 
 
 def _template_match(template: str, path: str) -> int | None:

@@ -10,23 +10,16 @@ from fastapi import APIRouter, Depends, Request, Response
 from app.api_keys import service as api_keys
 from app.api_keys.dependencies import AdminKey, ApiCaller
 from app.api_keys.exceptions import ApiKeyNotFound
-from app.api_keys.models import ApiKey
 from app.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyRead
 from app.db import SessionDep
 from app.errors import Forbidden
-from app.idempotency import service as idempotency
-from app.idempotency.dependencies import IdempotencyKeyHeader
-from app.openapi import problem_responses, reject_unknown_query
+from app.idempotency.dependencies import ApiResult, IdempotentWriteDep
+from app.openapi import problem_responses
 from app.pagination import CursorCodecDep, CursorQuery, LimitQuery, next_link
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/keys",
-    tags=["keys"],
-    responses=problem_responses(400, 401, 403, 422),
-    dependencies=[Depends(reject_unknown_query)],
-)
+router = APIRouter(prefix="/keys", tags=["keys"])
 
 
 async def _unrestricted_admin(caller: AdminKey) -> ApiCaller:
@@ -38,19 +31,6 @@ async def _unrestricted_admin(caller: AdminKey) -> ApiCaller:
 KeyAdmin = Annotated[ApiCaller, Depends(_unrestricted_admin)]
 
 
-def _read(key: ApiKey, handles: list[str]) -> ApiKeyRead:
-    return ApiKeyRead(
-        id=str(key.id),
-        name=key.name,
-        prefix=key.prefix,
-        scopes=key.scopes.split(),
-        handles=handles,
-        created_at=key.created_at,
-        last_used_at=key.last_used_at,
-        revoked_at=key.revoked_at,
-    )
-
-
 def _key_id(raw: str) -> int:
     if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
         raise ApiKeyNotFound
@@ -59,6 +39,7 @@ def _key_id(raw: str) -> int:
 
 @router.post(
     "",
+    operation_id="keys-create",
     status_code=201,
     response_model=ApiKeyCreated,
     summary="Issue an API key",
@@ -71,36 +52,32 @@ async def create_key(
     request: Request,
     session: SessionDep,
     caller: KeyAdmin,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         issued = await api_keys.issue_api_key(
             session, name=body.name, scopes=body.scopes, handle_names=body.handles
         )
         names = (await api_keys.handle_names_by_key(session, [issued.key.id])).get(
             issued.key.id, []
         )
-        read = _read(issued.key, names)
-        return idempotency.ApiResult(
+        read = ApiKeyRead.from_row(issued.key, names)
+        return ApiResult(
             status_code=201,
             body=ApiKeyCreated(**read.model_dump(), secret=issued.secret),
             replay_body=ApiKeyCreated(**read.model_dump(), secret=None),
             headers={"Location": f"{request.url.path}/{issued.key.id}"},
         )
 
-    return await idempotency.respond(
-        session,
-        api_key_id=caller.key_id,
-        key=idempotency_key,
-        method="POST",
-        path=request.url.path,
-        payload=body.model_dump(mode="json"),
-        run=run,
-    )
+    return await write.respond(caller.key_id, body, run)
 
 
 @router.get(
-    "", response_model=ApiKeyList, summary="List API keys", responses=problem_responses(422)
+    "",
+    operation_id="keys-list",
+    response_model=ApiKeyList,
+    summary="List API keys",
+    responses=problem_responses(422),
 )
 async def list_keys(
     *,
@@ -120,12 +97,14 @@ async def list_keys(
     next_cursor = codec.encode("keys", [keys[-1].id]) if more else None
     response.headers.update(next_link(request, next_cursor))
     return ApiKeyList(
-        items=[_read(key, names.get(key.id, [])) for key in keys], next_cursor=next_cursor
+        items=[ApiKeyRead.from_row(key, names.get(key.id, [])) for key in keys],
+        next_cursor=next_cursor,
     )
 
 
 @router.get(
     "/{key_id}",
+    operation_id="keys-get",
     response_model=ApiKeyRead,
     summary="Show an API key",
     responses=problem_responses(404),
@@ -133,11 +112,12 @@ async def list_keys(
 async def get_key(key_id: str, session: SessionDep, _caller: KeyAdmin) -> ApiKeyRead:
     key = await api_keys.get_api_key(session, _key_id(key_id))
     names = await api_keys.handle_names_by_key(session, [key.id])
-    return _read(key, names.get(key.id, []))
+    return ApiKeyRead.from_row(key, names.get(key.id, []))
 
 
 @router.post(
     "/{key_id}/revoke",
+    operation_id="keys-revoke",
     response_model=ApiKeyRead,
     summary="Revoke an API key",
     description=(
@@ -149,22 +129,13 @@ async def get_key(key_id: str, session: SessionDep, _caller: KeyAdmin) -> ApiKey
 async def revoke_key(
     key_id: str,
     *,
-    request: Request,
     session: SessionDep,
     caller: KeyAdmin,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         key = await api_keys.revoke_api_key(session, _key_id(key_id))
         names = await api_keys.handle_names_by_key(session, [key.id])
-        return idempotency.ApiResult(200, _read(key, names.get(key.id, [])))
+        return ApiResult(200, ApiKeyRead.from_row(key, names.get(key.id, [])))
 
-    return await idempotency.respond(
-        session,
-        api_key_id=caller.key_id,
-        key=idempotency_key,
-        method="POST",
-        path=request.url.path,
-        payload=None,
-        run=run,
-    )
+    return await write.respond(caller.key_id, None, run)

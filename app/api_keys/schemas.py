@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app import patterns
+from app.api_keys.models import ApiKey
 
 __all__ = ["ApiKeyCreate", "ApiKeyCreated", "ApiKeyList", "ApiKeyRead", "Scope"]
 
@@ -62,6 +63,20 @@ class ApiKeyRead(BaseModel):
     created_at: datetime
     last_used_at: datetime | None = Field(description="Exact to the minute.")
     revoked_at: datetime | None
+
+    @classmethod
+    def from_row(cls, key: ApiKey, handles: list[str]) -> ApiKeyRead:
+        """The key as the API shows it, with the names of the handles it is restricted to."""
+        return cls(
+            id=str(key.id),
+            name=key.name,
+            prefix=key.prefix,
+            scopes=key.scopes.split(),
+            handles=handles,
+            created_at=key.created_at,
+            last_used_at=key.last_used_at,
+            revoked_at=key.revoked_at,
+        )
 
 
 class ApiKeyCreated(ApiKeyRead):

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import delete, select, update
@@ -37,7 +36,6 @@ __all__ = [
     "forget_lead",
     "request_fingerprint",
     "respond",
-    "respond_to",
 ]
 
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -175,27 +173,6 @@ async def respond(
         .execution_options(synchronize_session=False)
     )
     return _response(result.status_code, content, result.headers)
-
-
-async def respond_to(
-    request: Request,
-    session: AsyncSession,
-    *,
-    api_key_id: int,
-    key: str | None,
-    payload: Any,
-    run: Callable[[], Awaitable[ApiResult]],
-) -> Response:
-    """`respond` for the request being handled: its method and path name the write."""
-    return await respond(
-        session,
-        api_key_id=api_key_id,
-        key=key,
-        method=request.method,
-        path=request.url.path,
-        payload=payload,
-        run=run,
-    )
 
 
 async def forget_lead(session: AsyncSession, lead_id: int) -> int:

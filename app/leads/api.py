@@ -18,8 +18,7 @@ from pydantic_core import PydanticCustomError
 from app.api_keys.dependencies import LeadsReadKey, LeadsWriteKey
 from app.config import Settings
 from app.db import Database, SessionDep
-from app.idempotency import service as idempotency
-from app.idempotency.dependencies import IdempotencyKeyHeader
+from app.idempotency.dependencies import ApiResult, IdempotentWriteDep
 from app.leads import exports, privacy, queries
 from app.leads import service as leads
 from app.leads.schemas import (
@@ -32,17 +31,12 @@ from app.leads.schemas import (
     SourceName,
 )
 from app.leads.tokens import LeadLinks
-from app.openapi import problem_responses, reject_unknown_query
+from app.openapi import problem_responses
 from app.pagination import CursorCodecDep, CursorQuery, LimitQuery, next_link
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/leads",
-    tags=["leads"],
-    responses=problem_responses(400, 401, 403, 422),
-    dependencies=[Depends(reject_unknown_query)],
-)
+router = APIRouter(prefix="/leads", tags=["leads"])
 
 
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
@@ -122,6 +116,7 @@ LeadLinksDep = Annotated[LeadLinks, Depends(_links)]
 
 @router.get(
     "",
+    operation_id="leads-list",
     response_model=LeadList,
     summary="List leads",
     description=(
@@ -150,6 +145,7 @@ async def list_leads(
 
 @router.get(
     "/export",
+    operation_id="leads-export-person",
     response_model=PersonExport,
     summary="Export everything held about one email address",
     description="Every lead with this address, with its consent ledger (data subject access).",
@@ -187,6 +183,7 @@ def _chunks(
 
 @router.get(
     "/export.csv",
+    operation_id="leads-export-csv",
     response_class=StreamingResponse,
     summary="Export leads as CSV",
     description=(
@@ -208,6 +205,7 @@ async def export_csv(request: Request, lead_filter: LeadFilterDep) -> StreamingR
 
 @router.get(
     "/export.ndjson",
+    operation_id="leads-export-ndjson",
     response_class=StreamingResponse,
     summary="Export leads as NDJSON",
     description="Every lead matching the list's filters, streamed, one JSON object a line.",
@@ -233,6 +231,7 @@ async def export_ndjson(request: Request, lead_filter: LeadFilterDep) -> Streami
 
 @router.get(
     "/{lead_id}",
+    operation_id="leads-get",
     response_model=LeadRead,
     summary="Show a lead",
     responses=problem_responses(404),
@@ -244,6 +243,7 @@ async def get_lead(lead_id: str, session: SessionDep, caller: LeadsReadKey) -> L
 
 @router.post(
     "",
+    operation_id="leads-create",
     status_code=201,
     response_model=LeadRead,
     summary="Import a lead",
@@ -265,30 +265,23 @@ async def create_lead(
     session: SessionDep,
     caller: LeadsWriteKey,
     links: LeadLinksDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         row, created = await leads.import_lead(
             session, body, visible=caller.handle_ids, links=links
         )
         headers = {"Location": f"{request.url.path}/{row.lead.id}"} if created else {}
-        return idempotency.ApiResult(
+        return ApiResult(
             201 if created else 200, LeadRead.from_row(row), headers, lead_id=row.lead.id
         )
 
-    return await idempotency.respond(
-        session,
-        api_key_id=caller.key_id,
-        key=idempotency_key,
-        method="POST",
-        path=request.url.path,
-        payload=body.model_dump(mode="json"),
-        run=run,
-    )
+    return await write.respond(caller.key_id, body, run)
 
 
 @router.patch(
     "/{lead_id}",
+    operation_id="leads-update",
     response_model=LeadRead,
     summary="Change a lead",
     description=(
@@ -301,30 +294,22 @@ async def update_lead(
     lead_id: str,
     *,
     body: LeadUpdate,
-    request: Request,
     session: SessionDep,
     caller: LeadsWriteKey,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         row = await leads.update_lead(
             session, queries.parse_lead_id(lead_id), body, visible=caller.handle_ids
         )
-        return idempotency.ApiResult(200, LeadRead.from_row(row), lead_id=row.lead.id)
+        return ApiResult(200, LeadRead.from_row(row), lead_id=row.lead.id)
 
-    return await idempotency.respond(
-        session,
-        api_key_id=caller.key_id,
-        key=idempotency_key,
-        method="PATCH",
-        path=request.url.path,
-        payload=body.model_dump(mode="json", exclude_unset=True),
-        run=run,
-    )
+    return await write.respond(caller.key_id, body, run)
 
 
 @router.delete(
     "/{lead_id}",
+    operation_id="leads-erase",
     status_code=204,
     response_class=Response,
     summary="Erase a lead",
@@ -338,21 +323,12 @@ async def update_lead(
 async def erase_lead(
     lead_id: str,
     *,
-    request: Request,
     session: SessionDep,
     caller: LeadsWriteKey,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         await privacy.erase_lead(session, queries.parse_lead_id(lead_id), visible=caller.handle_ids)
-        return idempotency.ApiResult(204)
+        return ApiResult(204)
 
-    return await idempotency.respond(
-        session,
-        api_key_id=caller.key_id,
-        key=idempotency_key,
-        method="DELETE",
-        path=request.url.path,
-        payload=None,
-        run=run,
-    )
+    return await write.respond(caller.key_id, None, run)

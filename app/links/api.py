@@ -14,8 +14,7 @@ from app.db import SessionDep
 from app.dependencies import BaseUrlDep, ForgetPublicCaches
 from app.errors import Forbidden
 from app.handles.visibility import find_visible_handle
-from app.idempotency import service as idempotency
-from app.idempotency.dependencies import IdempotencyKeyHeader
+from app.idempotency.dependencies import ApiResult, IdempotentWriteDep
 from app.links import service as links
 from app.links.schemas import (
     HandleCreate,
@@ -25,17 +24,12 @@ from app.links.schemas import (
     RouteCreate,
     RouteRead,
 )
-from app.openapi import problem_responses, reject_unknown_query
+from app.openapi import problem_responses
 from app.pagination import CursorCodecDep, CursorQuery, LimitQuery, next_link
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/handles",
-    tags=["handles"],
-    responses=problem_responses(400, 401, 403, 422),
-    dependencies=[Depends(reject_unknown_query)],
-)
+router = APIRouter(prefix="/handles", tags=["handles"])
 
 
 async def _unrestricted_writer(caller: PagesWriteKey) -> ApiCaller:
@@ -50,6 +44,7 @@ HandleCreator = Annotated[ApiCaller, Depends(_unrestricted_writer)]
 
 @router.get(
     "",
+    operation_id="handles-list",
     response_model=HandleList,
     summary="List handles",
     description=(
@@ -82,6 +77,7 @@ async def list_handles(
 
 @router.post(
     "",
+    operation_id="handles-create",
     status_code=201,
     response_model=HandleRead,
     summary="Create a handle",
@@ -101,28 +97,22 @@ async def create_handle(
     session: SessionDep,
     caller: HandleCreator,
     base_url: BaseUrlDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         handle = await links.create_handle(session, body.name, display_name=body.display_name)
-        return idempotency.ApiResult(
+        return ApiResult(
             201,
             await links.handle_read(session, handle, base_url),
             {"Location": f"{request.url.path}/{handle.name}"},
         )
 
-    return await idempotency.respond_to(
-        request,
-        session,
-        api_key_id=caller.key_id,
-        key=idempotency_key,
-        payload=body.model_dump(mode="json"),
-        run=run,
-    )
+    return await write.respond(caller.key_id, body, run)
 
 
 @router.get(
     "/{name}",
+    operation_id="handles-get",
     response_model=HandleRead,
     summary="Show a handle",
     description="Its one link, default page and routing rules (with weighted variants).",
@@ -137,6 +127,7 @@ async def get_handle(
 
 @router.patch(
     "/{name}",
+    operation_id="handles-update",
     response_model=HandleRead,
     summary="Change a handle",
     description=(
@@ -151,29 +142,22 @@ async def update_handle(
     name: str,
     *,
     body: HandleUpdate,
-    request: Request,
     session: SessionDep,
     caller: PagesWriteKey,
     base_url: BaseUrlDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         handle = await find_visible_handle(session, name, caller.handle_ids)
         handle = await links.update_handle(session, handle, body)
-        return idempotency.ApiResult(200, await links.handle_read(session, handle, base_url))
+        return ApiResult(200, await links.handle_read(session, handle, base_url))
 
-    return await idempotency.respond_to(
-        request,
-        session,
-        api_key_id=caller.key_id,
-        key=idempotency_key,
-        payload=body.model_dump(mode="json", exclude_unset=True),
-        run=run,
-    )
+    return await write.respond(caller.key_id, body, run)
 
 
 @router.post(
     "/{name}/routes",
+    operation_id="handles-add-route",
     status_code=201,
     response_model=RouteRead,
     summary="Add a routing rule",
@@ -194,9 +178,9 @@ async def add_route(
     request: Request,
     session: SessionDep,
     caller: PagesWriteKey,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         handle = await find_visible_handle(session, name, caller.handle_ids)
         route = await links.add_route(
             session,
@@ -207,24 +191,18 @@ async def add_route(
             weight=body.weight,
             variant=body.variant,
         )
-        return idempotency.ApiResult(
+        return ApiResult(
             201,
             (await links.route_reads(session, [route]))[0],
             {"Location": f"{request.url.path}/{route.id}"},
         )
 
-    return await idempotency.respond_to(
-        request,
-        session,
-        api_key_id=caller.key_id,
-        key=idempotency_key,
-        payload=body.model_dump(mode="json"),
-        run=run,
-    )
+    return await write.respond(caller.key_id, body, run)
 
 
 @router.get(
     "/{name}/routes/{route_id}",
+    operation_id="handles-get-route",
     response_model=RouteRead,
     summary="Show a routing rule",
     responses=problem_responses(404),
@@ -239,6 +217,7 @@ async def get_route(
 
 @router.delete(
     "/{name}/routes/{route_id}",
+    operation_id="handles-remove-route",
     status_code=204,
     response_class=Response,
     summary="Remove a routing rule",
@@ -250,16 +229,13 @@ async def remove_route(
     name: str,
     route_id: str,
     *,
-    request: Request,
     session: SessionDep,
     caller: PagesWriteKey,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         handle = await find_visible_handle(session, name, caller.handle_ids)
         await links.remove_route(session, handle, links.parse_route_id(route_id))
-        return idempotency.ApiResult(204)
+        return ApiResult(204)
 
-    return await idempotency.respond_to(
-        request, session, api_key_id=caller.key_id, key=idempotency_key, payload=None, run=run
-    )
+    return await write.respond(caller.key_id, None, run)

@@ -3,6 +3,7 @@ a new handle, a change, a new route, and a page of handles."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -11,7 +12,9 @@ from pydantic_core import PydanticCustomError
 
 from app import patterns
 from app.handles.exceptions import InvalidHandle
+from app.handles.models import Handle
 from app.handles.names import normalize_handle_name
+from app.links.models import Route
 from app.links.sources import CANONICAL_SOURCES
 
 __all__ = [
@@ -199,6 +202,20 @@ class RouteRead(BaseModel):
     url: str | None = Field(description="The external URL, or null for a page.")
     created_at: datetime
 
+    @classmethod
+    def from_row(cls, route: Route, slugs: Mapping[int, str]) -> RouteRead:
+        """The route as the API shows it; `slugs` names its page by id."""
+        return cls(
+            id=str(route.id),
+            source=route.source,
+            variant=route.variant,
+            weight=route.weight,
+            page=slugs[route.page_id] if route.page_id is not None else None,
+            page_id=str(route.page_id) if route.page_id is not None else None,
+            url=route.target_url,
+            created_at=route.created_at,
+        )
+
 
 class HandleRead(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [_HANDLE_EXAMPLE]})
@@ -218,6 +235,24 @@ class HandleRead(BaseModel):
     )
     created_at: datetime
     updated_at: datetime
+
+    @classmethod
+    def from_row(
+        cls, handle: Handle, routes: Sequence[Route], slugs: Mapping[int, str], base_url: str
+    ) -> HandleRead:
+        """The handle as the API shows it, with its `routes`; `slugs` names pages by id."""
+        default = handle.default_page_id
+        return cls(
+            id=str(handle.id),
+            name=handle.name,
+            display_name=handle.display_name,
+            url=f"{base_url}/@{handle.name}",
+            default_page=slugs.get(default) if default else None,
+            default_page_id=str(default) if default else None,
+            routes=[RouteRead.from_row(route, slugs) for route in routes],
+            created_at=handle.created_at,
+            updated_at=handle.updated_at,
+        )
 
 
 class HandleList(BaseModel):

@@ -208,22 +208,9 @@ async def _slugs(session: AsyncSession, page_ids: Collection[int]) -> dict[int, 
     return dict(rows.all())
 
 
-def _route_read(route: Route, slugs: dict[int, str]) -> RouteRead:
-    return RouteRead(
-        id=str(route.id),
-        source=route.source,
-        variant=route.variant,
-        weight=route.weight,
-        page=slugs[route.page_id] if route.page_id is not None else None,
-        page_id=str(route.page_id) if route.page_id is not None else None,
-        url=route.target_url,
-        created_at=route.created_at,
-    )
-
-
 async def route_reads(session: AsyncSession, routes: Sequence[Route]) -> list[RouteRead]:
     slugs = await _slugs(session, {r.page_id for r in routes if r.page_id is not None})
-    return [_route_read(route, slugs) for route in routes]
+    return [RouteRead.from_row(route, slugs) for route in routes]
 
 
 async def handle_read(session: AsyncSession, handle: Handle, base_url: str) -> HandleRead:
@@ -248,16 +235,8 @@ async def handle_reads(
     page_ids |= {h.default_page_id for h in handles if h.default_page_id is not None}
     slugs = await _slugs(session, page_ids)
     return [
-        HandleRead(
-            id=str(handle.id),
-            name=handle.name,
-            display_name=handle.display_name,
-            url=f"{base_url}/@{handle.name}",
-            default_page=slugs.get(handle.default_page_id) if handle.default_page_id else None,
-            default_page_id=str(handle.default_page_id) if handle.default_page_id else None,
-            routes=[_route_read(r, slugs) for r in routes if r.handle_id == handle.id],
-            created_at=handle.created_at,
-            updated_at=handle.updated_at,
+        HandleRead.from_row(
+            handle, [r for r in routes if r.handle_id == handle.id], slugs, base_url
         )
         for handle in handles
     ]

@@ -7,16 +7,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api_keys.dependencies import ApiCaller, PagesReadKey, PagesWriteKey
 from app.db import SessionDep
 from app.dependencies import BaseUrlDep, ForgetPublicCaches
 from app.handles.visibility import find_visible_handle
-from app.idempotency import service as idempotency
-from app.idempotency.dependencies import IdempotencyKeyHeader
-from app.openapi import problem_responses, reject_unknown_query
+from app.idempotency.dependencies import ApiResult, IdempotentWrite, IdempotentWriteDep
+from app.openapi import problem_responses
 from app.pages import service as pages
 from app.pages.models import Page
 from app.pages.schemas import (
@@ -30,16 +29,12 @@ from app.pagination import CursorCodecDep, CursorQuery, LimitQuery, next_link
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/pages",
-    tags=["pages"],
-    responses=problem_responses(400, 401, 403, 422),
-    dependencies=[Depends(reject_unknown_query)],
-)
+router = APIRouter(prefix="/pages", tags=["pages"])
 
 
 @router.get(
     "",
+    operation_id="pages-list",
     response_model=PageList,
     summary="List pages",
     description=(
@@ -89,6 +84,7 @@ async def list_pages(
 
 @router.post(
     "",
+    operation_id="pages-create",
     status_code=201,
     response_model=PageRead,
     summary="Create a page",
@@ -107,29 +103,23 @@ async def create_page(
     session: SessionDep,
     caller: PagesWriteKey,
     base_url: BaseUrlDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         handle = await find_visible_handle(session, body.handle, caller.handle_ids, field="handle")
         page = await pages.create_page(session, handle, body.to_create())
-        return idempotency.ApiResult(
+        return ApiResult(
             201,
             await pages.page_read(session, page, base_url),
             {"Location": f"{request.url.path}/{page.slug}"},
         )
 
-    return await idempotency.respond_to(
-        request,
-        session,
-        api_key_id=caller.key_id,
-        key=idempotency_key,
-        payload=body.model_dump(mode="json"),
-        run=run,
-    )
+    return await write.respond(caller.key_id, body, run)
 
 
 @router.get(
     "/{slug}",
+    operation_id="pages-get",
     response_model=PageRead,
     summary="Show a page",
     responses=problem_responses(404),
@@ -143,6 +133,7 @@ async def get_page(
 
 @router.patch(
     "/{slug}",
+    operation_id="pages-update",
     response_model=PageRead,
     summary="Change a page",
     description=(
@@ -158,29 +149,22 @@ async def update_page(
     slug: str,
     *,
     body: PageUpdateRequest,
-    request: Request,
     session: SessionDep,
     caller: PagesWriteKey,
     base_url: BaseUrlDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         page = await pages.get_visible_page(session, slug, caller.handle_ids)
         page = await pages.update_page(session, page, body.to_update(), gift_files=False)
-        return idempotency.ApiResult(200, await pages.page_read(session, page, base_url))
+        return ApiResult(200, await pages.page_read(session, page, base_url))
 
-    return await idempotency.respond_to(
-        request,
-        session,
-        api_key_id=caller.key_id,
-        key=idempotency_key,
-        payload=body.model_dump(mode="json", exclude_unset=True),
-        run=run,
-    )
+    return await write.respond(caller.key_id, body, run)
 
 
 @router.post(
     "/{slug}/publish",
+    operation_id="pages-publish",
     response_model=PageRead,
     summary="Publish a page",
     description=(
@@ -193,25 +177,24 @@ async def update_page(
 async def publish_page(
     slug: str,
     *,
-    request: Request,
     session: SessionDep,
     caller: PagesWriteKey,
     base_url: BaseUrlDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
     return await _change_status(
         pages.publish_page,
         slug,
-        request=request,
         session=session,
         caller=caller,
         base_url=base_url,
-        idempotency_key=idempotency_key,
+        write=write,
     )
 
 
 @router.post(
     "/{slug}/archive",
+    operation_id="pages-archive",
     response_model=PageRead,
     summary="Archive a page",
     description=(
@@ -225,20 +208,18 @@ async def publish_page(
 async def archive_page(
     slug: str,
     *,
-    request: Request,
     session: SessionDep,
     caller: PagesWriteKey,
     base_url: BaseUrlDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
     return await _change_status(
         pages.archive_page,
         slug,
-        request=request,
         session=session,
         caller=caller,
         base_url=base_url,
-        idempotency_key=idempotency_key,
+        write=write,
     )
 
 
@@ -246,18 +227,15 @@ async def _change_status(
     change: Callable[[AsyncSession, Page], Awaitable[Page]],
     slug: str,
     *,
-    request: Request,
     session: AsyncSession,
     caller: ApiCaller,
     base_url: str,
-    idempotency_key: str | None,
+    write: IdempotentWrite,
 ) -> Response:
     """Publish or archive a visible page, answering a repeated Idempotency-Key as before."""
 
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         page = await change(session, await pages.get_visible_page(session, slug, caller.handle_ids))
-        return idempotency.ApiResult(200, await pages.page_read(session, page, base_url))
+        return ApiResult(200, await pages.page_read(session, page, base_url))
 
-    return await idempotency.respond_to(
-        request, session, api_key_id=caller.key_id, key=idempotency_key, payload=None, run=run
-    )
+    return await write.respond(caller.key_id, None, run)

@@ -23,7 +23,7 @@ from pydantic_core import PydanticCustomError
 from app import patterns
 from app.errors import FieldError, ValidationFailed
 from app.external_urls import check_external_url
-from app.pages.models import GiftKind, Theme
+from app.pages.models import GiftKind, Page, Theme
 
 __all__ = [
     "MAX_BODY_LENGTH",
@@ -473,6 +473,40 @@ class PageRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     published_at: datetime | None = Field(description="When it was first published.")
+
+    @classmethod
+    def from_row(cls, page: Page, handle_name: str, base_url: str) -> PageRead:
+        """The page as the API shows it (a stored file's name stands in for its value)."""
+        gift = bool(page.gift_value)  # a draft may be saved without a gift
+        is_file = page.gift_kind == GiftKind.FILE.value
+        return cls(
+            id=str(page.id),
+            slug=page.slug,
+            handle=handle_name,
+            handle_id=str(page.handle_id),
+            status=page.status,
+            url=f"{base_url}/p/{page.slug}",
+            title=page.title,
+            headline=page.headline,
+            body=page.body,
+            hero_image_url=page.hero_image_url,
+            gift_kind=GiftKind(page.gift_kind) if gift else None,
+            gift_value=None if is_file else page.gift_value,
+            gift_file_name=page.gift_file_name if is_file else None,
+            gift_title=page.gift_title,
+            name_field=page.name_field,
+            custom_fields=page.custom_fields,
+            consent_text=page.consent_text,
+            consent_version=page.consent_version,
+            double_opt_in=page.double_opt_in,
+            theme=Theme(page.theme),
+            og_title=page.og_title,
+            og_description=page.og_description,
+            og_image_url=page.og_image_url,
+            created_at=page.created_at,
+            updated_at=page.updated_at,
+            published_at=page.published_at,
+        )
 
 
 class PageList(BaseModel):

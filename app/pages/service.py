@@ -31,7 +31,7 @@ from app.pages.exceptions import (
     PageNotFound,
     SlugTaken,
 )
-from app.pages.models import GiftKind, Page, PageStatus, Theme
+from app.pages.models import GiftKind, Page, PageStatus
 from app.pages.rendering import render_preview
 from app.pages.schemas import (
     SLUG_PATTERN,
@@ -299,40 +299,7 @@ async def page_reads(session: AsyncSession, pages: Sequence[Page], base_url: str
     handle_ids = {page.handle_id for page in pages}
     rows = await session.execute(select(Handle.id, Handle.name).where(Handle.id.in_(handle_ids)))
     names = dict(rows.all())
-    return [_page_read(page, names[page.handle_id], base_url) for page in pages]
-
-
-def _page_read(page: Page, handle_name: str, base_url: str) -> PageRead:
-    gift = has_gift(page)
-    is_file = page.gift_kind == GiftKind.FILE.value
-    return PageRead(
-        id=str(page.id),
-        slug=page.slug,
-        handle=handle_name,
-        handle_id=str(page.handle_id),
-        status=page.status,
-        url=f"{base_url}/p/{page.slug}",
-        title=page.title,
-        headline=page.headline,
-        body=page.body,
-        hero_image_url=page.hero_image_url,
-        gift_kind=GiftKind(page.gift_kind) if gift else None,
-        gift_value=None if is_file else page.gift_value,
-        gift_file_name=page.gift_file_name if is_file else None,
-        gift_title=page.gift_title,
-        name_field=page.name_field,
-        custom_fields=page.custom_fields,
-        consent_text=page.consent_text,
-        consent_version=page.consent_version,
-        double_opt_in=page.double_opt_in,
-        theme=Theme(page.theme),
-        og_title=page.og_title,
-        og_description=page.og_description,
-        og_image_url=page.og_image_url,
-        created_at=page.created_at,
-        updated_at=page.updated_at,
-        published_at=page.published_at,
-    )
+    return [PageRead.from_row(page, names[page.handle_id], base_url) for page in pages]
 
 
 async def get_page_by_id(session: AsyncSession, page_id: int | None) -> Page | None:

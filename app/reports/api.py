@@ -14,7 +14,7 @@ from fastapi.responses import PlainTextResponse
 from app.api_keys.dependencies import ApiCaller, require_scope
 from app.config import Settings
 from app.db import SessionDep
-from app.openapi import problem_responses, reject_unknown_query
+from app.openapi import problem_responses
 from app.pagination import CursorCodecDep, CursorQuery, LimitQuery, next_link
 from app.reports import service as reports
 from app.reports import social_metrics, variants
@@ -26,10 +26,8 @@ from app.reports.schemas import (
     PlatformName,
     SocialMetricBatch,
     SocialMetricList,
+    SocialMetricRead,
     VariantReportRead,
-    conversion_read,
-    metric_read,
-    variant_read,
 )
 from app.reports.timezones import zone
 
@@ -37,11 +35,7 @@ __all__ = ["DEFAULT_DAYS", "router"]
 
 DEFAULT_DAYS = 28
 
-router = APIRouter(
-    tags=["reports"],
-    responses=problem_responses(400, 401, 403),
-    dependencies=[Depends(reject_unknown_query)],
-)
+router = APIRouter(tags=["reports"])
 
 ReportsReadKey = Annotated[ApiCaller, Depends(require_scope("reports:read"))]
 # Social metrics describe the owner's own accounts, like pages and handles do: writing them is
@@ -99,6 +93,7 @@ _CSV_EXAMPLE = (
 
 @router.get(
     "/reports/conversion",
+    operation_id="reports-conversion",
     response_model=ConversionReportRead,
     response_model_exclude_unset=True,
     summary="The like-to-lead report",
@@ -156,11 +151,12 @@ async def conversion_report(
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
-    return conversion_read(report)
+    return ConversionReportRead.from_report(report)
 
 
 @router.get(
     "/reports/variants",
+    operation_id="reports-variants",
     response_model=VariantReportRead,
     summary="A/B variants of a handle's routing",
     description=(
@@ -187,13 +183,14 @@ async def variant_report(
         session, visible=caller.handle_ids, handle=handle, page=None
     )
     assert found is not None
-    return variant_read(
+    return VariantReportRead.from_report(
         await variants.variant_report(session, found, start, end, tz=settings.report_tz)
     )
 
 
 @router.post(
     "/social-metrics",
+    operation_id="social-metrics-upsert",
     response_model=MetricUpsertResult,
     summary="Send social-metric snapshots",
     description=(
@@ -215,6 +212,7 @@ async def upsert_social_metrics(
 
 @router.get(
     "/social-metrics",
+    operation_id="social-metrics-list",
     response_model=SocialMetricList,
     summary="List social-metric snapshots",
     description='Keyset pages ordered by date; follow `next_cursor` (or `Link: rel="next"`).',
@@ -256,6 +254,6 @@ async def list_social_metrics(
     )
     response.headers.update(next_link(request, page.next_cursor))
     return SocialMetricList(
-        items=[metric_read(metric, name) for metric, name in page.items],
+        items=[SocialMetricRead.from_row(metric, name) for metric, name in page.items],
         next_cursor=page.next_cursor,
     )

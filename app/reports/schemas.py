@@ -28,9 +28,6 @@ __all__ = [
     "SocialMetricRead",
     "VariantReportRead",
     "VariantRowRead",
-    "conversion_read",
-    "metric_read",
-    "variant_read",
 ]
 
 PlatformName = Literal[CANONICAL_SOURCES]  # type: ignore[valid-type]
@@ -118,6 +115,14 @@ class ConversionRowRead(BaseModel):
     like_to_lead: float | None
     lead_to_customer: float | None
 
+    @classmethod
+    def from_row(cls, row: reports.ReportRow, group_by: str) -> ConversionRowRead:
+        """Exactly the fields of `group_by`'s rows (the others stay unset)."""
+        values = row.fields_for(group_by)
+        if "page_id" in values:
+            values["page_id"] = None if row.page_id is None else str(row.page_id)
+        return cls(**values)
+
 
 class ConversionReportRead(BaseModel):
     model_config = ConfigDict(
@@ -129,20 +134,13 @@ class ConversionReportRead(BaseModel):
         description="Every row together (source null unless filtered)."
     )
 
-
-def _row_read(row: reports.ReportRow, group_by: str) -> ConversionRowRead:
-    values = row.fields_for(group_by)
-    if "page_id" in values:
-        values["page_id"] = None if row.page_id is None else str(row.page_id)
-    return ConversionRowRead(**values)
-
-
-def conversion_read(report: reports.Report) -> ConversionReportRead:
-    """The report with exactly the row fields of its grouping (read with exclude_unset)."""
-    return ConversionReportRead(
-        rows=[_row_read(row, report.group_by) for row in report.rows],
-        totals=_row_read(report.totals, "source"),
-    )
+    @classmethod
+    def from_report(cls, report: reports.Report) -> ConversionReportRead:
+        """The report with exactly the row fields of its grouping (read with exclude_unset)."""
+        return cls(
+            rows=[ConversionRowRead.from_row(row, report.group_by) for row in report.rows],
+            totals=ConversionRowRead.from_row(report.totals, "source"),
+        )
 
 
 class VariantRowRead(BaseModel):
@@ -186,6 +184,22 @@ class VariantRowRead(BaseModel):
         "experiment (Beta-Binomial posterior, Monte Carlo); null for a lone variant."
     )
 
+    @classmethod
+    def from_row(cls, row: variants.VariantRow) -> VariantRowRead:
+        return cls(
+            experiment=row.experiment,
+            source=row.source,
+            variant=row.variant,
+            route_id=str(row.route_id),
+            page=row.page,
+            visits=row.visits,
+            leads=row.leads,
+            visit_to_lead=row.visit_to_lead,
+            visit_to_lead_low=row.interval[0] if row.interval else None,
+            visit_to_lead_high=row.interval[1] if row.interval else None,
+            p_best=row.p_best,
+        )
+
 
 class VariantReportRead(BaseModel):
     model_config = ConfigDict(
@@ -214,26 +228,9 @@ class VariantReportRead(BaseModel):
 
     rows: list[VariantRowRead]
 
-
-def variant_read(report: variants.VariantReport) -> VariantReportRead:
-    return VariantReportRead(
-        rows=[
-            VariantRowRead(
-                experiment=row.experiment,
-                source=row.source,
-                variant=row.variant,
-                route_id=str(row.route_id),
-                page=row.page,
-                visits=row.visits,
-                leads=row.leads,
-                visit_to_lead=row.visit_to_lead,
-                visit_to_lead_low=row.interval[0] if row.interval else None,
-                visit_to_lead_high=row.interval[1] if row.interval else None,
-                p_best=row.p_best,
-            )
-            for row in report.rows
-        ]
-    )
+    @classmethod
+    def from_report(cls, report: variants.VariantReport) -> VariantReportRead:
+        return cls(rows=[VariantRowRead.from_row(row) for row in report.rows])
 
 
 _SNAPSHOT_EXAMPLE: dict[str, JsonValue] = {
@@ -292,21 +289,21 @@ class SocialMetricRead(BaseModel):
     shares: int | None
     updated_at: datetime
 
-
-def metric_read(metric: SocialMetric, handle_name: str) -> SocialMetricRead:
-    return SocialMetricRead(
-        id=str(metric.id),
-        handle=handle_name,
-        handle_id=str(metric.handle_id),
-        platform=metric.platform,
-        date=metric.day,
-        likes=metric.likes,
-        followers=metric.followers,
-        impressions=metric.impressions,
-        comments=metric.comments,
-        shares=metric.shares,
-        updated_at=metric.updated_at,
-    )
+    @classmethod
+    def from_row(cls, metric: SocialMetric, handle_name: str) -> SocialMetricRead:
+        return cls(
+            id=str(metric.id),
+            handle=handle_name,
+            handle_id=str(metric.handle_id),
+            platform=metric.platform,
+            date=metric.day,
+            likes=metric.likes,
+            followers=metric.followers,
+            impressions=metric.impressions,
+            comments=metric.comments,
+            shares=metric.shares,
+            updated_at=metric.updated_at,
+        )
 
 
 class SocialMetricList(BaseModel):

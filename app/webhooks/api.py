@@ -3,18 +3,16 @@ redelivery and ping. The rules live in `app.webhooks.service`."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.api_keys.dependencies import AdminKey
 from app.config import Settings
 from app.db import SessionDep
-from app.idempotency import service as idempotency
-from app.idempotency.dependencies import IdempotencyKeyHeader
-from app.openapi import problem_responses, reject_unknown_query
+from app.idempotency.dependencies import ApiResult, IdempotentWriteDep
+from app.openapi import problem_responses
 from app.pagination import CursorCodecDep, CursorQuery, LimitQuery, next_link
 from app.webhooks import service as webhooks
 from app.webhooks.exceptions import DeliveryNotFound
@@ -32,12 +30,7 @@ from app.webhooks.signing import SecretCipher, cipher_for
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/webhooks",
-    tags=["webhooks"],
-    responses=problem_responses(400, 401, 403, 422),
-    dependencies=[Depends(reject_unknown_query)],
-)
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,22 +54,9 @@ DeliveryStatusQuery = Annotated[
 ]
 
 
-async def _once(
-    session: SessionDep,
-    caller: AdminKey,
-    request: Request,
-    key: str | None,
-    *,
-    payload: Any,
-    run: Callable[[], Awaitable[idempotency.ApiResult]],
-) -> Response:
-    return await idempotency.respond_to(
-        request, session, api_key_id=caller.key_id, key=key, payload=payload, run=run
-    )
-
-
 @router.post(
     "",
+    operation_id="webhooks-create",
     status_code=201,
     response_model=WebhookCreated,
     summary="Create a webhook endpoint",
@@ -94,9 +74,9 @@ async def create_webhook(
     session: SessionDep,
     caller: AdminKey,
     config: ConfigDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         endpoint, secret = await webhooks.create_endpoint(
             session,
             url=body.url,
@@ -107,18 +87,19 @@ async def create_webhook(
             allow_private=config.allow_private,
         )
         read = (await webhooks.endpoint_reads(session, [endpoint]))[0]
-        return idempotency.ApiResult(
+        return ApiResult(
             status_code=201,
             body=WebhookCreated(**read.model_dump(), secret=secret),
             replay_body=WebhookCreated(**read.model_dump(), secret=None),
             headers={"Location": f"{request.url.path}/{endpoint.id}"},
         )
 
-    payload = body.model_dump(mode="json")
-    return await _once(session, caller, request, idempotency_key, payload=payload, run=run)
+    return await write.respond(caller.key_id, body, run)
 
 
-@router.get("", response_model=WebhookList, summary="List webhook endpoints")
+@router.get(
+    "", operation_id="webhooks-list", response_model=WebhookList, summary="List webhook endpoints"
+)
 async def list_webhooks(
     *,
     request: Request,
@@ -138,6 +119,7 @@ async def list_webhooks(
 
 @router.get(
     "/{webhook_id}",
+    operation_id="webhooks-get",
     response_model=WebhookRead,
     summary="Show a webhook endpoint",
     responses=problem_responses(404),
@@ -151,6 +133,7 @@ async def get_webhook(webhook_id: str, session: SessionDep, caller: AdminKey) ->
 
 @router.patch(
     "/{webhook_id}",
+    operation_id="webhooks-update",
     response_model=WebhookRead,
     summary="Change a webhook endpoint",
     description=(
@@ -163,13 +146,12 @@ async def update_webhook(
     webhook_id: str,
     *,
     body: WebhookUpdate,
-    request: Request,
     session: SessionDep,
     caller: AdminKey,
     config: ConfigDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         endpoint = await webhooks.update_endpoint(
             session,
             webhooks.parse_id(webhook_id),
@@ -177,14 +159,14 @@ async def update_webhook(
             visible=caller.handle_ids,
             allow_private=config.allow_private,
         )
-        return idempotency.ApiResult(200, (await webhooks.endpoint_reads(session, [endpoint]))[0])
+        return ApiResult(200, (await webhooks.endpoint_reads(session, [endpoint]))[0])
 
-    payload = body.model_dump(mode="json", exclude_unset=True)
-    return await _once(session, caller, request, idempotency_key, payload=payload, run=run)
+    return await write.respond(caller.key_id, body, run)
 
 
 @router.delete(
     "/{webhook_id}",
+    operation_id="webhooks-delete",
     status_code=204,
     response_class=Response,
     summary="Delete a webhook endpoint",
@@ -194,20 +176,20 @@ async def update_webhook(
 async def delete_webhook(
     webhook_id: str,
     *,
-    request: Request,
     session: SessionDep,
     caller: AdminKey,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         await webhooks.delete_endpoint(session, webhooks.parse_id(webhook_id), caller.handle_ids)
-        return idempotency.ApiResult(204)
+        return ApiResult(204)
 
-    return await _once(session, caller, request, idempotency_key, payload=None, run=run)
+    return await write.respond(caller.key_id, None, run)
 
 
 @router.post(
     "/{webhook_id}/rotate-secret",
+    operation_id="webhooks-rotate-secret",
     response_model=WebhookSecret,
     summary="Rotate a webhook endpoint's signing secret",
     description=(
@@ -220,19 +202,18 @@ async def delete_webhook(
 async def rotate_webhook_secret(
     webhook_id: str,
     *,
-    request: Request,
     session: SessionDep,
     caller: AdminKey,
     config: ConfigDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         endpoint, secret = await webhooks.rotate_secret(
             session, webhooks.parse_id(webhook_id), visible=caller.handle_ids, cipher=config.cipher
         )
         expires = endpoint.previous_secret_expires_at
         assert expires is not None
-        return idempotency.ApiResult(
+        return ApiResult(
             200,
             WebhookSecret(id=str(endpoint.id), secret=secret, previous_secret_expires_at=expires),
             replay_body=WebhookSecret(
@@ -240,11 +221,12 @@ async def rotate_webhook_secret(
             ),
         )
 
-    return await _once(session, caller, request, idempotency_key, payload=None, run=run)
+    return await write.respond(caller.key_id, None, run)
 
 
 @router.get(
     "/{webhook_id}/deliveries",
+    operation_id="webhooks-list-deliveries",
     response_model=DeliveryList,
     summary="List a webhook endpoint's deliveries",
     description="The delivery log, newest first: status, attempts, response code and latency.",
@@ -277,6 +259,7 @@ async def list_webhook_deliveries(
 
 @router.post(
     "/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    operation_id="webhooks-redeliver",
     status_code=202,
     response_model=DeliveryRead,
     summary="Send a delivery's event again",
@@ -290,25 +273,25 @@ async def redeliver_webhook(
     webhook_id: str,
     delivery_id: str,
     *,
-    request: Request,
     session: SessionDep,
     caller: AdminKey,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         delivery = await webhooks.redeliver(
             session,
             webhooks.parse_id(webhook_id),
             webhooks.parse_id(delivery_id, DeliveryNotFound),
             visible=caller.handle_ids,
         )
-        return idempotency.ApiResult(202, webhooks.delivery_read(delivery))
+        return ApiResult(202, DeliveryRead.from_row(delivery))
 
-    return await _once(session, caller, request, idempotency_key, payload=None, run=run)
+    return await write.respond(caller.key_id, None, run)
 
 
 @router.post(
     "/{webhook_id}/ping",
+    operation_id="webhooks-ping",
     status_code=202,
     response_model=DeliveryRead,
     summary="Send a ping event",
@@ -321,15 +304,14 @@ async def redeliver_webhook(
 async def ping_webhook(
     webhook_id: str,
     *,
-    request: Request,
     session: SessionDep,
     caller: AdminKey,
-    idempotency_key: IdempotencyKeyHeader = None,
+    write: IdempotentWriteDep,
 ) -> Response:
-    async def run() -> idempotency.ApiResult:
+    async def run() -> ApiResult:
         delivery = await webhooks.ping(
             session, webhooks.parse_id(webhook_id), visible=caller.handle_ids
         )
-        return idempotency.ApiResult(202, webhooks.delivery_read(delivery))
+        return ApiResult(202, DeliveryRead.from_row(delivery))
 
-    return await _once(session, caller, request, idempotency_key, payload=None, run=run)
+    return await write.respond(caller.key_id, None, run)

@@ -3,12 +3,14 @@ that create or rotate it), pages of endpoints and of deliveries."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app import patterns
+from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "DeliveryList",
@@ -123,6 +125,22 @@ class WebhookRead(BaseModel):
     created_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def from_row(cls, endpoint: WebhookEndpoint, handle_names: Mapping[int, str]) -> WebhookRead:
+        """The endpoint as the API shows it; `handle_names` names its handles by id."""
+        return cls(
+            id=str(endpoint.id),
+            url=endpoint.url,
+            description=endpoint.description,
+            events=list(endpoint.events),
+            status=endpoint.status,
+            disabled_reason=endpoint.disabled_reason,
+            handles=sorted(handle_names.get(i, str(i)) for i in endpoint.handle_ids or ()),
+            previous_secret_expires_at=endpoint.previous_secret_expires_at,
+            created_at=endpoint.created_at,
+            updated_at=endpoint.updated_at,
+        )
+
 
 class WebhookCreated(WebhookRead):
     model_config = ConfigDict(
@@ -183,6 +201,23 @@ class DeliveryRead(BaseModel):
     created_at: datetime
     last_attempt_at: datetime | None
     delivered_at: datetime | None
+
+    @classmethod
+    def from_row(cls, delivery: WebhookDelivery) -> DeliveryRead:
+        return cls(
+            id=str(delivery.id),
+            event_id=delivery.event_id,
+            event_type=delivery.event_type,
+            status=delivery.status,
+            attempts=delivery.attempts,
+            last_status_code=delivery.last_status_code,
+            last_latency_ms=delivery.last_latency_ms,
+            last_error=delivery.last_error,
+            response_body=delivery.response_body,
+            created_at=delivery.created_at,
+            last_attempt_at=delivery.last_attempt_at,
+            delivered_at=delivery.delivered_at,
+        )
 
 
 class DeliveryList(BaseModel):

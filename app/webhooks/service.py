@@ -43,7 +43,6 @@ __all__ = [
     "check_url",
     "create_endpoint",
     "delete_endpoint",
-    "delivery_read",
     "endpoint_reads",
     "get_endpoint",
     "list_deliveries",
@@ -110,38 +109,7 @@ async def endpoint_reads(
     session: AsyncSession, endpoints: Sequence[WebhookEndpoint]
 ) -> list[WebhookRead]:
     names = await _handle_names(session, (i for e in endpoints for i in e.handle_ids or ()))
-    return [
-        WebhookRead(
-            id=str(endpoint.id),
-            url=endpoint.url,
-            description=endpoint.description,
-            events=list(endpoint.events),
-            status=endpoint.status,
-            disabled_reason=endpoint.disabled_reason,
-            handles=sorted(names.get(i, str(i)) for i in endpoint.handle_ids or ()),
-            previous_secret_expires_at=endpoint.previous_secret_expires_at,
-            created_at=endpoint.created_at,
-            updated_at=endpoint.updated_at,
-        )
-        for endpoint in endpoints
-    ]
-
-
-def delivery_read(delivery: WebhookDelivery) -> DeliveryRead:
-    return DeliveryRead(
-        id=str(delivery.id),
-        event_id=delivery.event_id,
-        event_type=delivery.event_type,
-        status=delivery.status,
-        attempts=delivery.attempts,
-        last_status_code=delivery.last_status_code,
-        last_latency_ms=delivery.last_latency_ms,
-        last_error=delivery.last_error,
-        response_body=delivery.response_body,
-        created_at=delivery.created_at,
-        last_attempt_at=delivery.last_attempt_at,
-        delivered_at=delivery.delivered_at,
-    )
+    return [WebhookRead.from_row(endpoint, names) for endpoint in endpoints]
 
 
 async def create_endpoint(
@@ -302,7 +270,7 @@ async def list_deliveries(
     rows = list(await session.scalars(query.order_by(WebhookDelivery.id.desc()).limit(limit + 1)))
     page = rows[:limit]
     next_cursor = codec.encode(BY_DELIVERY, [page[-1].id]) if len(rows) > limit else None
-    return DeliveryPage([delivery_read(row) for row in page], next_cursor)
+    return DeliveryPage([DeliveryRead.from_row(row) for row in page], next_cursor)
 
 
 async def _active(

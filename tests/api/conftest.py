@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from app.leads.models import Lead
 from app.links import service as links
 from app.main import create_app
 from app.pages.models import Page
+from tests.api.helpers import World
 from tests.conftest import DatabaseUnderTest, make_settings, open_fresh_database
 
 
@@ -90,24 +90,6 @@ async def issue_key(
 ) -> str:
     issued = await api_keys.create_api_key(session, name="test", scopes=scopes, handles=handles)
     return issued.secret
-
-
-@dataclass
-class World:
-    """Two handles, each with a page and a lead, and keys of every kind."""
-
-    anna: Handle
-    bob: Handle
-    anna_page: Page
-    bob_page: Page
-    anna_lead: Lead
-    bob_lead: Lead
-    keys: dict[str, str]
-
-    async def key_id(self, session: AsyncSession, name: str) -> int:
-        found = await api_keys.find_active_key(session, self.keys[name])
-        assert found is not None
-        return found.id
 
 
 @pytest.fixture
