@@ -11,7 +11,6 @@ message itself: whoever starts it hands it a handler (and retry policy) per kind
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import re
@@ -22,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Final, Literal
 
 from app import metrics
+from app.background import BackgroundLoop, Step
 from app.db import Database, utcnow
 from app.delivery import service as outbox
 from app.delivery.exceptions import PermanentFailure, TemporaryFailure
@@ -94,7 +94,7 @@ class _Outcome:
     elapsed: float = 0.0
 
 
-class OutboxWorker:
+class OutboxWorker(BackgroundLoop):
     def __init__(
         self,
         database: Database,
@@ -110,6 +110,14 @@ class OutboxWorker:
     ) -> None:
         if lease.total_seconds() <= attempt_timeout:
             raise ValueError("the lease must outlast an attempt, or a slow send is claimed twice")
+        super().__init__(
+            "outbox-worker",
+            logger,
+            interval=poll_interval,
+            first_backoff=poll_interval,
+            max_backoff=MAX_IDLE_BACKOFF_SECONDS,
+            every=PRUNE_EVERY_SECONDS,
+        )
         self.database = database
         self.policies = dict(policies or {})
         self.handlers = dict(handlers)
@@ -120,66 +128,30 @@ class OutboxWorker:
         self.keep_sent_for = keep_sent_for
         self.clock = clock
         self._rng = random.Random()  # noqa: S311 - jitter, not a secret
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
-        self._last_prune = float("-inf")
 
     def policy(self, kind: str) -> RetryPolicy:
         return self.policies.get(kind, DEFAULT_RETRY_POLICY)
 
-    def wake(self) -> None:
-        """Look for due messages now instead of at the next poll."""
-        self._wake.set()
-
-    def start(self) -> None:
-        """Run in the background of the current event loop (the app's lifespan)."""
-        self._stopping = False
-        self._task = asyncio.create_task(self.run_forever(), name="outbox-worker")
-
-    def request_stop(self) -> None:
-        """Stop after the messages being sent now are settled (signal handlers call this)."""
-        self._stopping = True
-        self._wake.set()
-
-    async def stop(self, *, deadline_seconds: float = 15.0) -> None:
+    async def stop(self, *, deadline_seconds: float | None = 15.0) -> None:
         """Finish the current batch, then end; after `deadline_seconds` the batch is abandoned (its
         leases expire and another worker sends it: at least once, never lost)."""
-        self.request_stop()
-        if self._task is None:
-            return
-        task, self._task = self._task, None
-        try:
-            await asyncio.wait_for(asyncio.shield(task), deadline_seconds)
-        except TimeoutError:
-            logger.warning(
-                "outbox worker did not finish within %.0f s; cancelling it", deadline_seconds
-            )
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await super().stop(deadline_seconds=deadline_seconds)
 
     async def run_forever(self) -> None:
         """Deliver until `request_stop()`; database outages are logged and waited out."""
         outbox.add_waker(self.wake)
-        backoff = self.poll_interval
         try:
-            while not self._stopping:
-                try:
-                    busy = await self.run_once() >= self.batch_size
-                    backoff = self.poll_interval
-                except Exception:
-                    logger.exception(
-                        "outbox: claiming messages failed; retrying in %.0f s", backoff
-                    )
-                    await self._sleep(backoff)
-                    backoff = min(backoff * 2, MAX_IDLE_BACKOFF_SECONDS)
-                    continue
-                await self._prune_now_and_then()
-                if not busy:
-                    await self._sleep(self.poll_interval)
+            await super().run_forever()
         finally:
             outbox.remove_waker(self.wake)
+
+    async def _step(self) -> Step:
+        try:
+            claimed = await self.run_once()
+        except Exception:
+            logger.exception("outbox: claiming messages failed; retrying in %.0f s", self._backoff)
+            return Step.FAILED
+        return Step.BUSY if claimed >= self.batch_size else Step.IDLE
 
     async def run_once(self) -> int:
         """Claim one batch of due messages and deliver it; returns how many were claimed."""
@@ -208,11 +180,6 @@ class OutboxWorker:
         while claimed := await self.run_once():
             total += claimed
         return total
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        self._wake.clear()
 
     async def _attempt(self, message: OutboxMessage) -> _Outcome:
         """Hand the message to its handler; never raises (but lets cancellation through)."""
@@ -296,11 +263,7 @@ class OutboxWorker:
                 _safe_for_log(outcome.error),
             )
 
-    async def _prune_now_and_then(self) -> None:
-        now = time.monotonic()
-        if now - self._last_prune < PRUNE_EVERY_SECONDS:
-            return
-        self._last_prune = now
+    async def _now_and_then(self) -> None:
         try:
             async with self.database.session() as session:
                 pruned = await outbox.prune_sent(session, before=self.clock() - self.keep_sent_for)

@@ -28,6 +28,7 @@ from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.background import BackgroundLoop, Step
 from app.db import Database, utcnow
 from app.delivery import service as delivery
 from app.delivery.models import OutboxMessage
@@ -64,28 +65,18 @@ class NewOptIn:
 _Waiting = tuple[NewOptIn, "asyncio.Future[int | None]"]
 
 
-class OptInWriter:
-    """Owned by the app's lifespan: `start()`, `write()` from requests, `stop()` on shutdown."""
+class OptInWriter(BackgroundLoop):
+    """Owned by the app's lifespan: `start()`, `write()` from requests, `stop()` on shutdown
+    (which ends the task, never mid-batch, then writes what is still queued)."""
 
     def __init__(self, database: Database, links: LeadLinks, *, max_batch: int = MAX_BATCH) -> None:
+        # Woken by each queued opt-in, and only then: no timer, no back-off (a failed batch
+        # fails its requests, it is not retried).
+        super().__init__("opt-in-writer", logger, interval=None, wait_first=True)
         self.database = database
         self.links = links
         self.max_batch = max_batch
         self._queue: deque[_Waiting] = deque()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="opt-in-writer")
-
-    async def stop(self) -> None:
-        """Write what is queued, then end the task (never cancelled mid-batch)."""
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
 
     async def write(self, opt_in: NewOptIn) -> int | None:
         """The new lead's id once committed, or `None` when the page already knows the address.
@@ -93,22 +84,22 @@ class OptInWriter:
         Raises what writing it raised (a database error becomes the request's 503).
         """
         if self._task is None or self._task.done():
-            # Not started, or already stopped: write it in a transaction of its own.
+            # Not started, or stopping: write it in a transaction of its own.
             return (await self._commit([opt_in]))[0]
         future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self._queue.append((opt_in, future))
         self._wake.set()
         return await future
 
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue:
-                size = min(self.max_batch, len(self._queue))
-                await self._write_batch([self._queue.popleft() for _ in range(size)])
-            if self._stopping:
-                return
+    async def _step(self) -> Step:
+        while self._queue:
+            size = min(self.max_batch, len(self._queue))
+            await self._write_batch([self._queue.popleft() for _ in range(size)])
+        return Step.IDLE
+
+    async def _finish(self) -> None:
+        # A loop told to stop ends without another step: what it left queued is written here.
+        await self._step()
 
     async def _write_batch(self, batch: list[_Waiting]) -> None:
         try:

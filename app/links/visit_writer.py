@@ -13,7 +13,6 @@ through here: they are committed before their response.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter, deque
@@ -23,6 +22,7 @@ from datetime import date
 from sqlalchemy.exc import IntegrityError
 
 from app import metrics
+from app.background import BackgroundLoop, Step
 from app.db import Database
 from app.links.visits import VisitRecord, prune_visitor_ledger, write_visits
 
@@ -34,7 +34,7 @@ MAX_BACKOFF_SECONDS = 5.0
 PRUNE_EVERY_SECONDS = 3600.0
 
 
-class VisitWriter:
+class VisitWriter(BackgroundLoop):
     def __init__(
         self,
         database: Database,
@@ -46,28 +46,30 @@ class VisitWriter:
         max_buffered: int = 20_000,
         interval: float = 0.2,
     ) -> None:
+        super().__init__(
+            "visit-writer",
+            logger,
+            interval=interval,
+            wait_first=True,
+            # A failed batch is retried two intervals later, then twice as late each time.
+            first_backoff=min(interval * 2, MAX_BACKOFF_SECONDS),
+            max_backoff=MAX_BACKOFF_SECONDS,
+            # The first prune (old salts are deleted there) comes right after start.
+            every=PRUNE_EVERY_SECONDS,
+            monotonic=time.monotonic,  # this module's clock: the tests move it
+        )
         self.database = database
         self.today = today
         self.batch_size = batch_size
         self.max_buffered = max_buffered
         self.interval = interval
         self._buffer: deque[VisitRecord] = deque()
-        self._wake = asyncio.Event()
         self._write_lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-        self._backoff = interval
-        self._stopping = False
-        # -inf, not 0.0: time.monotonic() counts from boot, and the first prune (old salts are
-        # deleted there) must come right after start whatever the machine's uptime.
-        self._last_prune = float("-inf")
         metrics.visit_buffer_size.set_function(lambda: len(self._buffer))
 
     @property
     def pending(self) -> int:
         return len(self._buffer)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="visit-writer")
 
     def offer(self, visit: VisitRecord) -> bool:
         """Queue a visit unless the buffer is full (then False: the caller must `record` it)."""
@@ -84,18 +86,16 @@ class VisitWriter:
         if not self.offer(visit):
             await self._write_directly(visit)
 
-    async def stop(self, *, deadline_seconds: float = 10.0) -> None:
-        """Stop the task and write everything still buffered (retrying until the deadline)."""
-        if self._task is not None:
-            # Never cancel the task mid-batch: a popped batch would be lost with it.
-            self._stopping = True
-            self._wake.set()
-            await self._task
-            self._task = None
-        deadline = time.monotonic() + deadline_seconds
+    async def stop(self, *, deadline_seconds: float | None = 10.0) -> None:
+        """Stop the task and write everything still buffered, retrying until `deadline_seconds`
+        have passed (None: until it is written)."""
+        # Never cancel the task mid-batch (no deadline here): a popped batch would be lost.
+        await super().stop()
+        now = time.monotonic()
+        deadline = now + deadline_seconds if deadline_seconds is not None else float("inf")
         while self._buffer and time.monotonic() < deadline:
             if not await self.flush():
-                await asyncio.sleep(min(self._backoff, max(0.0, deadline - time.monotonic())))
+                await asyncio.sleep(min(self._back_off(), max(0.0, deadline - time.monotonic())))
         if self._buffer:
             metrics.visits_lost.inc(len(self._buffer))
             logger.error("shutdown: %d visits could not be written and are lost", len(self._buffer))
@@ -117,23 +117,13 @@ class VisitWriter:
                     self._buffer.extendleft(reversed(batch))
                     metrics.visit_write_failures.inc()
                     logger.exception("writing %d visits failed; will retry", len(batch))
-                    self._backoff = min(self._backoff * 2, MAX_BACKOFF_SECONDS)
                     return False
-                self._backoff = self.interval
+                # Progress: a batch failing after this one is retried after the first back-off.
+                self._backoff = self._first_backoff
         return True
 
-    async def _run(self) -> None:
-        failing = False
-        while True:
-            with contextlib.suppress(TimeoutError):
-                timeout = self._backoff if failing else self.interval
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
-            self._wake.clear()
-            if self._stopping:
-                return
-            failing = not await self.flush()
-            if not failing:
-                await self._prune_now_and_then()
+    async def _step(self) -> Step:
+        return Step.IDLE if await self.flush() else Step.FAILED
 
     async def _write_batch(self, batch: list[VisitRecord]) -> None:
         try:
@@ -174,11 +164,7 @@ class VisitWriter:
             metrics.visits_lost.inc()
             logger.exception("buffer full and the direct write failed: visit %s lost", visit.ref)
 
-    async def _prune_now_and_then(self) -> None:
-        now = time.monotonic()
-        if now - self._last_prune < PRUNE_EVERY_SECONDS:
-            return
-        self._last_prune = now
+    async def _now_and_then(self) -> None:
         try:
             async with self.database.session() as session:
                 await prune_visitor_ledger(session, self.today())

@@ -179,3 +179,31 @@ async def test_a_refused_opt_in_fails_alone(
     assert emails == {"one@example.com", "three@example.com"}
     queued = await session.scalars(select(OutboxMessage.lead_id))
     assert sorted(queued) == sorted([first, third])
+
+
+async def test_stop_writes_the_opt_ins_still_queued(
+    settings: Settings, connection: AsyncConnection, session: AsyncSession
+) -> None:
+    handle = await links.create_handle(session, "queued")
+    page = await pages.create_page(session, handle, slug="queued", title="Queued")
+    await pages.publish_page(session, page)
+    await session.commit()
+
+    writer = OptInWriter(
+        Database(connection, owns_engine=False),
+        LeadLinks(settings.base_url, LeadTokens("k" * 40)),
+    )
+    writer.start()
+    emails = [f"{name}@example.com" for name in ("one", "two", "three")]
+    writes = [
+        asyncio.create_task(writer.write(NewOptIn(page, _form(email), None, utcnow())))
+        for email in emails
+    ]
+    await asyncio.sleep(0)  # all three queued; the writer's task has not stepped yet
+    assert len(writer._queue) == 3
+    await writer.stop()
+
+    lead_ids = await asyncio.wait_for(asyncio.gather(*writes), timeout=5)
+    assert all(isinstance(lead_id, int) for lead_id in lead_ids)
+    stored = set(await session.scalars(select(Lead.email).where(Lead.page_id == page.id)))
+    assert stored == set(emails)
