@@ -491,6 +491,9 @@ def field_errors(exc: ValidationError) -> ValidationFailed:
         location = [str(part) for part in error["loc"] if not str(part).startswith("function-")]
         name = ".".join(location) or "page"
         message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "string_pattern_mismatch":
+            # Described in words, as the API's 422 does, not by quoting the expression.
+            message = patterns.problem_with(str(error.get("ctx", {}).get("pattern", "")))
         errors.append(FieldError(name, message))
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
     return ValidationFailed(f"Invalid page: {detail}", errors=errors)
