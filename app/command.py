@@ -150,8 +150,10 @@ async def _in_session(
 @contextmanager
 def progress(description: str, total: int | None) -> Iterator[Callable[[], None]]:
     """A progress bar while a long command works, advanced by calling what this yields; shown
-    only when stdout is a terminal, so piped or redirected output stays exactly the result."""
-    if not out.is_terminal:
+    only when stdout is an interactive terminal, so piped output stays exactly the result."""
+    # A console of its own, made now: whether stdout is a terminal is a property of this run.
+    terminal = Console()
+    if not terminal.is_interactive:
         yield _nothing
         return
     columns = (
@@ -160,7 +162,7 @@ def progress(description: str, total: int | None) -> Iterator[Callable[[], None]
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=out, transient=True) as bar:
+    with Progress(*columns, console=terminal, transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield functools.partial(bar.advance, task, 1)
 
