@@ -191,3 +191,17 @@ def test_a_failed_create_leaves_no_stored_gift_file(env: dict[str, str], tmp_pat
     assert result.exit_code == 1
     assert "already taken" in result.stderr
     assert (set(gifts.iterdir()) if gifts.exists() else set()) == before
+
+
+def test_blanks_around_option_values_are_trimmed(env: dict[str, str]) -> None:
+    ok(
+        "pages", "create", "anna", " spaced ", "--title", "  Spaced out  ",
+        "--field", " role : Your role : select : Coach | Shop owner ",
+        env=env,
+    )  # fmt: skip
+    ((title, fields),) = rows(env, "SELECT title, custom_fields FROM pages WHERE slug = 'spaced'")
+    assert title == "Spaced out"
+    assert json.loads(str(fields)) == [
+        {"key": "role", "label": "Your role", "type": "select", "required": False,
+         "options": ["Coach", "Shop owner"]},
+    ]  # fmt: skip
