@@ -14,8 +14,15 @@ $(RUN_STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
+# openapi-python-client (the generated-client test) pins an older Typer than leadlink's CLI
+# needs, so it lives in a virtualenv of its own inside .venv.
+OPENAPI_CLIENT := $(VENV)/tools/openapi-python-client
+OPENAPI_CLIENT_VERSION := 0.29.1
+
 $(DEV_STAMP): $(RUN_STAMP)
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(PYTHON) -m venv $(OPENAPI_CLIENT)
+	$(OPENAPI_CLIENT)/bin/pip install --quiet 'openapi-python-client==$(OPENAPI_CLIENT_VERSION)'
 	touch $@
 
 run: $(RUN_STAMP)  ## migrate the SQLite file under ./var, seed the demo once, serve on :8000

@@ -93,8 +93,8 @@ __all__ = [
 
 RESULT_PATH = REPO_ROOT / "var" / "bench" / "last.json"
 WARMUP_SECONDS = 2
-# Kept identical to the uvicorn.run() arguments of `leadlink serve` (app/cli.py), so the ratio
-# measures leadlink rather than a difference in server options.
+# Kept identical to the uvicorn.run() arguments of `leadlink serve` (app/cli/serving.py), so the
+# ratio measures leadlink rather than a difference in server options.
 UVICORN_SETTINGS = (
     "--loop", "uvloop", "--http", "app.http_protocol:CoalescingHttpToolsProtocol",
     "--no-access-log", "--log-level", "warning", "--workers", "1", "--no-proxy-headers",

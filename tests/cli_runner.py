@@ -1,12 +1,19 @@
-"""Run the real `leadlink` console script in a subprocess, as a person would."""
+"""Run `leadlink` as a person would: in this process with Typer's `CliRunner` (fast), or as the
+real console script in a subprocess where the process itself matters (serving, signals)."""
 
 from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+
+from typer.testing import CliRunner, Result
+
+from app.cli import cli
+from app.config import Settings, load_settings
 
 LEADLINK = Path(sys.executable).parent / "leadlink"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -26,9 +33,18 @@ def leadlink_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def invoke_leadlink(*args: str, env: dict[str, str], stdin: str | None = None) -> Result:
+    """`leadlink ARGS` in this process, with `env` as its whole environment. An exception the
+    command does not turn into an exit status is raised here, as a traceback would show."""
+    clean = {name: None for name in os.environ if name not in env}
+    runner = CliRunner(env={**clean, **env})
+    return runner.invoke(cli, list(args), input=stdin, catch_exceptions=False)
+
+
 def run_leadlink(
     *args: str, env: dict[str, str], timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
+    """The real console script in a subprocess: a second or more per call."""
     return subprocess.run(
         [str(LEADLINK), *args],
         env=env,
@@ -38,6 +54,20 @@ def run_leadlink(
         timeout=timeout,
         check=False,
     )
+
+
+def cli_settings(env: dict[str, str]) -> Settings:
+    """The settings the CLI reads from `env` (its data directory and database)."""
+    return load_settings(
+        data_dir=Path(env["LEADLINK_DATA_DIR"]), database_url=env["LEADLINK_DATABASE_URL"]
+    )
+
+
+def sqlite_rows(env: dict[str, str], query: str) -> list[tuple[object, ...]]:
+    """Rows of the CLI's SQLite database, read directly."""
+    path = env["LEADLINK_DATABASE_URL"].removeprefix("sqlite+aiosqlite:///")
+    with sqlite3.connect(path) as db:
+        return db.execute(query).fetchall()
 
 
 def free_port() -> int:

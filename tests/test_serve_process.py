@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.cli_runner import LEADLINK, REPO_ROOT, free_port, leadlink_env, run_leadlink
+from tests.cli_runner import LEADLINK, REPO_ROOT, free_port, invoke_leadlink, leadlink_env
 
 
 def _wait_until_up(base_url: str, process: subprocess.Popen[str]) -> None:
@@ -27,8 +27,8 @@ def _wait_until_up(base_url: str, process: subprocess.Popen[str]) -> None:
 
 def test_serve_answers_over_a_socket_and_stops_cleanly(tmp_path: Path) -> None:
     env = leadlink_env(tmp_path, LEADLINK_LOG_FORMAT="json")
-    assert run_leadlink("migrate", env=env).returncode == 0
-    assert run_leadlink("demo", env=env).returncode == 0
+    assert invoke_leadlink("migrate", env=env).exit_code == 0
+    assert invoke_leadlink("demo", env=env).exit_code == 0
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(

@@ -28,7 +28,7 @@ from app.admin.sessions import (
 from app.client_ip import TrustedProxies
 from app.config import Settings
 from app.db import SessionDep
-from app.links import service as links
+from app.handles import service as handles
 from app.rate_limits import RateLimiter
 from app.templating import render
 from app.users import service as users
@@ -166,12 +166,12 @@ async def report(
     start: Annotated[str | None, Query(alias="from", max_length=10)] = None,
     end: Annotated[str | None, Query(alias="to", max_length=10)] = None,
 ) -> HTMLResponse:
-    handles = await links.list_handles(session)
+    every_handle = await handles.list_handles(session)
     filters = report_page.parse_filters(
         handle=handle,
         raw_from=start,
         raw_to=end,
-        handles=handles,
+        handles=every_handle,
         today=report_page.today_in(settings.report_tz),
     )
     view = await report_page.build_report_view(session, filters, tz=settings.report_tz)
@@ -179,7 +179,7 @@ async def report(
         "admin/report.html",
         owner=owner,
         csrf_field=CSRF_FIELD,
-        handles=handles,
+        handles=every_handle,
         filters=filters,
         view=view,
         tz=settings.report_tz,

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.external_urls import check_external_url
-from app.handles.exceptions import HandleNotFound, HandleTaken
+from app.handles.exceptions import HandleTaken
 from app.handles.models import Handle
-from app.handles.names import RESERVED_HANDLES, handle_key, normalize_handle_name
+from app.handles.names import RESERVED_HANDLES, normalize_handle_name
 from app.handles.visibility import visible_only
 from app.links.exceptions import InvalidRoute, RouteNotFound
 from app.links.models import Route
@@ -31,11 +31,9 @@ __all__ = [
     "HandleSnapshot",
     "add_route",
     "create_handle",
-    "get_handle",
     "get_route",
     "handle_read",
     "handle_reads",
-    "list_handles",
     "list_routes",
     "list_visible_handles",
     "load_handle_snapshot",
@@ -61,17 +59,6 @@ async def create_handle(session: AsyncSession, name: str, *, display_name: str =
     session.add(handle)
     await session.flush()
     return handle
-
-
-async def get_handle(session: AsyncSession, name: str) -> Handle:
-    handle = await session.scalar(select(Handle).where(Handle.name == handle_key(name)))
-    if handle is None:
-        raise HandleNotFound(name)
-    return handle
-
-
-async def list_handles(session: AsyncSession) -> Sequence[Handle]:
-    return (await session.scalars(select(Handle).order_by(Handle.name))).all()
 
 
 async def _page_of_handle(

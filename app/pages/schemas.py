@@ -1,5 +1,6 @@
 """What a page is made of when it is created or changed: checked field by field here, and across
-fields (the gift) by the page service. Used by the service, the CLI and the REST API.
+fields (the gift) by the page service. The REST API and the CLI both take a page as
+`PageCreateRequest`/`PageUpdateRequest` and hand the service a `PageCreate`/`PageUpdate`.
 """
 
 from __future__ import annotations
@@ -247,7 +248,7 @@ ApiGiftKind = Literal["url", "code", "text"]
 
 # The API states each text field's form in its schema, and pydantic enforces these patterns and
 # lengths on the value as sent, so `/openapi.json` and the API agree; the shared checks above
-# then trim it. (The CLI's types also accept blanks and line ends around a value, and trim them.)
+# then trim it. The CLI trims its options itself and checks them with these same models.
 _TitleLine = StringConstraints(max_length=200, pattern=patterns.ONE_LINE_NOT_BLANK)
 ApiTitle = Annotated[str, _TitleLine, _line(200, required=True)]
 ApiHeadline = Annotated[
@@ -279,8 +280,8 @@ ApiOption = Annotated[str, StringConstraints(max_length=100, pattern=patterns.OP
 
 class ApiCustomField(CustomField):
     """A custom field as the API takes it: the form of each part stated in the schema. That a
-    select field has options and the others have none is stated too, and checked as for the
-    CLI; that keys differ is checked only."""
+    select field has options and the others have none is stated too, and checked as for
+    `CustomField`; that keys differ is checked only."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -314,7 +315,7 @@ ApiCustomFields = Annotated[
 ]
 PageStatusName = Literal["draft", "published", "archived"]
 HandleRef = Annotated[str, StringConstraints(pattern=patterns.HANDLE_REF)]
-# The API states the slug rule in its schema (the CLI also trims blanks); upper case is lowered.
+# The API states the slug rule in its schema; upper case is lowered.
 ApiSlug = Annotated[
     str,
     StringConstraints(pattern=patterns.SLUG),
@@ -323,7 +324,8 @@ ApiSlug = Annotated[
 _SLUG_DESCRIPTION = "1 to 64 of a-z, 0-9 and '-', not at either end (stored lower-cased)."
 _GIFT_KIND_DESCRIPTION = (
     "`url`, `code` or `text`; null (with an empty `gift_value`): no gift yet. File gifts are "
-    "uploaded with `leadlink pages update --gift-file` (the API does not take files)."
+    "uploaded with `leadlink pages update SLUG --gift-kind file --gift PATH` (the API does not "
+    "take files)."
 )
 
 _PAGE_EXAMPLE: dict[str, Any] = {
@@ -525,6 +527,9 @@ def field_errors(exc: ValidationError) -> ValidationFailed:
         location = [str(part) for part in error["loc"] if not str(part).startswith("function-")]
         name = ".".join(location) or "page"
         message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "string_pattern_mismatch":
+            # Described in words, as the API's 422 does, not by quoting the expression.
+            message = patterns.problem_with(str(error.get("ctx", {}).get("pattern", "")))
         errors.append(FieldError(name, message))
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
     return ValidationFailed(f"Invalid page: {detail}", errors=errors)

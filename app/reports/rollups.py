@@ -3,6 +3,7 @@ raw rows (`leadlink rollups rebuild`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -43,6 +44,7 @@ from app.reports.timezones import (
 )
 
 __all__ = [
+    "REBUILD_STEPS",
     "RebuildResult",
     "rebuild_rollups",
     "set_report_zone",
@@ -120,14 +122,25 @@ def _lead_day_in_stored_zone(dialect: str) -> ColumnElement[date]:
     return type_coerce(func.date(func.substr(Lead.created_at, 1, 19), seconds), Date)
 
 
-async def rebuild_rollups(session: AsyncSession, tz: str | ZoneInfo) -> RebuildResult:
+# The statements `rebuild_rollups` reports through `step_done`, for a progress bar's total.
+REBUILD_STEPS = 5
+
+
+def _no_progress() -> None:
+    return None
+
+
+async def rebuild_rollups(
+    session: AsyncSession, tz: str | ZoneInfo, *, step_done: Callable[[], None] = _no_progress
+) -> RebuildResult:
     """Make `tz` the report time zone and recompute everything kept per day from the raw rows,
     in the caller's transaction: `visits.day`, `visit_rollups`, `lead_rollups` (whose triggers
     then refill `report_days` and `report_months`) and the recent unique-visitor ledger.
 
     For `leadlink rollups rebuild` after LEADLINK_REPORT_TZ changes (or to repair rollups). On
     PostgreSQL the tables are locked against concurrent writers until commit; on SQLite the
-    write transaction already excludes them.
+    write transaction already excludes them. `step_done` is called after each of the
+    `REBUILD_STEPS` steps.
     """
     zone_info = tz if isinstance(tz, ZoneInfo) else zone(tz)
     connection = await session.connection()
@@ -152,6 +165,7 @@ async def rebuild_rollups(session: AsyncSession, tz: str | ZoneInfo) -> RebuildR
             update(Visit).where(Visit.day != local_day).values(day=local_day), params
         )
         redated = result.rowcount
+    step_done()
 
     # Emptying the rollups empties the per-source ones through their triggers; what is left
     # there is cleared too before everything is recounted.
@@ -173,6 +187,7 @@ async def rebuild_rollups(session: AsyncSession, tz: str | ZoneInfo) -> RebuildR
             ).group_by(Visit.day, Visit.handle_id, page, Visit.source),
         )
     )
+    step_done()
     confirmed = or_(Lead.confirmed_at.is_not(None), Lead.status.in_(_CONFIRMED_STATES))
     customer = or_(Lead.customer_at.is_not(None), Lead.status == LeadStatus.CUSTOMER.value)
     facts = select(
@@ -192,6 +207,7 @@ async def rebuild_rollups(session: AsyncSession, tz: str | ZoneInfo) -> RebuildR
             ).group_by(*keys),
         )
     )
+    step_done()
     # Likes live in the per-source rollups only: add the snapshots back (the day rollups'
     # trigger passes them on to the months).
     likes = select(
@@ -215,6 +231,7 @@ async def rebuild_rollups(session: AsyncSession, tz: str | ZoneInfo) -> RebuildR
         )
     )
     rollup_rows = int(await session.scalar(select(func.count()).select_from(VisitRollup)) or 0)
+    step_done()
 
     # The ledger decides which later visits are new visitors: make it match the re-dated rows.
     today = datetime.now(zone_info).date()
@@ -227,4 +244,5 @@ async def rebuild_rollups(session: AsyncSession, tz: str | ZoneInfo) -> RebuildR
             .distinct(),
         )
     )
+    step_done()
     return RebuildResult(redated_visits=redated, rollup_rows=rollup_rows)

@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.handles import service as handles
 from app.handles.exceptions import HandleNotFound
 from app.handles.models import Handle
 from app.handles.visibility import sees
-from app.links import service as links
 from app.links.models import EXTERNAL_PAGE_ID
 from app.links.sources import CANONICAL_SOURCES
 from app.pages import service as pages
@@ -348,7 +348,7 @@ async def resolve_scope(
 ) -> tuple[Handle | None, Page | None]:
     """The handle and page a report names, as 404s when unknown or out of the key's sight
     (exactly alike), and a 422 when the page is not one of the handle's."""
-    found_handle = await links.get_handle(session, handle) if handle else None
+    found_handle = await handles.get_handle(session, handle) if handle else None
     if found_handle is not None and not sees(visible, found_handle.id):
         raise HandleNotFound(handle or "")
     found_page = await pages.get_page(session, page) if page else None

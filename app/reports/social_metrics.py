@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -221,13 +221,22 @@ def _csv_header(cells: list[str]) -> list[str]:
     return names
 
 
+def _no_progress() -> None:
+    return None
+
+
 async def import_social_metrics_csv(
-    session: AsyncSession, handle: Handle, text: str
+    session: AsyncSession,
+    handle: Handle,
+    text: str,
+    *,
+    line_done: Callable[[], None] = _no_progress,
 ) -> ImportResult:
     """Import `date,platform,likes,followers,impressions,comments,shares` rows for a handle.
 
     Good rows are kept and bad ones reported by line number; an empty number is unknown.
     Importing the same file again changes nothing (an upsert by handle, platform and day).
+    `line_done` is called per CSV record read, and once more when the rows are stored.
     """
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
     header: list[str] | None = None
@@ -235,6 +244,7 @@ async def import_social_metrics_csv(
     errors: list[tuple[int, str]] = []
     try:
         for cells in reader:
+            line_done()
             line = reader.line_num
             if not any(cell.strip() for cell in cells):
                 continue
@@ -252,6 +262,7 @@ async def import_social_metrics_csv(
     if header is None and not errors:
         errors.append((1, "the file is empty; expected the header " + ",".join(CSV_COLUMNS)))
     await upsert_social_metrics(session, snapshots)
+    line_done()
     return ImportResult(imported=len(snapshots), errors=errors)
 
 

@@ -9,10 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from app.cli import cli
-from tests.cli_runner import leadlink_env
+from tests.cli_runner import invoke_leadlink, leadlink_env
 
 Invoke = Callable[..., Result]
 
@@ -20,10 +19,9 @@ Invoke = Callable[..., Result]
 @pytest.fixture
 def invoke(tmp_path: Path) -> Invoke:
     env = leadlink_env(tmp_path)
-    runner = CliRunner(env=env)
 
     def run(*args: str, stdin: str | None = None) -> Result:
-        return runner.invoke(cli, list(args), input=stdin)
+        return invoke_leadlink(*args, env=env, stdin=stdin)
 
     assert run("migrate").exit_code == 0
     return run

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli_runner import LEADLINK, REPO_ROOT, free_port, leadlink_env, run_leadlink
+from tests.cli_runner import LEADLINK, REPO_ROOT, free_port, invoke_leadlink, leadlink_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -47,8 +47,8 @@ def server(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = leadlink_env(tmp_path, LEADLINK_BASE_URL=base_url)
-    assert run_leadlink("migrate", env=env).returncode == 0
-    assert run_leadlink("demo", env=env).returncode == 0
+    assert invoke_leadlink("migrate", env=env).exit_code == 0
+    assert invoke_leadlink("demo", env=env).exit_code == 0
     process = subprocess.Popen(
         [str(LEADLINK), "serve", "--port", str(port)],
         env=env,

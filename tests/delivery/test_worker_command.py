@@ -10,14 +10,13 @@ from pathlib import Path
 
 from app import migrations
 from app.db import Database, create_engine
-from tests.cli_runner import LEADLINK, REPO_ROOT, leadlink_env
-from tests.conftest import make_settings
+from tests.cli_runner import LEADLINK, REPO_ROOT, cli_settings, leadlink_env
 from tests.delivery.outbox_helpers import enqueue_ping, load
 
 
 async def test_worker_command_delivers_and_stops_on_sigterm(tmp_path: Path) -> None:
     env = leadlink_env(tmp_path)
-    engine = create_engine(make_settings(tmp_path, env["LEADLINK_DATABASE_URL"]))
+    engine = create_engine(cli_settings(env))
     database = Database(engine)
     try:
         await migrations.upgrade(engine)

@@ -8,17 +8,16 @@ import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from typer.testing import CliRunner
+import pytest
 
-from app.cli import cli
 from app.reports.service import ROW_FIELDS
-from tests.cli_runner import leadlink_env
+from tests.cli_runner import invoke_leadlink, leadlink_env
 
 
 def test_import_report_and_rebuild_on_the_demo(tmp_path: Path) -> None:
-    runner = CliRunner(env=leadlink_env(tmp_path))
-    assert runner.invoke(cli, ["migrate"]).exit_code == 0
-    assert runner.invoke(cli, ["demo"]).exit_code == 0
+    env = leadlink_env(tmp_path)
+    assert invoke_leadlink("migrate", env=env).exit_code == 0
+    assert invoke_leadlink("demo", env=env).exit_code == 0
     today = datetime.now(UTC).date()
     metrics = tmp_path / "metrics.csv"
     metrics.write_text(
@@ -28,20 +27,20 @@ def test_import_report_and_rebuild_on_the_demo(tmp_path: Path) -> None:
         encoding="utf-8",
     )
 
-    imported = runner.invoke(cli, ["metrics", "import", str(metrics), "--handle", "demo"])
+    imported = invoke_leadlink("metrics", "import", str(metrics), "--handle", "demo", env=env)
     assert imported.exit_code == 1  # a bad line: reported, the good row kept
     assert "1 rows imported for @demo" in imported.stdout
     assert "line 3: likes must be a whole number" in imported.stderr
 
-    table = runner.invoke(cli, ["report", "--handle", "demo"])
+    table = invoke_leadlink("report", "--handle", "demo", env=env)
     assert table.exit_code == 0, table.output
     assert "instagram" in table.stdout
     assert "pinterest" in table.stdout
     assert "total" in table.stdout
 
     start = (today - timedelta(days=6)).isoformat()
-    exported = runner.invoke(
-        cli, ["report", "--handle", "demo", "--from", start, "--to", today.isoformat(), "--csv"]
+    exported = invoke_leadlink(
+        "report", "--handle", "demo", "--from", start, "--to", today.isoformat(), "--csv", env=env
     )
     assert exported.exit_code == 0, exported.output
     lines = list(csv.reader(io.StringIO(exported.stdout)))
@@ -52,17 +51,67 @@ def test_import_report_and_rebuild_on_the_demo(tmp_path: Path) -> None:
     visits = sum(int(line[3]) for line in lines[1:-1])
     assert int(lines[-1][3]) == visits > 0
 
-    by_day = runner.invoke(cli, ["report", "--handle", "demo", "--group-by", "day", "--csv"])
+    by_day = invoke_leadlink("report", "--handle", "demo", "--group-by", "day", "--csv", env=env)
     assert len(list(csv.reader(io.StringIO(by_day.stdout)))) == 1 + 28 + 1
 
-    rebuilt = runner.invoke(cli, ["rollups", "rebuild"])
+    rebuilt = invoke_leadlink("rollups", "rebuild", env=env)
     assert rebuilt.exit_code == 0, rebuilt.output
     assert "rollups rebuilt for UTC: 0 visits moved" in rebuilt.stdout
-    after = runner.invoke(
-        cli, ["report", "--handle", "demo", "--from", start, "--to", today.isoformat(), "--csv"]
+    after = invoke_leadlink(
+        "report", "--handle", "demo", "--from", start, "--to", today.isoformat(), "--csv", env=env
     )
     assert after.stdout == exported.stdout
 
-    bad = runner.invoke(cli, ["report", "--from", "2026-02-30"])
+    bad = invoke_leadlink("report", "--from", "2026-02-30", env=env)
     assert bad.exit_code == 1
     assert "--from must be a date" in bad.stderr
+
+
+@pytest.fixture
+def demo_env(tmp_path: Path) -> dict[str, str]:
+    env = leadlink_env(tmp_path)
+    assert invoke_leadlink("migrate", env=env).exit_code == 0
+    assert invoke_leadlink("demo", env=env).exit_code == 0
+    return env
+
+
+def _metrics_file(tmp_path: Path, days: int) -> Path:
+    today = datetime.now(UTC).date()
+    path = tmp_path / "metrics.csv"
+    lines = ["date,platform,likes,followers,impressions,comments,shares"]
+    lines += [f"{today - timedelta(days=n)},instagram,{n},,,," for n in range(days)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_long_commands_print_only_their_result_when_piped(
+    demo_env: dict[str, str], tmp_path: Path
+) -> None:
+    metrics = _metrics_file(tmp_path, days=50)
+
+    imported = invoke_leadlink("metrics", "import", str(metrics), "--handle", "demo", env=demo_env)
+    rebuilt = invoke_leadlink("rollups", "rebuild", env=demo_env)
+
+    assert imported.exit_code == 0, imported.output
+    assert imported.stdout == f"50 rows imported for @demo from {metrics}\n"
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert rebuilt.stdout.startswith("rollups rebuilt for UTC: ")
+    assert len(rebuilt.stdout.splitlines()) == 1
+    assert "\x1b" not in imported.stdout + rebuilt.stdout  # no cursor movement, no bar
+
+
+def test_long_commands_show_progress_on_a_terminal(
+    demo_env: dict[str, str], tmp_path: Path
+) -> None:
+    terminal = {**demo_env, "TTY_COMPATIBLE": "1", "TERM": "xterm"}
+    metrics = _metrics_file(tmp_path, days=5)
+
+    imported = invoke_leadlink("metrics", "import", str(metrics), "--handle", "demo", env=terminal)
+    rebuilt = invoke_leadlink("rollups", "rebuild", env=terminal)
+
+    assert imported.exit_code == 0, imported.output
+    assert "importing metrics.csv" in imported.stdout
+    assert "5 rows imported for @demo" in imported.stdout
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "rebuilding rollups" in rebuilt.stdout
+    assert "5/5" in rebuilt.stdout  # every step of the rebuild was counted

@@ -1,0 +1,102 @@
+"""`leadlink serve` and `leadlink worker`: the long-running processes, which both refuse to
+start on a database whose schema is missing or behind the code."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from app import migrations
+from app.command import engine_or_fail, err, fail, run, settings_or_fail
+from app.config import Settings
+from app.db import Database
+from app.http_protocol import CoalescingHttpToolsProtocol
+from app.observability import configure_logging
+from app.outbox_handlers import outbox_worker
+
+__all__ = ["serve", "worker"]
+
+
+async def _schema_problem(settings: Settings) -> str | None:
+    database = Database(engine_or_fail(settings))
+    try:
+        async with database.session(write=False) as session:
+            revision = await migrations.current_revision(await session.connection())
+    finally:
+        await database.dispose()
+    if revision is None:
+        return "the database has no schema yet; run `leadlink migrate` first"
+    if revision != migrations.head_revision():
+        return (
+            f"the database schema is at {revision} but this version needs "
+            f"{migrations.head_revision()}; run `leadlink migrate`"
+        )
+    return None
+
+
+def _settings_for_a_current_schema() -> Settings:
+    settings = settings_or_fail()
+    problem = run(_schema_problem(settings))
+    if problem:
+        fail(problem)
+    return settings
+
+
+def serve(
+    host: Annotated[str, typer.Option(metavar="ADDRESS", help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, metavar="N", help="Worker processes.")] = 1,
+) -> None:
+    """Serve leadlink over HTTP.
+
+    The database schema must be current (`leadlink migrate`). uvicorn with uvloop and
+    httptools; a response's head and body go out in one write.
+    """
+    settings = _settings_for_a_current_schema()
+    configure_logging(settings)
+    uvicorn.run(
+        "app.main:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http=CoalescingHttpToolsProtocol,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=10,
+    )
+
+
+def worker() -> None:
+    """Deliver the outbox (emails, webhooks) until stopped.
+
+    Failed deliveries are retried. On SIGTERM or Ctrl-C the messages in hand are finished
+    first. For production, run N of these and set LEADLINK_OUTBOX_IN_PROCESS=false on the
+    web processes.
+    """
+    settings = _settings_for_a_current_schema()
+    configure_logging(settings)
+    run(_deliver(settings))
+
+
+async def _deliver(settings: Settings) -> None:
+    database = Database(engine_or_fail(settings))
+    outbox = outbox_worker(database, settings)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, outbox.request_stop)
+    mail = f"SMTP {settings.smtp_host}" if settings.smtp_host else "the log (no SMTP host)"
+    err.print(f"outbox worker started; email goes to {mail}", highlight=False)
+    try:
+        await outbox.run_forever()
+    finally:
+        await database.dispose()
+    err.print("outbox worker stopped")

@@ -1,0 +1,67 @@
+"""`leadlink migrate` and `leadlink demo`: bring the database to the code's schema, and seed the
+demo once."""
+
+from __future__ import annotations
+
+from app import migrations
+from app.command import CommandScope, engine_or_fail, err, out, run, settings_or_fail, with_database
+from app.config import Settings
+from app.demo import DEMO_HANDLE, DEMO_OWNER_EMAIL, seed_demo
+from app.reports import rollups as report_rollups
+
+__all__ = ["demo", "migrate"]
+
+
+def migrate() -> None:
+    """Apply the database migrations (safe to run again)."""
+    settings = settings_or_fail()
+    run(_upgrade(settings))
+    out.print(f"database is at revision {migrations.head_revision()}", highlight=False)
+    _zone_in_step()
+
+
+async def _upgrade(settings: Settings) -> None:
+    engine = engine_or_fail(settings)
+    try:
+        await migrations.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@with_database
+async def _zone_in_step(cmd: CommandScope) -> None:
+    tz = cmd.settings.report_tz
+    if not await report_rollups.sync_report_zone(cmd.session, tz):
+        err.print(
+            f"warning: the report's daily rollups are kept in another time zone than "
+            f"LEADLINK_REPORT_TZ={tz}; run `leadlink rollups rebuild`",
+            highlight=False,
+        )
+
+
+@with_database
+async def demo(cmd: CommandScope) -> None:
+    """Seed the demo once and print where to look.
+
+    The demo handle and page, an owner account and an all-scopes API key.
+    """
+    seeded = await seed_demo(cmd.session, report_tz=cmd.settings.report_tz)
+    await cmd.commit()  # the key and the password are shown once: only once they exist
+    base = cmd.settings.base_url
+    out.print("[bold]leadlink demo[/]")
+    out.print(f"  one link       {base}/@{DEMO_HANDLE}", highlight=False)
+    out.print(f"  landing page   {base}/p/demo", highlight=False)
+    out.print(f"  API docs       {base}/docs", highlight=False)
+    out.print(f"  health         {base}/healthz  ·  {base}/readyz", highlight=False)
+    out.print(f"  admin          {base}/admin/report", highlight=False)
+    if seeded.owner_password:
+        out.print(f"  admin login    {DEMO_OWNER_EMAIL}", highlight=False)
+        out.print(f"  admin password {seeded.owner_password}", highlight=False)
+        out.print("                 (shown once; `leadlink users password EMAIL` sets a new one)")
+    if seeded.api_key_secret:
+        out.print(f"  API key        {seeded.api_key_secret}", highlight=False)
+        out.print("                 (all scopes; shown once, only its hash is stored)")
+    else:
+        out.print(
+            "  API key        shown on the first start only; `leadlink keys create` makes one"
+        )

@@ -1,0 +1,133 @@
+"""`leadlink handles …`: create handles and route their visitors from the command line."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from app.command import CommandScope, command_group, out, with_database
+from app.handles import service as handles
+from app.links import service as links
+from app.pages import service as pages
+
+__all__ = ["handles_cli"]
+
+handles_cli = command_group("Create handles (the name in /@name) and route their visitors.")
+
+HandleArgument = Annotated[str, typer.Argument(metavar="NAME", help="The handle.")]
+
+
+@handles_cli.command("create")
+@with_database
+async def handles_create(
+    cmd: CommandScope,
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="The handle: a-z, 0-9, '.', '_', '-'.")
+    ],
+    display_name: Annotated[
+        str, typer.Option(metavar="TEXT", help="The name shown to visitors.")
+    ] = "",
+) -> None:
+    """Create a handle; its one link is BASE_URL/@NAME."""
+    handle = await links.create_handle(cmd.session, name, display_name=display_name)
+    await cmd.commit()
+    out.print(f"handle created: {cmd.settings.base_url}/@{handle.name}", highlight=False)
+
+
+@handles_cli.command("list")
+@with_database
+async def handles_list(cmd: CommandScope) -> None:
+    """List handles with their one link and number of routes."""
+    table = Table("handle", "one link", "routes")
+    for handle in await handles.list_handles(cmd.session):
+        routes = await links.list_routes(cmd.session, handle)
+        table.add_row(handle.name, f"{cmd.settings.base_url}/@{handle.name}", str(len(routes)))
+    out.print(table)
+
+
+@handles_cli.command("show")
+@with_database
+async def handles_show(cmd: CommandScope, name: HandleArgument) -> None:
+    """Show a handle's default page and its routes."""
+    handle = await handles.get_handle(cmd.session, name)
+    default = await pages.get_page_by_id(cmd.session, handle.default_page_id)
+    table = Table("route", "source", "variant", "weight", "target")
+    for route in await links.list_routes(cmd.session, handle):
+        table.add_row(
+            str(route.id),
+            route.source or "any",
+            route.variant,
+            str(route.weight),
+            route.target_url or f"page {route.page_id}",
+        )
+    out.print(f"@{name}: default page {default.slug if default else 'none'}", highlight=False)
+    out.print(table)
+
+
+@handles_cli.command("default")
+@with_database
+async def handles_default(
+    cmd: CommandScope,
+    name: HandleArgument,
+    page: Annotated[str, typer.Option(metavar="SLUG", help="Slug of one of the handle's pages.")],
+) -> None:
+    """Set the page every visitor gets when no route applies."""
+    await links.set_default_page(cmd.session, await handles.get_handle(cmd.session, name), page)
+    await cmd.commit()
+    out.print(f"@{name} now opens /p/{page} by default", highlight=False)
+
+
+@handles_cli.command("route")
+@with_database
+async def handles_route(
+    cmd: CommandScope,
+    name: HandleArgument,
+    source: Annotated[
+        str | None,
+        typer.Option(metavar="SOURCE", help="Only visitors from this source (e.g. tiktok, ig)."),
+    ] = None,
+    page: Annotated[
+        str | None, typer.Option(metavar="SLUG", help="Send them to this page.")
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option(metavar="URL", help="Or redirect them (302) to this URL.")
+    ] = None,
+    weight: Annotated[
+        int, typer.Option(metavar="N", help="Share among routes of the same source.")
+    ] = 1,
+    variant: Annotated[
+        str | None, typer.Option(metavar="NAME", help="A/B variant name in reports.")
+    ] = None,
+) -> None:
+    """Add a route to a page or an external URL.
+
+    Per-source pages, external redirects (302) and weighted A/B variants.
+    """
+    route = await links.add_route(
+        cmd.session,
+        await handles.get_handle(cmd.session, name),
+        source=source,
+        page_slug=page,
+        target_url=url,
+        weight=weight,
+        variant=variant,
+    )
+    await cmd.commit()
+    out.print(f"route {route.id} added to @{name}", highlight=False)
+
+
+@handles_cli.command("unroute")
+@with_database
+async def handles_unroute(
+    cmd: CommandScope,
+    name: HandleArgument,
+    route_id: Annotated[
+        int, typer.Argument(metavar="ROUTE_ID", help="The route's id (see `handles show`).")
+    ],
+) -> None:
+    """Remove a route."""
+    await links.remove_route(cmd.session, await handles.get_handle(cmd.session, name), route_id)
+    await cmd.commit()
+    out.print(f"route {route_id} removed from @{name}", highlight=False)

@@ -1,0 +1,157 @@
+"""`leadlink report`, `leadlink metrics …` and `leadlink rollups …`: the like-to-lead report,
+social-metric imports and the rollups behind them, from the command line."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from app.command import CommandScope, command_group, err, fail, out, progress, with_database
+from app.handles import service as handles
+from app.reports import rollups as report_rollups
+from app.reports import service as reports
+from app.reports import social_metrics
+
+__all__ = ["metrics_cli", "report", "rollups_cli"]
+
+metrics_cli = command_group("Social-metric snapshots (likes, followers, …) per day.")
+rollups_cli = command_group("The daily visit rollups behind the report.")
+
+_RATES = {"visit_to_lead", "like_to_lead", "lead_to_customer"}
+_TEXT_COLUMNS = {"source", "day", "week", "page", "page_id"}
+
+
+def _report_cell(name: str, value: object) -> str:
+    if value is None:
+        return "—"
+    if name in _RATES and isinstance(value, float):
+        return f"{value:.1%}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _date_option(value: str | None, option: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        fail(f"{option} must be a date like 2026-11-22, not {value!r}")
+
+
+@with_database
+async def report(
+    cmd: CommandScope,
+    handle: Annotated[
+        str | None, typer.Option(metavar="NAME", help="A handle; default: every handle.")
+    ] = None,
+    page: Annotated[str | None, typer.Option(metavar="SLUG", help="Only this page.")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option("--from", metavar="DAY", help="First day, YYYY-MM-DD (default: 27 days ago)."),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", metavar="DAY", help="Last day (default: today).")
+    ] = None,
+    group_by: Annotated[
+        str, typer.Option(metavar="GROUPING", help=f"One of: {', '.join(reports.GROUPINGS)}.")
+    ] = "source",
+    source: Annotated[str | None, typer.Option(metavar="SOURCE", help="Only this source.")] = None,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="CSV on stdout instead of a table.")
+    ] = False,
+) -> None:
+    """The like-to-lead report, as a table or CSV.
+
+    Likes, visits, leads, confirmed leads, customers and the rates between them.
+    """
+    tz = cmd.settings.report_tz
+    last = _date_option(end, "--to") or datetime.now(ZoneInfo(tz)).date()
+    first = _date_option(start, "--from") or last - timedelta(days=27)
+    found_handle, found_page = await reports.resolve_scope(
+        cmd.session, visible=None, handle=handle, page=page
+    )
+    result = await reports.conversion_report(
+        cmd.session,
+        handle=found_handle,
+        page=found_page,
+        start=first,
+        end=last,
+        group_by=group_by,
+        source=source,
+        tz=tz,
+    )
+    if as_csv:
+        sys.stdout.write(reports.report_csv(result))
+        return
+    scope = f"@{handle}" if handle else f"/p/{page}" if page else "all handles"
+    table = Table(title=f"{scope}, {first} to {last} ({tz})")
+    columns = list(result.rows[0].fields_for(group_by)) if result.rows else ["source"]
+    for name in columns:
+        table.add_column(
+            name.replace("_", " "), justify="left" if name in _TEXT_COLUMNS else "right"
+        )
+    for row in result.rows:
+        table.add_row(*(_report_cell(n, v) for n, v in row.fields_for(group_by).items()))
+    totals = result.totals.fields_for("source")
+    table.add_row(
+        *("total" if i == 0 else _report_cell(n, totals.get(n)) for i, n in enumerate(columns)),
+        style="bold",
+    )
+    out.print(table)
+
+
+@metrics_cli.command("import")
+@with_database
+async def metrics_import(
+    cmd: CommandScope,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE.csv",
+            help="date,platform,likes,followers,impressions,comments,shares (header first).",
+        ),
+    ],
+    handle: Annotated[str, typer.Option(metavar="NAME", help="The handle the numbers belong to.")],
+) -> None:
+    """Import daily social-metric snapshots.
+
+    Bad lines are reported and good ones kept; importing the same file again changes nothing.
+    """
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read {file}: {exc}")
+    found = await handles.get_handle(cmd.session, handle)
+    with progress(f"importing {file.name}", total=len(text.splitlines()) + 1) as line_done:
+        result = await social_metrics.import_social_metrics_csv(
+            cmd.session, found, text, line_done=line_done
+        )
+    await cmd.commit()
+    out.print(f"{result.imported} rows imported for @{handle} from {file}", highlight=False)
+    for line, message in result.errors:
+        err.print(f"line {line}: {escape(message)}", highlight=False)
+    if result.errors:
+        fail(f"{len(result.errors)} lines skipped (the other rows were kept)")
+
+
+@rollups_cli.command("rebuild")
+@with_database
+async def rollups_rebuild(cmd: CommandScope) -> None:
+    """Recount the daily rollups from the raw visits.
+
+    Days are counted in LEADLINK_REPORT_TZ: run it after changing the report time zone.
+    """
+    tz = cmd.settings.report_tz
+    with progress("rebuilding rollups", total=report_rollups.REBUILD_STEPS) as step_done:
+        result = await report_rollups.rebuild_rollups(cmd.session, tz, step_done=step_done)
+    await cmd.commit()
+    out.print(
+        f"rollups rebuilt for {tz}: {result.redated_visits} visits moved to "
+        f"another day, {result.rollup_rows} rollup rows",
+        highlight=False,
+    )

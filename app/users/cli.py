@@ -1,0 +1,91 @@
+"""`leadlink users …`: owner accounts for /admin, managed from the command line."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from app.command import CommandScope, command_group, err, fail, out, with_database
+from app.users import service as users
+
+__all__ = ["users_cli"]
+
+users_cli = command_group("Owner accounts that sign in to /admin.")
+
+PasswordStdinOption = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+]
+
+
+def _password_from(stdin: bool) -> tuple[str, bool]:
+    """The password piped in with --password-stdin, or a generated one (and whether it was)."""
+    if not stdin:
+        return users.generate_password(), True
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        fail("--password-stdin was given but no password arrived on standard input")
+    return password, False
+
+
+def _show_generated(password: str) -> None:
+    out.print(f"password: {password}", highlight=False)
+    err.print("Store it now: it is shown once and cannot be recovered.")
+
+
+@users_cli.command("create")
+@with_database
+async def users_create(
+    cmd: CommandScope,
+    email: Annotated[
+        str, typer.Argument(metavar="EMAIL", help="The address the owner signs in with.")
+    ],
+    password_stdin: PasswordStdinOption = False,
+) -> None:
+    """Create an owner account.
+
+    Without --password-stdin a strong password is generated and printed once; only its argon2
+    hash is stored.
+    """
+    password, generated = _password_from(password_stdin)
+    user = await users.create_user(cmd.session, email, password)
+    await cmd.commit()
+    out.print(f"owner account created: {user.email}", highlight=False)
+    if generated:
+        _show_generated(password)
+    out.print(f"sign in at {cmd.settings.base_url}/admin/login", highlight=False)
+
+
+@users_cli.command("list")
+@with_database
+async def users_list(cmd: CommandScope) -> None:
+    """List owner accounts and when they last signed in."""
+    table = Table("id", "email", "created", "last sign-in")
+    for user in await users.list_users(cmd.session):
+        last = user.last_login_at.isoformat(timespec="seconds") if user.last_login_at else "never"
+        row = (str(user.id), user.email, user.created_at.isoformat(timespec="seconds"), last)
+        table.add_row(*(escape(cell) for cell in row))
+    out.print(table)
+
+
+@users_cli.command("password")
+@with_database
+async def users_password(
+    cmd: CommandScope,
+    email: Annotated[str, typer.Argument(metavar="EMAIL", help="The owner's address.")],
+    password_stdin: PasswordStdinOption = False,
+) -> None:
+    """Set a new password and sign the account out everywhere.
+
+    Without --password-stdin a strong password is generated and printed once.
+    """
+    password, generated = _password_from(password_stdin)
+    user = await users.get_user_by_email(cmd.session, email)
+    await users.change_password(cmd.session, user, password)
+    await cmd.commit()
+    out.print(f"password changed for {users.normalize_email(email)}", highlight=False)
+    if generated:
+        _show_generated(password)

@@ -1,0 +1,46 @@
+"""`leadlink … --help` for every command, as read in an 80-column terminal."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+import pytest
+import typer
+
+from app.cli import cli
+from tests.cli_runner import invoke_leadlink, leadlink_env
+
+
+def _command_paths(group: click.Command, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = [path]
+    for name, command in getattr(group, "commands", {}).items():
+        paths += _command_paths(command, (*path, name))
+    return paths
+
+
+COMMANDS = _command_paths(typer.main.get_command(cli))
+
+
+def test_every_command_is_covered() -> None:
+    assert ("pages", "create") in COMMANDS
+    assert ("rollups", "rebuild") in COMMANDS
+    assert len(COMMANDS) == 1 + 6 + 6 + 3 + 6 + 6 + 3 + 1 + 1  # root, groups, their commands
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda path: " ".join(path) or "leadlink")
+def test_help_fits_80_columns_without_type_labels(path: tuple[str, ...], tmp_path: Path) -> None:
+    env = leadlink_env(tmp_path, COLUMNS="80")
+    result = invoke_leadlink(*path, "--help", env=env)
+
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert text.startswith(f"Usage: leadlink {' '.join(path)}".rstrip())
+    too_wide = [line for line in text.splitlines() if len(line) > 80]
+    assert too_wide == []
+    assert re.findall(r"<\w+(?:\[\w+\])?>", text) == []  # no <bool>, <str>, <path>, <list[str]>
+    assert "{" not in text.split("\n", 1)[0]  # the usage line names arguments plainly
+    # A group lists each command's first sentence whole, never cut off with "...".
+    listed = text.partition("Commands:")[2]
+    assert not [line for line in listed.splitlines() if line.endswith("...")]
