@@ -41,7 +41,7 @@ __all__ = [
     "outage_page",
 ]
 
-logger = logging.getLogger("leadlink.errors")
+logger = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 

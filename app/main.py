@@ -24,7 +24,7 @@ from app.config import Settings, get_settings
 from app.db import Database, create_engine
 from app.errors import install_error_handlers
 from app.health import views as health_views
-from app.leads import views as lead_views
+from app.leads import views as leads_views
 from app.leads.middleware import OptInMiddleware
 from app.leads.opt_in_writer import OptInWriter
 from app.leads.tokens import LeadLinks, LeadTokens
@@ -144,7 +144,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(health_views.router)
-    app.include_router(lead_views.router)
+    app.include_router(leads_views.router)
     app.include_router(admin_views.router)
     app.include_router(api_router)
     return app

@@ -15,6 +15,7 @@ from app.config import Settings
 
 __all__ = ["RequestLogMiddleware", "configure_logging", "log_request", "printable"]
 
+# A fixed name, not the module's: operators filter the access log on it.
 access_logger = logging.getLogger("leadlink.access")
 MAX_LOGGED_PATH = 300
 

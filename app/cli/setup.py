@@ -7,7 +7,7 @@ from app import migrations
 from app.command import CommandScope, engine_or_fail, err, out, run, settings_or_fail, with_database
 from app.config import Settings
 from app.demo import DEMO_HANDLE, DEMO_OWNER_EMAIL, seed_demo
-from app.reports import rollups as report_rollups
+from app.reports import rollups as reports_rollups
 
 __all__ = ["demo", "migrate"]
 
@@ -31,7 +31,7 @@ async def _upgrade(settings: Settings) -> None:
 @with_database
 async def _zone_in_step(cmd: CommandScope) -> None:
     tz = cmd.settings.report_tz
-    if not await report_rollups.sync_report_zone(cmd.session, tz):
+    if not await reports_rollups.sync_report_zone(cmd.session, tz):
         err.print(
             f"warning: the report's daily rollups are kept in another time zone than "
             f"LEADLINK_REPORT_TZ={tz}; run `leadlink rollups rebuild`",

@@ -32,7 +32,7 @@ __all__ = [
     "links_in",
 ]
 
-logger = logging.getLogger("leadlink.mail")
+logger = logging.getLogger(__name__)
 
 SMTP_TIMEOUT_SECONDS = 10.0
 KEPT_BY_LOG_BACKEND = 100

@@ -34,7 +34,7 @@ __all__ = [
     "RetryPolicy",
 ]
 
-logger = logging.getLogger("leadlink.outbox")
+logger = logging.getLogger(__name__)
 
 Handler = Callable[[OutboxMessage], Awaitable[None]]
 """Delivers one message; raises `TemporaryFailure` (or anything) to retry, `PermanentFailure`

@@ -16,7 +16,7 @@ from app.metrics import CONTENT_TYPE_LATEST, render_metrics
 
 __all__ = ["router"]
 
-logger = logging.getLogger("leadlink.health")
+logger = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 READINESS_TIMEOUT_SECONDS = 3.0
 

@@ -13,7 +13,7 @@ from app.leads.models import Lead
 from app.leads.queries import LeadRow
 from app.leads.schemas import LeadRead
 from app.pages.models import Page
-from app.webhooks import events as webhooks
+from app.webhooks import events as webhooks_events
 
 __all__ = ["announce"]
 
@@ -36,6 +36,6 @@ async def announce(session: AsyncSession, event_type: str, lead: Lead) -> None:
         ).one()
         return LeadRead.from_row(LeadRow(lead, names.slug, names.name)).model_dump(mode="json")
 
-    await webhooks.emit(
+    await webhooks_events.emit(
         session, event_type, handle_id=lead.handle_id, lead_id=lead.id, payload=payload
     )

@@ -39,11 +39,11 @@ from app.leads.models import ConsentEvent, Lead
 from app.leads.tokens import LeadLinks
 from app.links.attribution import FormAttribution
 from app.pages.models import Page
-from app.webhooks import events as webhooks
+from app.webhooks import events as webhooks_events
 
 __all__ = ["NewOptIn", "OptInWriter"]
 
-logger = logging.getLogger("leadlink.leads")
+logger = logging.getLogger(__name__)
 
 MAX_BATCH = 256
 
@@ -182,7 +182,7 @@ class OptInWriter(BackgroundLoop):
         session: AsyncSession, rows: list[dict[str, Any]], lead_ids: list[int | None]
     ) -> None:
         """`lead.created` for the new leads, when any endpoint could want it."""
-        if not await webhooks.any_endpoint(session):
+        if not await webhooks_events.any_endpoint(session):
             return
         for values, lead_id in zip(rows, lead_ids, strict=True):
             if lead_id is not None:

@@ -24,7 +24,7 @@ from app.security_headers import PAGE_HEADERS
 
 __all__ = ["OneLinkMiddleware"]
 
-logger = logging.getLogger("leadlink.links")
+logger = logging.getLogger(__name__)
 HANDLE_PATH = re.compile(r"/@([A-Za-z0-9._-]{1,30})(?:/([A-Za-z0-9_-]{1,32}))?/?")
 PAGE_PATH = re.compile(r"/p/([A-Za-z0-9-]{1,64})/?")
 THANKS_PATH = re.compile(r"/p/[A-Za-z0-9-]{1,64}/thanks")

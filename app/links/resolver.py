@@ -28,7 +28,7 @@ from app.pages.models import Page
 __all__ = ["LinkResolver"]
 
 T = TypeVar("T")
-logger = logging.getLogger("leadlink.links")
+logger = logging.getLogger(__name__)
 DEFAULT_TTL_SECONDS = 5.0
 MAX_ENTRIES = 10_000
 

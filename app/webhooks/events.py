@@ -19,7 +19,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
-from app.delivery import service as outbox
+from app.delivery import service as delivery
 from app.delivery.models import OutboxKind, OutboxMessage
 from app.webhooks.models import DeliveryStatus, EndpointStatus, WebhookDelivery, WebhookEndpoint
 
@@ -83,7 +83,7 @@ async def queue_delivery(
     session: AsyncSession, endpoint: WebhookEndpoint, event: Event, *, lead_id: int | None
 ) -> WebhookDelivery:
     """Log a delivery of `event` to `endpoint` and put it in the outbox (caller's transaction)."""
-    delivery = WebhookDelivery(
+    logged = WebhookDelivery(
         endpoint_id=endpoint.id,
         event_id=event.id,
         event_type=event.type,
@@ -92,20 +92,20 @@ async def queue_delivery(
         attempts=0,
         created_at=utcnow(),
     )
-    session.add(delivery)
+    session.add(logged)
     await session.flush()
     payload = {
-        "delivery_id": delivery.id,
+        "delivery_id": logged.id,
         "endpoint_id": endpoint.id,
         "event_id": event.id,
         "event_type": event.type,
         "body": event.body,
     }
     # `lead_id` ties the payload to the person: erasure deletes it with the lead's emails.
-    message = await outbox.enqueue(session, OutboxKind.WEBHOOK, payload, lead_id=lead_id)
-    delivery.outbox_message_id = message.id
+    message = await delivery.enqueue(session, OutboxKind.WEBHOOK, payload, lead_id=lead_id)
+    logged.outbox_message_id = message.id
     await session.flush()
-    return delivery
+    return logged
 
 
 async def _forget_erased(session: AsyncSession, lead_id: int) -> None:

@@ -44,7 +44,7 @@ __all__ = [
 # (a CRM down over a weekend still gets its events); then the endpoint is marked unhealthy.
 WEBHOOK_RETRY_POLICY = RetryPolicy(max_attempts=44, first_delay=30.0, max_delay=7200.0)
 
-logger = logging.getLogger("leadlink.webhooks")
+logger = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT_SECONDS: Final = 10.0
 MAX_RESPONSE_BODY: Final = 1024  # bytes of the response kept in the log and the database

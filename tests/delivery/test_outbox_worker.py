@@ -221,7 +221,7 @@ async def test_retry_after_is_honoured_and_unexpected_errors_are_retried(
 
     buggy = await enqueue_ping(db)
     worker = make_worker(handlers={"email": Recorder(error=KeyError("subject"))})
-    with caplog.at_level(logging.WARNING, logger="leadlink.outbox"):
+    with caplog.at_level(logging.WARNING, logger="app.delivery.worker"):
         await worker.run_once()
     stored = await load(db, buggy)
     assert stored.status == "pending"
@@ -266,7 +266,7 @@ async def test_log_backend_logs_the_links_and_marks_the_message_sent(
     backend = worker.handlers["email"].backend  # type: ignore[attr-defined]
     assert isinstance(backend, LogBackend)
 
-    with caplog.at_level(logging.INFO, logger="leadlink.mail"):
+    with caplog.at_level(logging.INFO, logger="app.delivery.mail"):
         assert await worker.run_once() == 1
 
     assert "email to ann@example.com" in caplog.text

@@ -117,7 +117,7 @@ async def test_spent_retry_budget_fails_the_message_with_an_error_log(
     worker = make_worker(**smtp_down.settings(), policies={"email": policy})
     failed_before = counter("leadlink_outbox_failed")
 
-    with caplog.at_level(logging.WARNING, logger="leadlink.outbox"):
+    with caplog.at_level(logging.WARNING, logger="app.delivery.worker"):
         await worker.run_once()
         clock.advance(hours=1)
         await worker.run_once()
@@ -143,7 +143,7 @@ async def test_refused_recipient_fails_at_once(
     smtp.refuse.add("gone@example.com")
     message_id = await enqueue_ping(db, "gone@example.com")
 
-    with caplog.at_level(logging.ERROR, logger="leadlink.outbox"):
+    with caplog.at_level(logging.ERROR, logger="app.delivery.worker"):
         await make_worker(**smtp.settings()).run_once()
 
     stored = await load(db, message_id)

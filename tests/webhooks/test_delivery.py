@@ -190,7 +190,7 @@ async def test_a_spent_retry_budget_marks_the_endpoint_unhealthy_and_says_so(
     shown = (await api(client, admin_key, "GET", f"{HOOKS}/{hook['id']}")).json()
     assert shown["status"] == "unhealthy"
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert any(r.name == "leadlink.webhooks" and "unhealthy" in r.getMessage() for r in errors)
+    assert any(r.name == "app.webhooks.sender" and "unhealthy" in r.getMessage() for r in errors)
     assert all(len(r.getMessage()) < 1500 for r in caplog.records), "bodies are cut in the log"
     assert metrics.webhook_deliveries.labels("failed")._value.get() == failed_before + 1
 
