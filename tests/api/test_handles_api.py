@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.links.models import Handle, Route
-from tests.api.conftest import World, bearer, issue_key
+from tests.factories import World, bearer, issue_key
 
 HANDLES = "/api/v1/handles"
 PAGES = "/api/v1/pages"

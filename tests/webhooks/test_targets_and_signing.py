@@ -13,7 +13,7 @@ from app.delivery.worker import WEBHOOK_RETRY_POLICY
 from app.webhooks.sender import parse_retry_after
 from app.webhooks.signing import SecretCipher, SecretUnreadable, new_secret, signature_header
 from app.webhooks.targets import TargetRefused, refusal, resolve_target
-from tests.webhooks.conftest import EXAMPLE, verify_webhook
+from tests.webhooks.webhook_helpers import EXAMPLE, verify_webhook
 
 
 @pytest.mark.parametrize(
