@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 BENCH_ARGS ?=
+PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck pytest fmt bench clean
+.PHONY: help run test test-fast lint typecheck pytest fmt bench clean
+.DEFAULT_GOAL := help
 
 $(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +27,10 @@ $(DEV_STAMP): $(RUN_STAMP)
 	$(OPENAPI_CLIENT)/bin/pip install --quiet 'openapi-python-client==$(OPENAPI_CLIENT_VERSION)'
 	touch $@
 
+help:  ## list the targets
+	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
+
 run: $(RUN_STAMP)  ## migrate the SQLite file under ./var, seed the demo once, serve on :8000
 	$(BIN)/leadlink migrate
 	$(BIN)/leadlink demo
@@ -32,23 +38,26 @@ run: $(RUN_STAMP)  ## migrate the SQLite file under ./var, seed the demo once, s
 
 test: lint typecheck pytest  ## everything CI runs (CI=true makes the PostgreSQL suite mandatory)
 
-lint: $(DEV_STAMP)
+test-fast: $(DEV_STAMP)  ## the edit loop: SQLite only, no slow or PostgreSQL-only tests
+	LEADLINK_TEST_BACKENDS=sqlite $(BIN)/pytest -m "not slow and not postgresql_only" $(PYTEST_ARGS)
+
+lint: $(DEV_STAMP)  ## ruff check, ruff format --check and the import contracts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-typecheck: $(DEV_STAMP)
-	$(BIN)/mypy app bench
+typecheck: $(DEV_STAMP)  ## mypy (strict on app and bench, relaxed on tests)
+	$(BIN)/mypy app bench tests
 
-pytest: $(DEV_STAMP)
-	$(BIN)/pytest
+pytest: $(DEV_STAMP)  ## the whole suite, one xdist worker per core; PYTEST_ARGS="-k …" narrows it
+	$(BIN)/pytest $(PYTEST_ARGS)
 
-fmt: $(DEV_STAMP)
+fmt: $(DEV_STAMP)  ## ruff format and ruff check --fix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 bench: $(DEV_STAMP)  ## bare ASGI vs leadlink under wrk; BENCH_ARGS="--database both" etc.
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-clean:
+clean:  ## remove the venv, artifacts and caches
 	rm -rf $(VENV) var test-artifacts .mypy_cache .ruff_cache

@@ -1,123 +1,70 @@
-"""Test harness: every database test runs on SQLite and on PostgreSQL, on the migrated schema.
-
-PostgreSQL is found at LEADLINK_TEST_POSTGRES_URL (default: the local server, database `test`);
-each run works in a schema of its own, dropped at the end. Without a server the PostgreSQL half is
-skipped with one line saying how to enable it; with CI=true it is mandatory and a missing server
-fails the run.
+"""Fixtures of the whole suite: every database test runs on each backend of the run (SQLite and
+PostgreSQL; see tests/databases.py), on the migrated schema, inside a transaction rolled back
+after the test. Shared functions and constants live in normal modules (tests/databases.py,
+tests/factories.py, tests/servers.py), never here.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app import migrations
-from app.config import Settings, load_settings
-from app.db import Database, create_engine
+from app.config import Settings
+from app.db import Database
 from app.main import create_app
+from tests.databases import BACKENDS, DatabaseUnderTest, FreshDatabases, make_settings
 
-POSTGRES_URL = os.environ.get(
-    "LEADLINK_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-POSTGRES_SKIP_REASON = (
-    "PostgreSQL suite skipped: no server at LEADLINK_TEST_POSTGRES_URL "
-    f"({POSTGRES_URL}); start PostgreSQL there or point the variable at one "
-    "(with CI=true this is a failure)"
-)
-TEST_SECRET = "test-secret-" + "x" * 40
-BACKENDS = ["sqlite", "postgresql"]
+# Two CLI test modules still import `make_settings` from here; everything else imports it from
+# tests/databases.py, and so should they once they change.
+__all__ = ["make_settings"]
 
 
-def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
-    # A background worker would share the test's connection with the test's own session;
-    # tests deliver the outbox explicitly (`await app.state.outbox.drain()`) or opt in.
-    overrides.setdefault("outbox_in_process", False)
-    return load_settings(
-        env="test",
-        data_dir=tmp_path,
-        database_url=database_url,
-        secret_key=TEST_SECRET,
-        **overrides,
-    )
+def pytest_configure(config: pytest.Config) -> None:
+    """An xdist worker inherits COLUMNS and LINES that GNU readline, loaded in the controller,
+    exported at C level; a console made at import (the CLI's) would keep that width for good.
+    A test that needs a width sets COLUMNS itself, as a single pytest process expects."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.pop("COLUMNS", None)
+        os.environ.pop("LINES", None)
 
 
-class DatabaseUnderTest:
-    """One migrated database of a backend, plus how to make more fresh ones for this run."""
-
-    def __init__(self, backend: str, settings: Settings, engine: AsyncEngine, schema_name: str):
-        self.backend = backend
-        self.settings = settings
-        self.engine = engine
-        self.schema_name = schema_name
-
-    @property
-    def connect_args(self) -> dict[str, Any]:
-        if self.backend == "postgresql":
-            return {"server_settings": {"search_path": self.schema_name}}
-        return {}
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under xdist the `slow` tests go first, so that no worker is left with one at the end
+    while the others idle. With LEADLINK_TEST_BACKENDS narrowed to SQLite, the PostgreSQL-only
+    tests say why they are skipped."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable
+    if "postgresql" not in BACKENDS:
+        skip = pytest.mark.skip(reason="LEADLINK_TEST_BACKENDS leaves PostgreSQL out of this run")
+        for item in items:
+            if item.get_closest_marker("postgresql_only"):
+                item.add_marker(skip)
 
 
-async def _postgres_schema(admin_settings: Settings, name: str, *, create: bool) -> None:
-    engine = create_engine(admin_settings)
-    try:
-        async with engine.begin() as connection:
-            statement = f'CREATE SCHEMA "{name}"' if create else f'DROP SCHEMA "{name}" CASCADE'
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
-async def open_fresh_database(
-    backend: str, tmp_path: Path, *, migrate: bool = True
-) -> tuple[DatabaseUnderTest, Any]:
-    """A brand-new, optionally migrated database; returns it and an async cleanup callable."""
-    if backend == "sqlite":
-        settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
-        engine = create_engine(settings)
-        under_test = DatabaseUnderTest(backend, settings, engine, "")
-
-        async def cleanup_sqlite() -> None:
-            await engine.dispose()
-
-        if migrate:
-            await migrations.upgrade(engine)
-        return under_test, cleanup_sqlite
-
-    settings = make_settings(tmp_path, POSTGRES_URL)
-    schema_name = f"leadlink_test_{uuid.uuid4().hex[:12]}"
-    try:
-        await _postgres_schema(settings, schema_name, create=True)
-    except (OSError, TimeoutError, Exception) as exc:
-        if IN_CI:
-            pytest.fail(f"CI=true needs PostgreSQL at {POSTGRES_URL}: {exc}")
-        pytest.skip(POSTGRES_SKIP_REASON)
-    engine = create_engine(settings, connect_args={"server_settings": {"search_path": schema_name}})
-    under_test = DatabaseUnderTest(backend, settings, engine, schema_name)
-
-    async def cleanup_postgres() -> None:
-        await engine.dispose()
-        await _postgres_schema(settings, schema_name, create=False)
-
-    if migrate:
-        await migrations.upgrade(engine)
-    return under_test, cleanup_postgres
+@pytest.fixture(scope="session")
+async def fresh_databases(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[FreshDatabases]:
+    """Makes brand-new migrated databases (copies of a template migrated once per backend)."""
+    databases = FreshDatabases(tmp_path_factory.mktemp("templates"))
+    yield databases
+    await databases.close()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
 async def database(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    fresh_databases: FreshDatabases,
 ) -> AsyncIterator[DatabaseUnderTest]:
-    """The migrated database of one backend, shared by the whole run."""
-    under_test, cleanup = await open_fresh_database(
+    """The migrated database of one backend, shared by the whole run (by one xdist worker)."""
+    under_test, cleanup = await fresh_databases.open(
         request.param, tmp_path_factory.mktemp(request.param)
     )
     yield under_test
@@ -170,3 +117,19 @@ def artifacts_dir() -> Path:
     path = Path(__file__).resolve().parent.parent / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+@pytest.fixture(params=BACKENDS)
+async def empty_database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, fresh_databases: FreshDatabases
+) -> AsyncIterator[str]:
+    """The URL of a brand-new, empty (unmigrated) database of each backend, for a real
+    `leadlink serve` process (for PostgreSQL a real `CREATE DATABASE`, dropped afterwards)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}"
+        return
+    url = await fresh_databases.create_postgres_database(migrated=False)
+    try:
+        yield url
+    finally:
+        await fresh_databases.drop_postgres_database(url)

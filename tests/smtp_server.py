@@ -20,7 +20,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from tests.cli_runner import free_port
+from tests.servers import free_port
 
 
 class _Collector:

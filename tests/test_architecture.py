@@ -11,7 +11,7 @@ from pathlib import Path
 from app.config import load_settings
 from app.leads.middleware import OptInMiddleware
 from app.links.middleware import OneLinkMiddleware
-from app.main import create_app
+from app.main import LeadlinkApp, create_app
 from app.observability import RequestLogMiddleware
 from app.security_headers import SecurityHeadersMiddleware
 
@@ -27,7 +27,8 @@ def test_the_layers_in_front_of_fastapi_run_in_the_documented_order(tmp_path: Pa
         secret_key="layers-" + "x" * 40,
     )
     app = create_app(settings)
-    layers = []
+    assert isinstance(app, LeadlinkApp)
+    layers: list[type] = []
     layer = app.front
     while hasattr(layer, "app"):
         layers.append(type(layer))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
-import click
 import pytest
 import typer
 
@@ -13,7 +13,8 @@ from app.cli import cli
 from tests.cli_runner import invoke_leadlink, leadlink_env
 
 
-def _command_paths(group: click.Command, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+def _command_paths(group: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    # `Any`: newer Typer releases vendor click's classes under a private module.
     paths = [path]
     for name, command in getattr(group, "commands", {}).items():
         paths += _command_paths(command, (*path, name))

@@ -7,7 +7,7 @@ import gc
 from pathlib import Path
 
 from app.main import create_app
-from tests.conftest import DatabaseUnderTest, make_settings
+from tests.databases import DatabaseUnderTest, make_settings
 
 
 async def test_only_the_served_app_freezes_its_heap(

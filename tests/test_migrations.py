@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 
 from app import migrations, models
-from tests.conftest import BACKENDS, open_fresh_database
+from tests.databases import BACKENDS, FreshDatabases
 
 
 def _tables(connection: Connection) -> set[str]:
@@ -23,8 +23,10 @@ def _diff(connection: Connection) -> list[object]:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-async def test_upgrade_downgrade_upgrade(backend: str, tmp_path: Path) -> None:
-    database, cleanup = await open_fresh_database(backend, tmp_path, migrate=False)
+async def test_upgrade_downgrade_upgrade(
+    backend: str, tmp_path: Path, fresh_databases: FreshDatabases
+) -> None:
+    database, cleanup = await fresh_databases.open(backend, tmp_path, migrate=False)
     try:
         engine = database.engine
         await migrations.upgrade(engine)
@@ -46,8 +48,10 @@ async def test_upgrade_downgrade_upgrade(backend: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-async def test_models_agree_with_migrations(backend: str, tmp_path: Path) -> None:
-    database, cleanup = await open_fresh_database(backend, tmp_path)
+async def test_models_agree_with_migrations(
+    backend: str, tmp_path: Path, fresh_databases: FreshDatabases
+) -> None:
+    database, cleanup = await fresh_databases.open(backend, tmp_path)
     try:
         async with database.engine.connect() as connection:
             assert await connection.run_sync(_diff) == []

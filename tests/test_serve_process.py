@@ -4,53 +4,35 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import httpx
+from typer.testing import CliRunner
 
-from tests.cli_runner import LEADLINK, REPO_ROOT, free_port, invoke_leadlink, leadlink_env
-
-
-def _wait_until_up(base_url: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "server exited early"
-        try:
-            if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError("server did not come up within 30 s")
+from app.cli import cli
+from tests.servers import serve_env, start_server
 
 
 def test_serve_answers_over_a_socket_and_stops_cleanly(tmp_path: Path) -> None:
-    env = leadlink_env(tmp_path, LEADLINK_LOG_FORMAT="json")
-    assert invoke_leadlink("migrate", env=env).exit_code == 0
-    assert invoke_leadlink("demo", env=env).exit_code == 0
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [str(LEADLINK), "serve", "--port", str(port)],
-        env=env,
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    env = serve_env(tmp_path, LEADLINK_LOG_FORMAT="json")
+    # `migrate` and `demo` run in-process (a subprocess costs seconds); `serve` is the real one.
+    runner = CliRunner(env=env)
+    for command in ("migrate", "demo"):
+        result = runner.invoke(cli, [command])
+        assert result.exit_code == 0, result.output
+    server = start_server(env, tmp_path / "serve.log")
+    base_url = server.base_url
     try:
-        _wait_until_up(base_url, process)
         assert httpx.get(base_url + "/readyz").json() == {"status": "ok"}
         page = httpx.get(base_url + "/p/demo")
         assert page.status_code == 200
         assert "7-day content checklist" in page.text
         assert httpx.get(base_url + "/p/demo%0d%0aX-Evil:%201").status_code == 404
     finally:
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=20)
+        returncode = server.stop()
+    stderr = server.output()
     # uvicorn re-raises the SIGTERM it handled once shutdown is complete.
-    assert process.returncode in {0, -signal.SIGTERM}
+    assert returncode in {0, -signal.SIGTERM}, stderr[-3000:]
     assert "Application shutdown complete" in stderr
 
     access = [

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,9 @@ from app.db import Database
 from app.main import create_app
 from app.users import service as users
 from app.users.models import User
-from tests.admin.admin_helpers import OWNER_EMAIL, OWNER_PASSWORD
-from tests.conftest import DatabaseUnderTest, make_settings
+from tests.admin.admin_helpers import ClientFactory
+from tests.databases import DatabaseUnderTest, make_settings
+from tests.factories import OWNER_EMAIL, OWNER_PASSWORD
 
 
 @pytest.fixture(autouse=True)
@@ -29,9 +30,6 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 async def owner(session: AsyncSession) -> User:
     return await users.create_user(session, OWNER_EMAIL, OWNER_PASSWORD)
-
-
-ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @pytest.fixture

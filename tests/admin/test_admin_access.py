@@ -16,8 +16,9 @@ from fastapi.routing import iter_route_contexts
 from app.admin.sessions import LOGIN_COOKIE, SESSION_COOKIE, SessionCodec
 from app.templating import TEMPLATES_DIR
 from app.users.models import User
-from tests.admin.admin_helpers import OWNER_EMAIL, OWNER_PASSWORD, csrf_from, sign_in
-from tests.conftest import TEST_SECRET
+from tests.admin.admin_helpers import csrf_from, sign_in
+from tests.databases import TEST_SECRET
+from tests.factories import OWNER_EMAIL, OWNER_PASSWORD
 
 # The sign-in form is the one page a stranger may open (and its POST has a CSRF check of its own).
 PUBLIC = {("GET", "/admin/login"), ("POST", "/admin/login")}
@@ -27,7 +28,7 @@ def admin_routes(app: FastAPI) -> list[tuple[str, str]]:
     routes = sorted(
         (method, re.sub(r"\{[^}]+\}", "1", route.path))
         for route in iter_route_contexts(app.routes)  # flattens included routers
-        if route.path.startswith("/admin")
+        if route.path and route.path.startswith("/admin")
         for method in route.methods or ()
     )
     assert ("GET", "/admin/report") in routes

@@ -10,24 +10,24 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
 from app.db import Database, create_engine
 from app.demo import DEMO_OWNER_EMAIL
-from tests.admin.admin_helpers import DayNumbers, seed_handle, seed_numbers
-from tests.cli_runner import LEADLINK, REPO_ROOT, free_port, leadlink_env
-from tests.conftest import IN_CI, make_settings
+from tests.databases import IN_CI, make_settings
+from tests.factories import DayNumbers, seed_handle, seed_numbers
+from tests.servers import free_port, running_server, serve_env
+
+if TYPE_CHECKING:
+    from playwright.async_api import ViewportSize
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -40,7 +40,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-quic",
 ]
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 SOURCES = {"instagram": 0.9, "tiktok": 1.4, "youtube": 0.5, "x": 0.3, "email": 0.2, "direct": 0.4}
 
 
@@ -99,7 +99,7 @@ def demo_server(tmp_path: Path) -> Iterator[Server]:
     _require_chromium()
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = leadlink_env(tmp_path, LEADLINK_BASE_URL=base_url)
+    env = serve_env(tmp_path, LEADLINK_BASE_URL=base_url)
     # `migrate` and `demo` run in-process (a subprocess costs seconds); `serve` is the real one.
     runner = CliRunner(env=env)
     assert runner.invoke(cli, ["migrate"]).exit_code == 0
@@ -108,29 +108,8 @@ def demo_server(tmp_path: Path) -> Iterator[Server]:
     password = re.search(r"admin password (\S+)", demo.stdout)
     assert password, demo.stdout
     asyncio.run(_seed_three_weeks(env["LEADLINK_DATABASE_URL"], tmp_path))
-    process = subprocess.Popen(
-        [str(LEADLINK), "serve", "--port", str(port)],
-        env=env,
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, "leadlink serve exited early"
-            try:
-                if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "leadlink serve did not come up within 30 s"
-            time.sleep(0.1)
+    with running_server(env, tmp_path / "serve.log", port=port):
         yield Server(base_url, password.group(1))
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=20)
 
 
 async def test_an_owner_reads_the_report_on_a_phone(

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.admin import report_page
 from app.reports import service as reports
 from app.users.models import User
-from tests.admin.admin_helpers import DayNumbers, seed_handle, seed_numbers, sign_in
+from tests.admin.admin_helpers import sign_in
+from tests.factories import DayNumbers, seed_handle, seed_numbers
 
 SVG = "{http://www.w3.org/2000/svg}"
 DAY = date(2026, 10, 5)

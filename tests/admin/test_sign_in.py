@@ -15,9 +15,9 @@ from app.admin.sessions import SESSION_COOKIE, SESSION_MAX_AGE_SECONDS, SessionC
 from app.admin.views import LOGIN_FAILED
 from app.users import service as users
 from app.users.models import User
-from tests.admin.admin_helpers import OWNER_EMAIL, OWNER_PASSWORD, csrf_from, sign_in
-from tests.admin.conftest import ClientFactory
-from tests.conftest import TEST_SECRET
+from tests.admin.admin_helpers import ClientFactory, csrf_from, sign_in
+from tests.databases import TEST_SECRET
+from tests.factories import OWNER_EMAIL, OWNER_PASSWORD
 
 
 def _session_cookie(response: httpx.Response) -> SimpleCookie:

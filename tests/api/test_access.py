@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.links import service as links
 from app.webhooks import service as webhooks
 from app.webhooks.signing import cipher_for
-from tests.api.conftest import World, bearer, issue_key
-from tests.conftest import TEST_SECRET
+from tests.databases import TEST_SECRET
+from tests.factories import World, bearer, issue_key
 
 # route: method, URL template, JSON body template, status on success
 ROUTES: dict[str, tuple[str, str, Any, int]] = {
@@ -218,6 +218,7 @@ async def _check(
         method, _fill(url, values[target]), json=_fill(body, values[target]), headers=headers
     )
     status = success if expected == OK else expected
+    assert isinstance(status, int), case
     problems = []
     if response.status_code != status:
         problems.append(f"status {response.status_code} != {status}: {response.text[:200]}")

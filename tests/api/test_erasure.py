@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import models
 from app.leads.models import ConsentEvent, Lead
-from tests.api.conftest import World, add_page, bearer
+from tests.factories import World, add_page, bearer
 
 EMAIL = "erase.me@example.com"
 NAME = "Zelda Quux"

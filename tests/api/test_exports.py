@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.leads.exports import CSV_COLUMNS, csv_cell
-from tests.api.conftest import World, add_lead, add_leads, bearer
-from tests.conftest import DatabaseUnderTest, make_settings
+from tests.databases import DatabaseUnderTest, make_settings
+from tests.factories import World, add_lead, add_leads, bearer
 
 CHUNK = 3
 

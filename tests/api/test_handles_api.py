@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.handles.models import Handle
 from app.links.models import Route
-from tests.api.conftest import World, bearer, issue_key
+from tests.factories import World, bearer, issue_key
 
 HANDLES = "/api/v1/handles"
 PAGES = "/api/v1/pages"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,13 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import utcnow
 from app.idempotency.models import IdempotencyKey
 from app.leads.models import Lead
-from tests.api.conftest import World, add_handle, add_page, bearer, fresh_app, issue_key
-from tests.conftest import BACKENDS
+from tests.databases import BACKENDS, FreshApp
+from tests.factories import World, add_handle, add_page, bearer, issue_key
 
 LEADS = "/api/v1/leads"
 
 
-async def _count(session: AsyncSession, model: type[object], *where: object) -> int:
+async def _count(session: AsyncSession, model: Any, *where: Any) -> int:
     return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
@@ -127,7 +128,9 @@ async def test_a_new_keys_secret_is_never_replayed(client: httpx.AsyncClient, wo
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-async def test_concurrent_requests_with_one_key_make_one_lead(backend: str, tmp_path: Path) -> None:
+async def test_concurrent_requests_with_one_key_make_one_lead(
+    backend: str, tmp_path: Path, fresh_app: FreshApp
+) -> None:
     async with fresh_app(backend, tmp_path) as (client, _under_test, database):
         async with database.session() as session:
             handle = await add_handle(session, "anna")

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api_keys.models import ApiKey
 from app.api_keys.service import hash_secret
 from app.db import utcnow
-from tests.api.conftest import World, bearer
+from tests.factories import World, bearer
 
 KEYS = "/api/v1/keys"
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import utcnow
 from app.delivery.models import OutboxMessage
 from app.leads.models import ConsentEvent, Lead
-from tests.api.conftest import World, add_lead, add_page, bearer
+from tests.factories import World, add_lead, add_page, bearer
 
 LEADS = "/api/v1/leads"
 
@@ -70,7 +70,7 @@ async def test_list_filters_and_links_to_the_next_page(
 
 async def test_bad_list_parameters_are_named(client: httpx.AsyncClient, world: World) -> None:
     headers = bearer(world.keys["read"])
-    cases = {
+    cases: dict[str, dict[str, str | int]] = {
         "cursor": {"cursor": "not-a-cursor"},
         "limit": {"limit": 501},
         "source": {"source": "myspace"},

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.handles.models import Handle
 from app.pages.models import Page
-from tests.api.conftest import World, add_lead, bearer, issue_key
+from tests.factories import World, add_lead, bearer, issue_key
 
 PAGES = "/api/v1/pages"
 BASE_URL = "http://127.0.0.1:8000"

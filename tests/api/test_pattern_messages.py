@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import patterns
-from tests.api.conftest import bearer, issue_key
+from tests.factories import bearer, issue_key
 
 
 def _messages(response: httpx.Response) -> dict[str, str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,16 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.leads.models import Lead
-from tests.api.conftest import World, add_handle, add_leads, add_page, bearer, fresh_app, issue_key
-from tests.conftest import BACKENDS
+from tests.databases import BACKENDS, FreshApp
+from tests.factories import World, add_handle, add_leads, add_page, bearer, issue_key
 
 LEADS = "/api/v1/leads"
 
 
 async def _walk(
-    client: httpx.AsyncClient, headers: dict[str, str], params: dict[str, str | int]
-) -> list[dict[str, str]]:
-    items: list[dict[str, str]] = []
+    client: httpx.AsyncClient, headers: dict[str, str], params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
         response = await client.get(
@@ -41,7 +42,7 @@ async def _walk(
 
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_a_walk_during_inserts_returns_every_earlier_lead_once(
-    backend: str, tmp_path: Path
+    backend: str, tmp_path: Path, fresh_app: FreshApp
 ) -> None:
     async with fresh_app(backend, tmp_path) as (client, _under_test, database):
         async with database.session() as session:

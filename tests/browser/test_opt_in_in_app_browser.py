@@ -4,20 +4,17 @@ demo's opt-in form on a real `leadlink serve` process. The screenshots go to tes
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from typer.testing import CliRunner
 
-from tests.cli_runner import LEADLINK, REPO_ROOT, free_port, invoke_leadlink, leadlink_env
+from app.cli import cli
+from tests.databases import IN_CI
+from tests.servers import free_port, running_server, serve_env
 
 CHROMIUM = Path("/usr/bin/chromium")
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 INSTAGRAM_ANDROID = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/UQ1A.240205.004; wv) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Version/4.0 Chrome/122.0.6261.119 Mobile Safari/537.36 "
@@ -46,30 +43,14 @@ if not CHROMIUM.exists():
 def server(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = leadlink_env(tmp_path, LEADLINK_BASE_URL=base_url)
-    assert invoke_leadlink("migrate", env=env).exit_code == 0
-    assert invoke_leadlink("demo", env=env).exit_code == 0
-    process = subprocess.Popen(
-        [str(LEADLINK), "serve", "--port", str(port)],
-        env=env,
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
+    env = serve_env(tmp_path, LEADLINK_BASE_URL=base_url)
+    # `migrate` and `demo` run in-process (a subprocess costs seconds); `serve` is the real one.
+    runner = CliRunner(env=env)
+    for command in ("migrate", "demo"):
+        result = runner.invoke(cli, [command])
+        assert result.exit_code == 0, result.output
+    with running_server(env, tmp_path / "serve.log", port=port):
         yield base_url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=20)
 
 
 async def test_instagram_visitor_opts_in_on_a_phone(server: str, artifacts_dir: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from app.db import Database
 from app.delivery.worker import OutboxWorker
 from app.outbox_handlers import outbox_worker
-from tests.conftest import BACKENDS, DatabaseUnderTest, make_settings, open_fresh_database
+from tests.databases import BACKENDS, DatabaseUnderTest, FreshDatabases, make_settings
 from tests.delivery.outbox_helpers import Clock
 
 
@@ -22,9 +22,11 @@ def clock() -> Clock:
 
 
 @pytest.fixture(params=BACKENDS)
-async def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DatabaseUnderTest]:
+async def fresh(
+    request: pytest.FixtureRequest, tmp_path: Path, fresh_databases: FreshDatabases
+) -> AsyncIterator[DatabaseUnderTest]:
     """A migrated database of its own: these tests commit, and workers see every commit."""
-    under_test, cleanup = await open_fresh_database(request.param, tmp_path)
+    under_test, cleanup = await fresh_databases.open(request.param, tmp_path)
     yield under_test
     await cleanup()
 

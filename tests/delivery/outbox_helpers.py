@@ -1,15 +1,16 @@
-"""Helpers of the outbox tests: a clock moved by hand, queueing the ping email, reading back."""
+"""The outbox tests' clock, moved by hand. (The builders of queued emails are in
+tests/factories.py; `enqueue_ping` and `load` stay importable from here for the worker-command
+test.)"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
-from app.db import Database, utcnow
-from app.delivery import service as outbox
-from app.delivery.models import OutboxMessage
+from app.db import utcnow
+from tests.factories import PING, enqueue_ping
+from tests.factories import load_message as load
 
-PING = {"note": "Checking the pipes.", "link": "http://127.0.0.1:8000/p/demo"}
+__all__ = ["PING", "Clock", "enqueue_ping", "load"]
 
 
 class Clock:
@@ -26,22 +27,3 @@ class Clock:
 
     def jump_to(self, when: datetime) -> None:
         self.offset += max(when - self(), timedelta())
-
-
-async def enqueue_ping(
-    db: Database, to: str = "ann@example.com", *, lead_id: int | None = None, **context: Any
-) -> int:
-    """Queue the ping email and commit; returns the message id."""
-    async with db.session() as session:
-        message = await outbox.enqueue_email(
-            session, to=to, template="ping", context={**PING, **context}, lead_id=lead_id
-        )
-        await session.commit()
-        return message.id
-
-
-async def load(db: Database, message_id: int) -> OutboxMessage:
-    async with db.session(write=False) as session:
-        message = await session.get(OutboxMessage, message_id)
-        assert message is not None
-        return message

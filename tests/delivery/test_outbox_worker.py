@@ -21,8 +21,9 @@ from app.delivery.mail import LogBackend
 from app.delivery.models import OutboxMessage
 from app.delivery.worker import OutboxWorker
 from app.main import create_app
-from tests.conftest import DatabaseUnderTest, make_settings, open_fresh_database
-from tests.delivery.outbox_helpers import Clock, enqueue_ping, load
+from tests.databases import DatabaseUnderTest, FreshDatabases, make_settings
+from tests.delivery.outbox_helpers import Clock
+from tests.factories import enqueue_ping, load_message
 
 
 class Recorder:
@@ -89,13 +90,13 @@ async def test_dedupe_key_queues_one_message(
 
     assert first.id == again.id == later.id
     assert await count(db) == 1
-    assert (await load(db, first.id)).payload == {"n": 1}
+    assert (await load_message(db, first.id)).payload == {"n": 1}
 
 
 async def test_enqueue_email_stores_the_rendered_message(db: Database) -> None:
     message_id = await enqueue_ping(db, "Ann@Example.COM", lead_id=42)
 
-    stored = await load(db, message_id)
+    stored = await load_message(db, message_id)
     assert (stored.kind, stored.status, stored.attempts, stored.lead_id) == (
         "email",
         "pending",
@@ -130,7 +131,7 @@ async def test_two_workers_racing_never_send_a_message_twice(
         await session.commit()
     handler = Recorder(delay=0.01)
     # A second engine: its own connections, as a second worker process would have.
-    other_engine = create_engine(fresh.settings, connect_args=fresh.connect_args)
+    other_engine = create_engine(fresh.settings)
     workers = [
         make_worker(handlers={"email": handler}, batch_size=7),
         make_worker(handlers={"email": handler}, batch_size=7, database=Database(other_engine)),
@@ -145,11 +146,12 @@ async def test_two_workers_racing_never_send_a_message_twice(
     assert await count(db, status="sent") == 60
 
 
+@pytest.mark.postgresql_only
 async def test_concurrent_claims_on_postgresql_skip_each_others_messages(
-    tmp_path: Path, clock: Clock
+    tmp_path: Path, clock: Clock, fresh_databases: FreshDatabases
 ) -> None:
     # PostgreSQL only: SQLite has one writer at a time, so a second claim waits for the first.
-    fresh, cleanup = await open_fresh_database("postgresql", tmp_path)
+    fresh, cleanup = await fresh_databases.open("postgresql", tmp_path)
     db = Database(fresh.engine, owns_engine=False)
     try:
         async with db.session() as session:
@@ -199,7 +201,7 @@ async def test_a_dead_workers_lease_expires_and_another_worker_sends_the_message
     assert await survivor.run_once() == 1
 
     assert handler.seen == [message_id]
-    stored = await load(db, message_id)
+    stored = await load_message(db, message_id)
     assert (stored.status, stored.attempts) == ("sent", 2)
 
 
@@ -214,7 +216,7 @@ async def test_retry_after_is_honoured_and_unexpected_errors_are_retried(
         handlers={"email": Recorder(error=TemporaryFailure("429", retry_after=900))}
     )
     await worker.run_once()
-    stored = await load(db, polite)
+    stored = await load_message(db, polite)
     assert stored.status == "pending"
     assert timedelta(seconds=899) < stored.next_attempt_at - clock() <= timedelta(seconds=901)
     assert stored.last_error == "429"
@@ -223,7 +225,7 @@ async def test_retry_after_is_honoured_and_unexpected_errors_are_retried(
     worker = make_worker(handlers={"email": Recorder(error=KeyError("subject"))})
     with caplog.at_level(logging.WARNING, logger="app.delivery.worker"):
         await worker.run_once()
-    stored = await load(db, buggy)
+    stored = await load_message(db, buggy)
     assert stored.status == "pending"
     assert stored.last_error == "KeyError: 'subject'"
     assert any(record.exc_info for record in caplog.records)  # a bug shows its traceback
@@ -237,7 +239,7 @@ async def test_an_attempt_that_hangs_is_cut_off_and_retried(
 
     await worker.run_once()
 
-    stored = await load(db, message_id)
+    stored = await load_message(db, message_id)
     assert (stored.status, stored.attempts, stored.last_error) == ("pending", 1, "timed out")
 
 
@@ -255,7 +257,7 @@ async def test_a_commit_wakes_the_running_worker_and_stop_finishes_the_message_i
         await worker.stop()
 
     assert handler.seen == [message_id]
-    assert (await load(db, message_id)).status == "sent"
+    assert (await load_message(db, message_id)).status == "sent"
 
 
 async def test_log_backend_logs_the_links_and_marks_the_message_sent(
@@ -272,7 +274,7 @@ async def test_log_backend_logs_the_links_and_marks_the_message_sent(
     assert "email to ann@example.com" in caplog.text
     assert "leadlink test email: Checking the pipes." in caplog.text
     assert "link: http://127.0.0.1:8000/c/confirm-token" in caplog.text
-    assert (await load(db, message_id)).status == "sent"
+    assert (await load_message(db, message_id)).status == "sent"
     [kept] = backend.messages
     assert kept["To"] == "ann@example.com"
 
@@ -289,11 +291,11 @@ async def test_the_app_runs_the_worker_in_process_unless_told_not_to(
         worker: OutboxWorker = application.state.outbox
         message_id = await enqueue_ping(application.state.database)
         deadline = asyncio.get_running_loop().time() + 5
-        while in_process and (await load(worker.database, message_id)).status != "sent":
+        while in_process and (await load_message(worker.database, message_id)).status != "sent":
             assert asyncio.get_running_loop().time() < deadline, "not delivered in 5 s"
             await asyncio.sleep(0.05)
         if not in_process:
             await asyncio.sleep(0.2)
 
-    stored = await load(worker.database, message_id)
+    stored = await load_message(worker.database, message_id)
     assert stored.status == ("sent" if in_process else "pending")

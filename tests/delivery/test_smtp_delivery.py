@@ -11,7 +11,8 @@ import pytest
 from app import metrics
 from app.db import Database
 from app.delivery.worker import OutboxWorker, RetryPolicy
-from tests.delivery.outbox_helpers import Clock, enqueue_ping, load
+from tests.delivery.outbox_helpers import Clock
+from tests.factories import enqueue_ping, load_message
 from tests.smtp_server import SmtpServer
 
 UNSUBSCRIBE = "http://127.0.0.1:8000/u/tok.EN-123"
@@ -67,7 +68,7 @@ async def test_email_arrives_as_text_and_html_with_unsubscribe_headers(
     assert "Hello\r\nBcc: evil@example.com\r\n" in text.get_content()  # CRLF on the wire
     assert f'href="{UNSUBSCRIBE}"' in html.get_content()
 
-    stored = await load(db, message_id)
+    stored = await load_message(db, message_id)
     assert (stored.status, stored.attempts, stored.locked_until) == ("sent", 1, None)
     assert stored.sent_at is not None
     assert counter("leadlink_outbox_sent") == sent_before + 1
@@ -84,7 +85,7 @@ async def test_message_waits_while_the_server_is_down_and_is_delivered_once_it_i
     retries_before = counter("leadlink_outbox_retries")
 
     assert await worker.run_once() == 1
-    stored = await load(db, message_id)
+    stored = await load_message(db, message_id)
     assert (stored.status, stored.attempts, stored.locked_until) == ("pending", 1, None)
     assert stored.next_attempt_at > clock()
     assert stored.last_error
@@ -101,7 +102,7 @@ async def test_message_waits_while_the_server_is_down_and_is_delivered_once_it_i
     assert await worker.run_once() == 0
 
     assert len(smtp_down.envelopes) == 1
-    stored = await load(db, message_id)
+    stored = await load_message(db, message_id)
     assert (stored.status, stored.attempts) == ("sent", 2)
 
 
@@ -124,7 +125,7 @@ async def test_spent_retry_budget_fails_the_message_with_an_error_log(
         clock.advance(days=2)
         assert await worker.run_once() == 0
 
-    stored = await load(db, message_id)
+    stored = await load_message(db, message_id)
     assert (stored.status, stored.attempts, stored.sent_at) == ("failed", 2, None)
     assert stored.last_error
     assert stored.last_error.startswith("retry budget spent after 2 attempts")
@@ -146,7 +147,7 @@ async def test_refused_recipient_fails_at_once(
     with caplog.at_level(logging.ERROR, logger="app.delivery.worker"):
         await make_worker(**smtp.settings()).run_once()
 
-    stored = await load(db, message_id)
+    stored = await load_message(db, message_id)
     assert (stored.status, stored.attempts) == ("failed", 1)
     assert stored.last_error
     assert "550" in stored.last_error
@@ -172,7 +173,7 @@ async def test_smtp_authentication(
     finally:
         await server.stop()
 
-    stored = await load(db, message_id)
+    stored = await load_message(db, message_id)
     assert len(server.envelopes) == (1 if delivered else 0)
     assert stored.status == ("sent" if delivered else "pending")
     if not delivered:
@@ -196,4 +197,4 @@ async def test_international_addresses(
         "anna@xn--bcher-kva.example",
         "jörg@example.com",
     ]
-    assert (await load(db, idn)).status == (await load(db, utf8)).status == "sent"
+    assert (await load_message(db, idn)).status == (await load_message(db, utf8)).status == "sent"

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.main import create_app
-from tests.conftest import make_settings
+from tests.databases import make_settings
 
 
 async def test_healthz_answers_without_the_database(client: httpx.AsyncClient) -> None:

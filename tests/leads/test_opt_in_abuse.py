@@ -21,7 +21,7 @@ from app.main import create_app
 from app.pages import service as pages
 from app.pages.schemas import PageCreate
 from app.signing import Signer
-from tests.conftest import DatabaseUnderTest, make_settings
+from tests.databases import DatabaseUnderTest, make_settings
 
 TOKEN_FIELD = re.compile(r'name="a" value="([^"]+)"')
 
@@ -64,7 +64,7 @@ async def token(client: httpx.AsyncClient, app: Any, *, age: float = 5) -> str:
 
 
 async def leads(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).select_from(Lead)))
+    return (await session.execute(select(func.count()).select_from(Lead))).scalar_one()
 
 
 @pytest.mark.usefixtures("page")
@@ -208,7 +208,7 @@ async def test_a_visitor_who_leaves_mid_upload_is_logged_as_499_and_writes_nothi
         "headers": [(b"content-type", b"application/x-www-form-urlencoded"),
                     (b"content-length", b"40")],
     }  # fmt: skip
-    incoming = [
+    incoming: list[dict[str, Any]] = [
         {"type": "http.request", "body": b"email=gone%40example", "more_body": True},
         {"type": "http.disconnect"},
     ]

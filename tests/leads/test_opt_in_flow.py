@@ -24,7 +24,7 @@ from app.main import create_app
 from app.pages import service as pages
 from app.pages.schemas import PageCreate
 from app.signing import Signer
-from tests.conftest import BACKENDS, make_settings, open_fresh_database
+from tests.databases import BACKENDS, FreshDatabases, make_settings
 from tests.smtp_server import SmtpServer
 
 INSTAGRAM_IOS = (
@@ -48,7 +48,8 @@ class Flow:
 
     async def count(self, model: Any, *where: Any) -> int:
         async with self.database.session(write=False) as session:
-            return int(await session.scalar(select(func.count()).select_from(model).where(*where)))
+            counted = await session.execute(select(func.count()).select_from(model).where(*where))
+            return counted.scalar_one()
 
     async def mails(self, count: int, within: float = 10.0) -> list[Any]:
         deadline = asyncio.get_running_loop().time() + within
@@ -75,8 +76,10 @@ class Flow:
 
 
 @pytest.fixture(params=BACKENDS)
-async def flow(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Flow]:
-    database_under_test, cleanup = await open_fresh_database(request.param, tmp_path)
+async def flow(
+    request: pytest.FixtureRequest, tmp_path: Path, fresh_databases: FreshDatabases
+) -> AsyncIterator[Flow]:
+    database_under_test, cleanup = await fresh_databases.open(request.param, tmp_path)
     smtp = SmtpServer()
     await smtp.start()
     settings = make_settings(

@@ -7,30 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 import time
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
-import httpx
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app import migrations
 from app.db import create_engine
-from app.links import service as links
 from app.links.models import Visit
 from app.links.sources import detect_source
-from app.pages import service as pages
-from tests.cli_runner import LEADLINK, REPO_ROOT, free_port, leadlink_env
-from tests.conftest import IN_CI, POSTGRES_SKIP_REASON, POSTGRES_URL, make_settings
-from tests.links.test_visit_writer import assert_rollups_equal_raw_rows
+from tests.databases import make_settings
+from tests.factories import seed_demo_page
+from tests.links.visit_checks import assert_rollups_equal_raw_rows
+from tests.servers import serve_env, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -112,88 +102,23 @@ async def _visit_concurrently(port: int) -> Counter[int]:
     return statuses
 
 
-def _start_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(LEADLINK), "serve", "--port", str(port)],
-            env=env,
-            cwd=REPO_ROOT,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"server exited early:\n{log.read_text()[-3000:]}"
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("server did not come up within 30 s")
-
-
-async def _seed(engine: AsyncEngine) -> None:
-    """The schema and a handle `demo` with one published page, and nothing else (the demo seed
-    may bring sample visits of its own).
-    """
-    await migrations.upgrade(engine)
-    async with AsyncSession(engine) as session:
-        handle = await links.create_handle(session, "demo")
-        page = await pages.create_page(session, handle, slug="demo", title="Free checklist")
-        await pages.publish_page(session, page)
-        await session.commit()
-
-
-async def _admin_connection(admin_dsn: str) -> Any:
-    try:
-        return await asyncpg.connect(admin_dsn, timeout=5)
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        if IN_CI:
-            pytest.fail(f"CI=true needs PostgreSQL at {POSTGRES_URL}: {exc}")
-        pytest.skip(POSTGRES_SKIP_REASON)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A brand-new database of the backend (for PostgreSQL a real `CREATE DATABASE`)."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}"
-        return
-    server = make_url(POSTGRES_URL)
-    admin_dsn = server.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False
-    )
-    name = f"leadlink_t_{uuid.uuid4().hex[:12]}"
-    admin = await _admin_connection(admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 async def test_ten_thousand_concurrent_visits_are_each_written_once(
-    database_url: str, tmp_path: Path
+    empty_database_url: str, tmp_path: Path
 ) -> None:
-    settings = make_settings(tmp_path, database_url)
+    settings = make_settings(tmp_path, empty_database_url)
     engine = create_engine(settings)
     try:
-        await _seed(engine)
-        env = leadlink_env(tmp_path, LEADLINK_DATABASE_URL=database_url)
-        port = free_port()
-        log = tmp_path / "serve.log"
-        process = await asyncio.to_thread(_start_server, env, port, log)
+        await seed_demo_page(engine)
+        env = serve_env(tmp_path, LEADLINK_DATABASE_URL=empty_database_url)
+        server = await asyncio.to_thread(start_server, env, tmp_path / "serve.log")
         try:
             started = time.monotonic()
-            statuses = await _visit_concurrently(port)
+            statuses = await _visit_concurrently(server.port)
             elapsed = time.monotonic() - started
         finally:
             # Straight after the last answer: the writer still holds visits in its buffer.
-            process.send_signal(signal.SIGTERM)
-            returncode = await asyncio.to_thread(process.wait, 30)
-        output = log.read_text()
+            returncode = await asyncio.to_thread(server.stop, signal.SIGTERM, 30)
+        output = server.output()
 
         assert statuses == {200: REQUESTS}, statuses
         assert returncode in {0, -signal.SIGTERM}, output[-3000:]

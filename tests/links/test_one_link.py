@@ -11,10 +11,7 @@ import base64
 import contextlib
 import json
 import re
-import signal
 import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +34,8 @@ from app.links.resolver import LinkResolver
 from app.links.sources import MAX_HOST_LENGTH, MAX_VALUE_LENGTH
 from app.pages import service as pages
 from app.pages.models import Page, PageStatus
-from tests.cli_runner import LEADLINK, REPO_ROOT, free_port, leadlink_env
-from tests.conftest import make_settings, open_fresh_database
+from tests.databases import FreshDatabases, make_settings
+from tests.servers import running_server, serve_env, wait_until
 
 IG_ANDROID = (
     "Mozilla/5.0 (Linux; Android 13; SM-S908B Build/TP1A.220624.014; wv) AppleWebKit/537.36 "
@@ -980,30 +977,10 @@ async def _migrate_and_seed_demo(database_url: str, data_dir: Path) -> None:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
     """A real `leadlink serve` (SQLite, handle `demo`) and the file its log goes to."""
     data_dir = tmp_path_factory.mktemp("served")
-    env = leadlink_env(data_dir, LEADLINK_LOG_FORMAT="json")
+    env = serve_env(data_dir, LEADLINK_LOG_FORMAT="json")
     asyncio.run(_migrate_and_seed_demo(env["LEADLINK_DATABASE_URL"], data_dir))
-    port = free_port()
-    log = data_dir / "serve.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(LEADLINK), "serve", "--port", str(port)],
-            env=env,
-            cwd=REPO_ROOT,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "server did not come up"
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
-                break
-            time.sleep(0.1)
-        yield port, log
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=20)
+    with running_server(env, data_dir / "serve.log") as server:
+        yield server.port, server.log
 
 
 def _exchange(port: int, request: bytes) -> bytes:
@@ -1036,7 +1013,12 @@ def test_hostile_bytes_on_the_wire_never_reach_a_header_or_a_log_line(
     assert len(head) < 8192
     # The server is still up, and every new log line is one JSON object.
     assert _exchange(port, b"GET /healthz HTTP/1.1\r\n").startswith(b"HTTP/1.1 200")
-    time.sleep(0.05)
+    # Once the line of that last request is in the log, so is every line before it.
+    wait_until(
+        lambda: b'"/healthz"' in b"".join(log.read_bytes().splitlines()[before:]),
+        timeout=5,
+        what="the /healthz request's log line",
+    )
     for line in log.read_bytes().splitlines()[before:]:
         if line.startswith(b"{"):
             entry = json.loads(line)
@@ -1071,11 +1053,13 @@ class SlowReadsDatabase(Database):
                 return
 
 
-async def test_a_routing_change_is_not_undone_by_a_reload_in_flight(tmp_path: Path) -> None:
+async def test_a_routing_change_is_not_undone_by_a_reload_in_flight(
+    tmp_path: Path, fresh_databases: FreshDatabases
+) -> None:
     """The creator adds a TikTok route while the cache is reloading the handle; the next TikTok
     visitor must get the new route, and it must not vanish again after the reload lands.
     """
-    under_test, cleanup = await open_fresh_database("sqlite", tmp_path)
+    under_test, cleanup = await fresh_databases.open("sqlite", tmp_path)
     try:
         engine = under_test.engine
         async with AsyncSession(engine, expire_on_commit=False) as session:

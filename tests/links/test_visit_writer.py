@@ -14,12 +14,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db import Database, create_engine
 from app.handles.models import Handle
@@ -30,42 +29,9 @@ from app.links.visit_writer import VisitWriter
 from app.links.visits import VISIT_COLUMNS, VisitRecord
 from app.pages import service as pages
 from app.pages.models import Page
-from tests.conftest import BACKENDS, DatabaseUnderTest, open_fresh_database
+from tests.databases import BACKENDS, DatabaseUnderTest, FreshDatabases
+from tests.links.visit_checks import Counts, assert_rollups_equal_raw_rows
 from tests.tcp_proxy import TcpProxy
-
-RAW_COUNTS = text(
-    """
-    SELECT day, handle_id, COALESCE(page_id, 0) AS page_id, source,
-           SUM(CASE WHEN kind = 'visit' THEN 1 ELSE 0 END) AS visits,
-           COUNT(DISTINCT CASE WHEN kind = 'visit' THEN visitor_hash END) AS unique_visitors,
-           SUM(CASE WHEN kind = 'preview' THEN 1 ELSE 0 END) AS previews
-    FROM visits
-    GROUP BY day, handle_id, COALESCE(page_id, 0), source
-    """
-)
-ROLLUPS = text(
-    "SELECT day, handle_id, page_id, source, visits, unique_visitors, previews FROM visit_rollups"
-)
-
-Counts = dict[tuple[str, int, int, str], tuple[int, int, int]]
-
-
-def _by_key(rows: Any) -> Counts:
-    # SQLite hands raw-SQL dates back as text, PostgreSQL as `date`: compare them as text.
-    return {
-        (str(day), int(handle), int(page), source): (int(visits), int(uniques), int(previews))
-        for day, handle, page, source, visits, uniques, previews in rows
-    }
-
-
-async def assert_rollups_equal_raw_rows(connection: AsyncConnection) -> Counts:
-    """Assert that `visit_rollups` holds exactly the counts of the raw `visits` rows; return
-    those counts.
-    """
-    raw = _by_key(await connection.execute(RAW_COUNTS))
-    rollups = _by_key(await connection.execute(ROLLUPS))
-    assert rollups == raw
-    return raw
 
 
 async def check_engine(engine: AsyncEngine) -> Counts:
@@ -105,9 +71,11 @@ async def seed_handle(engine: AsyncEngine, name: str) -> tuple[int, int]:
 
 
 @pytest.fixture(params=BACKENDS)
-async def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Fresh]:
+async def fresh(
+    request: pytest.FixtureRequest, tmp_path: Path, fresh_databases: FreshDatabases
+) -> AsyncIterator[Fresh]:
     """A separately committed, migrated database with handle `anna` and its published page."""
-    under_test, cleanup = await open_fresh_database(request.param, tmp_path)
+    under_test, cleanup = await fresh_databases.open(request.param, tmp_path)
     try:
         handle_id, page_id = await seed_handle(under_test.engine, "anna")
         yield Fresh(under_test, handle_id, page_id)
@@ -412,8 +380,8 @@ async def test_a_visit_written_twice_is_stored_once(fresh: Fresh) -> None:
 
 
 @pytest.fixture
-async def postgres(tmp_path: Path) -> AsyncIterator[Fresh]:
-    under_test, cleanup = await open_fresh_database("postgresql", tmp_path)
+async def postgres(tmp_path: Path, fresh_databases: FreshDatabases) -> AsyncIterator[Fresh]:
+    under_test, cleanup = await fresh_databases.open("postgresql", tmp_path)
     try:
         handle_id, page_id = await seed_handle(under_test.engine, "anna")
         yield Fresh(under_test, handle_id, page_id)
@@ -434,7 +402,7 @@ async def proxied_engine(fresh: Fresh) -> AsyncIterator[tuple[AsyncEngine, TcpPr
             "db_timeout_seconds": 2.0,
         }
     )
-    engine = create_engine(settings, connect_args=fresh.under_test.connect_args)
+    engine = create_engine(settings)
     try:
         yield engine, proxy
     finally:
@@ -452,6 +420,7 @@ async def _record_timed(writer: VisitWriter, visits: list[VisitRecord]) -> float
     return slowest
 
 
+@pytest.mark.postgresql_only
 async def test_database_outage_delays_visits_without_losing_or_doubling_any(
     postgres: Fresh,
 ) -> None:
@@ -487,6 +456,7 @@ async def test_database_outage_delays_visits_without_losing_or_doubling_any(
     assert sum(v + p for v, _, p in counts.values()) == 500
 
 
+@pytest.mark.postgresql_only
 async def test_outage_at_shutdown_keeps_retrying_until_the_database_returns(
     postgres: Fresh,
 ) -> None:
@@ -577,9 +547,8 @@ async def test_every_field_reads_back_as_recorded_whichever_are_empty(fresh: Fre
             assert stored == expected, column
     if fresh.engine.dialect.name == "sqlite":  # the text SQLAlchemy itself would have stored
         async with fresh.engine.connect() as connection:
-            texts = dict(
-                (await connection.exec_driver_sql("SELECT ref, created_at FROM visits")).all()
-            )
+            result = await connection.execute(text("SELECT ref, created_at FROM visits"))
+            texts = {str(ref): created_at for ref, created_at in result}
         for visit in recorded:
             assert texts[visit.ref] == visit.created_at.strftime("%Y-%m-%d %H:%M:%S.%f")
     await check_engine(fresh.engine)

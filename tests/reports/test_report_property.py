@@ -31,7 +31,7 @@ from app.reports import rollups, social_metrics
 from app.reports import service as reports
 from app.reports.models import SocialMetric
 from app.reports.timezones import week_start
-from tests.reports.factories import add_lead, make_handle, make_page, make_visit
+from tests.factories import add_handle, create_published_page, insert_lead, make_visit
 
 SOURCES = ["instagram", "tiktok", "x", "youtube", "direct"]
 # Windows around DST changes: US and NZ in March/April, and in September-November.
@@ -82,12 +82,12 @@ def _random_instant(rng: random.Random, start: date, end: date, tz: ZoneInfo) ->
 async def build_world(session: AsyncSession, rng: random.Random, tz: ZoneInfo) -> World:
     # The report time zone of this instance (as `leadlink migrate` sets it on an empty database).
     assert await rollups.sync_report_zone(session, tz.key)
-    anna = await make_handle(session, "anna")
-    bob = await make_handle(session, "bob")
+    anna = await add_handle(session, "anna")
+    bob = await add_handle(session, "bob")
     pages = [
-        await make_page(session, anna, "anna-book"),
-        await make_page(session, anna, "anna-course"),
-        await make_page(session, bob, "bob-kit"),
+        await create_published_page(session, anna, "anna-book"),
+        await create_published_page(session, anna, "anna-course"),
+        await create_published_page(session, bob, "bob-kit"),
     ]
     start, end = rng.choice(WINDOWS)
     visitors = [f"{n:032x}" for n in range(12)]  # few visitors, so uniques < visits
@@ -117,7 +117,7 @@ async def build_world(session: AsyncSession, rng: random.Random, tz: ZoneInfo) -
         later = created + timedelta(hours=rng.randrange(1, 72))
         confirmed_at = later if status != "pending" and rng.random() < 0.9 else None
         lead_ids.append(
-            await add_lead(
+            await insert_lead(
                 session,
                 rng.choice(pages),
                 created,
@@ -131,13 +131,13 @@ async def build_world(session: AsyncSession, rng: random.Random, tz: ZoneInfo) -
     # Status changes after the fact: some pending leads confirm days later, some customers come.
     for lead_id in rng.sample(lead_ids, k=len(lead_ids) // 4):
         change = rng.choice(["confirm", "customer", "unsubscribe", "erase"])
-        values: dict[str, Any] = {
+        changes: dict[str, dict[str, Any]] = {
             "confirm": {"status": "confirmed", "confirmed_at": datetime(2027, 1, 1, tzinfo=UTC)},
             "customer": {"status": "customer", "customer_at": datetime(2027, 1, 2, tzinfo=UTC)},
             "unsubscribe": {"status": "unsubscribed"},
             "erase": {"email": f"erased-{lead_id}", "name": None, "erased_at": datetime.now(UTC)},
-        }[change]
-        await session.execute(update(Lead).where(Lead.id == lead_id).values(**values))
+        }
+        await session.execute(update(Lead).where(Lead.id == lead_id).values(**changes[change]))
 
     snapshots = []
     for handle in (anna, bob):
@@ -226,11 +226,12 @@ def oracle(
             and (source is None or row_source == source)
         )
 
-    groups: dict[Any, dict[str, Any]] = defaultdict(
-        lambda: {"visits": 0, "previews": 0, "uniques": set(), "leads": 0, "confirmed": 0,
-                 "customers": 0, "metrics": []}
-    )  # fmt: skip
-    totals = groups.default_factory()  # type: ignore[misc]
+    def new_group() -> dict[str, Any]:
+        return {"visits": 0, "previews": 0, "uniques": set(), "leads": 0, "confirmed": 0,
+                "customers": 0, "metrics": []}  # fmt: skip
+
+    groups: defaultdict[Any, dict[str, Any]] = defaultdict(new_group)
+    totals = new_group()
     for visit in raw.visits:
         day = visit.created_at.astimezone(tz).date()
         if not start <= day <= end or not in_scope(visit.handle_id, visit.page_id, visit.source):

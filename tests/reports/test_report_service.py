@@ -17,7 +17,7 @@ from app.links.visits import write_visits
 from app.reports import social_metrics, variants
 from app.reports.models import LeadRollup, ReportDay, ReportMonth, SocialMetric
 from app.reports.timezones import local_midnight_utc, offset_segments, utc_bounds
-from tests.reports.factories import add_lead, make_handle, make_page, make_visit
+from tests.factories import add_handle, create_published_page, insert_lead, make_visit
 
 CSV = """date,platform,likes,followers,impressions,comments,shares
 2026-11-20,instagram,1200,5000,,,
@@ -32,7 +32,7 @@ CSV = """date,platform,likes,followers,impressions,comments,shares
 
 
 async def test_a_csv_import_keeps_good_rows_and_names_bad_lines(session: AsyncSession) -> None:
-    anna = await make_handle(session, "anna")
+    anna = await add_handle(session, "anna")
     result = await social_metrics.import_social_metrics_csv(session, anna, CSV)
     assert result.imported == 3
     assert result.errors == [
@@ -70,7 +70,7 @@ async def test_a_csv_import_keeps_good_rows_and_names_bad_lines(session: AsyncSe
 async def test_a_csv_without_its_header_imports_nothing(
     session: AsyncSession, text: str, message: str
 ) -> None:
-    anna = await make_handle(session, "anna")
+    anna = await add_handle(session, "anna")
     result = await social_metrics.import_social_metrics_csv(session, anna, text)
     assert result.imported == 0
     assert result.errors[0][0] == 1
@@ -78,7 +78,7 @@ async def test_a_csv_without_its_header_imports_nothing(
 
 
 async def test_likes_reach_the_day_and_month_rollups(session: AsyncSession) -> None:
-    anna = await make_handle(session, "anna")
+    anna = await add_handle(session, "anna")
     day = date(2026, 10, 31)
     await social_metrics.upsert_social_metrics(
         session,
@@ -99,11 +99,11 @@ async def test_likes_reach_the_day_and_month_rollups(session: AsyncSession) -> N
 
 
 async def test_lead_rollups_follow_status_changes_and_deletions(session: AsyncSession) -> None:
-    anna = await make_handle(session, "anna")
-    page = await make_page(session, anna, "anna-guide")
+    anna = await add_handle(session, "anna")
+    page = await create_published_page(session, anna, "anna-guide")
     at = datetime(2026, 11, 3, 12, tzinfo=UTC)
-    first = await add_lead(session, page, at)
-    second = await add_lead(session, page, at, source="tiktok")
+    first = await insert_lead(session, page, at)
+    second = await insert_lead(session, page, at, source="tiktok")
 
     async def rollups() -> list[tuple[object, ...]]:
         rows = await session.execute(
@@ -192,8 +192,8 @@ def test_local_days_are_as_long_as_the_clock_says(zone: str, day: date, hours: i
 
 
 async def test_deleting_a_handle_takes_its_rollups_along(session: AsyncSession) -> None:
-    gone = await make_handle(session, "gone")
-    stays = await make_handle(session, "stays")
+    gone = await add_handle(session, "gone")
+    stays = await add_handle(session, "stays")
     at = datetime(2026, 11, 3, 12, tzinfo=UTC)
     utc = ZoneInfo("UTC")
     await write_visits(

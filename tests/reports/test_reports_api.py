@@ -23,7 +23,7 @@ from app.pages.models import Page
 from app.reports import service as reports
 from app.reports import social_metrics
 from app.reports.models import SocialMetric
-from tests.reports.factories import add_lead, make_handle, make_page, make_visit
+from tests.factories import add_handle, create_published_page, insert_lead, make_visit
 
 UTC_ZONE = ZoneInfo("UTC")
 DAY = date(2026, 11, 10)
@@ -54,10 +54,10 @@ async def _key(
 
 @pytest.fixture
 async def world(session: AsyncSession) -> World:
-    anna = await make_handle(session, "anna")
-    bob = await make_handle(session, "bob")
-    anna_page = await make_page(session, anna, "anna-guide")
-    bob_page = await make_page(session, bob, "bob-guide")
+    anna = await add_handle(session, "anna")
+    bob = await add_handle(session, "bob")
+    anna_page = await create_published_page(session, anna, "anna-guide")
+    bob_page = await create_published_page(session, bob, "bob-guide")
     at = datetime(2026, 11, 10, 12, tzinfo=UTC)
     await write_visits(
         session,
@@ -71,10 +71,12 @@ async def world(session: AsyncSession) -> World:
             *(make_visit(bob.id, bob_page.id, at, UTC_ZONE, source="youtube") for _ in range(3)),
         ],
     )
-    await add_lead(session, anna_page, at, source="instagram", status="confirmed", confirmed_at=at)
-    await add_lead(session, anna_page, at, source="instagram", status="customer",
-                   confirmed_at=at, customer_at=at + timedelta(days=3))  # fmt: skip
-    await add_lead(session, bob_page, at, source="youtube")
+    await insert_lead(
+        session, anna_page, at, source="instagram", status="confirmed", confirmed_at=at
+    )
+    await insert_lead(session, anna_page, at, source="instagram", status="customer",
+                      confirmed_at=at, customer_at=at + timedelta(days=3))  # fmt: skip
+    await insert_lead(session, bob_page, at, source="youtube")
     await social_metrics.upsert_social_metrics(
         session,
         [
@@ -289,7 +291,7 @@ async def test_snapshots_are_upserted_idempotently(
     ]
 
 
-BAD_SNAPSHOTS = [
+BAD_SNAPSHOTS: list[tuple[dict[str, Any], int, str | None]] = [
     ({"platform": "myspace"}, 422, "0.platform"),
     ({"likes": -1}, 422, "0.likes"),
     ({"date": "2026-02-30"}, 422, "0.date"),
@@ -381,7 +383,7 @@ async def test_variants_have_intervals_and_chances_to_be_best(
     world: World, app: Any, client: httpx.AsyncClient
 ) -> None:
     async with app.state.database.session() as session:
-        page_b = await make_page(session, world.anna, "anna-guide-b")
+        page_b = await create_published_page(session, world.anna, "anna-guide-b")
         route_a = await links.add_route(
             session, world.anna, source="instagram", page_slug="anna-guide", variant="a"
         )
@@ -400,7 +402,7 @@ async def test_variants_have_intervals_and_chances_to_be_best(
         await write_visits(session, visits)
         for route, page, leads in ((route_a, world.anna_page, 5), (route_b, page_b, 20)):
             for _ in range(leads):
-                await add_lead(session, page, at, route_id=route.id, variant=route.variant)
+                await insert_lead(session, page, at, route_id=route.id, variant=route.variant)
         await session.commit()
 
     response = await _get(

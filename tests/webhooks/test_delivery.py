@@ -23,7 +23,7 @@ from app.delivery.worker import OutboxWorker
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.webhooks.sender import MAX_RESPONSE_BODY
 from tests.delivery.outbox_helpers import Clock
-from tests.webhooks.conftest import Receiver, api
+from tests.webhooks.webhook_helpers import Receiver, api
 
 HOOKS = "/api/v1/webhooks"
 

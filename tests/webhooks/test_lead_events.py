@@ -22,15 +22,9 @@ from app.leads.opt_in_writer import NewOptIn, OptInWriter
 from app.outbox_handlers import outbox_worker
 from app.pages.models import Page
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
-from tests.conftest import BACKENDS, DatabaseUnderTest, make_settings, open_fresh_database
-from tests.webhooks.conftest import (
-    Receiver,
-    add_endpoint,
-    add_handle,
-    add_page,
-    lead_links,
-    opt_in_form,
-)
+from tests.databases import BACKENDS, DatabaseUnderTest, FreshDatabases, make_settings
+from tests.factories import add_endpoint, add_handle, add_page, opt_in_form
+from tests.webhooks.webhook_helpers import Receiver, lead_links
 
 
 async def _events(session: AsyncSession, endpoint: WebhookEndpoint) -> list[dict[str, Any]]:
@@ -196,10 +190,10 @@ async def test_an_erased_lead_is_announced_by_id_only_and_its_earlier_events_are
 
 @pytest.fixture(params=BACKENDS)
 async def committed(
-    request: pytest.FixtureRequest, tmp_path: Path
+    request: pytest.FixtureRequest, tmp_path: Path, fresh_databases: FreshDatabases
 ) -> AsyncIterator[DatabaseUnderTest]:
     """A fresh migrated database of its own, for tests that commit for real."""
-    under_test, cleanup = await open_fresh_database(request.param, tmp_path)
+    under_test, cleanup = await fresh_databases.open(request.param, tmp_path)
     yield under_test
     await cleanup()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,20 +15,14 @@ import httpx
 import pytest
 
 from app.webhooks.signing import new_secret, signature_header
+from tests.servers import free_port
 
 RECEIVER = Path(__file__).resolve().parents[2] / "docs" / "examples" / "webhook_receiver.py"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
-    secret, port = new_secret(), _free_port()
+    secret, port = new_secret(), free_port()
     process = subprocess.Popen(
         [sys.executable, str(RECEIVER), str(port)],
         env={**os.environ, "LEADLINK_WEBHOOK_SECRET": secret},

@@ -12,7 +12,7 @@ import pytest
 from app.webhooks.sender import WEBHOOK_RETRY_POLICY, parse_retry_after
 from app.webhooks.signing import SecretCipher, SecretUnreadable, new_secret, signature_header
 from app.webhooks.targets import TargetRefused, refusal, resolve_target
-from tests.webhooks.conftest import EXAMPLE, verify_webhook
+from tests.webhooks.webhook_helpers import EXAMPLE, verify_webhook
 
 
 @pytest.mark.parametrize(

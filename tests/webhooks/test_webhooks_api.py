@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import utcnow
 from app.webhooks.models import WebhookEndpoint
 from app.webhooks.signing import cipher_for
-from tests.conftest import TEST_SECRET
-from tests.webhooks.conftest import add_handle, api, bearer, issue_key
+from tests.databases import TEST_SECRET
+from tests.factories import add_handle, bearer, issue_key
+from tests.webhooks.webhook_helpers import api
 
 HOOKS = "/api/v1/webhooks"
 PUBLIC_URL = "https://93.184.216.34/hooks/leadlink"
@@ -235,7 +236,7 @@ async def test_only_admin_keys_manage_webhooks_and_restricted_keys_see_their_own
         ("POST", "/ping"),
         ("GET", "/deliveries"),
     ]:
-        body = {} if method == "PATCH" else None
+        body: dict[str, Any] | None = {} if method == "PATCH" else None
         hidden = await api(client, bob_admin, method, f"{HOOKS}/{annas['id']}{suffix}", json=body)
         assert hidden.status_code == 404, (method, suffix, hidden.text)
     # An endpoint for every handle is more than a key restricted to one handle may see.

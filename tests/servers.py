@@ -1,0 +1,171 @@
+"""Start a real `leadlink serve` process and wait, within a deadline, until it answers.
+
+Every test that needs the served process goes through `start_server` (or `running_server`): its
+output goes to a log file the test can read, the wait ends at a deadline with the server's output
+in the failure message, and a server that never comes up is killed, never left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+__all__ = [
+    "LEADLINK",
+    "REPO_ROOT",
+    "RunningServer",
+    "ServerDidNotStart",
+    "free_port",
+    "running_server",
+    "serve_env",
+    "start_server",
+    "wait_until",
+]
+
+LEADLINK = Path(sys.executable).parent / "leadlink"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STARTUP_TIMEOUT = 30.0
+OUTPUT_TAIL = 4000
+
+
+class ServerDidNotStart(AssertionError):
+    """The server exited, or did not answer /healthz with 200 before the deadline."""
+
+
+def free_port() -> int:
+    """A port the OS has just handed out (xdist workers never pick the same one at once)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def serve_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `leadlink` process: no LEADLINK_* of the caller's, a SQLite file
+    under `data_dir` unless `extra` says otherwise."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADLINK_")}
+    env.update(
+        {
+            "LEADLINK_DATA_DIR": str(data_dir),
+            "LEADLINK_DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'cli.db'}",
+            "NO_COLOR": "1",
+            "COLUMNS": "200",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def wait_until(
+    condition: Callable[[], object], *, timeout: float, interval: float = 0.02, what: str = ""
+) -> None:
+    """Poll `condition()` every `interval` until it is truthy; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {timeout} s: {what or condition!r}")
+        time.sleep(interval)
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        """Everything the server printed so far (stdout and stderr, interleaved)."""
+        return self.log.read_text(errors="replace")
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 20) -> int:
+        """Send `sig` (SIGKILL: no shutdown at all) and wait; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(
+                f"leadlink serve did not stop within {timeout} s of {sig.name}:\n"
+                f"{self.output()[-OUTPUT_TAIL:]}"
+            ) from None
+
+
+def start_server(
+    env: dict[str, str],
+    log: Path,
+    *,
+    port: int | None = None,
+    args: Sequence[str] = (),
+    timeout: float = STARTUP_TIMEOUT,
+) -> RunningServer:
+    """`leadlink serve --port PORT [args…]`, once /healthz answers 200; its output goes to `log`.
+
+    Fails (with the server's output) when the process exits or the deadline passes first.
+    """
+    port = port or free_port()
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(LEADLINK), "serve", "--port", str(port), *args],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    server = RunningServer(process, port, log)
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while True:
+        if process.poll() is not None:
+            raise ServerDidNotStart(
+                f"leadlink serve exited with {process.returncode} before answering "
+                f"(last: {last}):\n{server.output()[-OUTPUT_TAIL:]}"
+            )
+        try:
+            status = httpx.get(f"{server.base_url}/healthz", timeout=1).status_code
+        except httpx.TransportError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        else:
+            if status == 200:
+                return server
+            last = f"/healthz answered {status}"
+        if time.monotonic() >= deadline:
+            process.kill()
+            process.wait()
+            raise ServerDidNotStart(
+                f"leadlink serve did not answer /healthz with 200 within {timeout} s "
+                f"(last: {last}):\n{server.output()[-OUTPUT_TAIL:]}"
+            )
+        time.sleep(0.05)
+
+
+@contextmanager
+def running_server(
+    env: dict[str, str],
+    log: Path,
+    *,
+    port: int | None = None,
+    args: Sequence[str] = (),
+    timeout: float = STARTUP_TIMEOUT,
+) -> Iterator[RunningServer]:
+    """`start_server`, stopped with SIGTERM when the block ends (and killed if it hangs)."""
+    server = start_server(env, log, port=port, args=args, timeout=timeout)
+    try:
+        yield server
+    finally:
+        server.stop()
