@@ -8,9 +8,9 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /app
 # Dependencies first, so code changes do not reinstall them.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY app/__init__.py app/__init__.py
-RUN pip install .
+RUN pip install -r requirements.lock
 COPY app app
 COPY migrations migrations
 COPY templates templates

@@ -7,13 +7,16 @@ DEV_STAMP := $(VENV)/.installed-dev
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help run test test-fast lint typecheck pytest fmt bench clean
+.PHONY: help run test test-fast lint typecheck pytest fmt bench lock clean
 .DEFAULT_GOAL := help
 
-$(RUN_STAMP): pyproject.toml
+# The lock files pin every package `make run`, the Dockerfile and CI install (the serving
+# protocol subclasses uvicorn internals: an unpinned upgrade could break it silently).
+$(RUN_STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 # openapi-python-client (the generated-client test) pins an older Typer than leadlink's CLI
@@ -21,8 +24,9 @@ $(RUN_STAMP): pyproject.toml
 OPENAPI_CLIENT := $(VENV)/tools/openapi-python-client
 OPENAPI_CLIENT_VERSION := 0.29.1
 
-$(DEV_STAMP): $(RUN_STAMP)
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(DEV_STAMP): $(RUN_STAMP) requirements-dev.lock
+	$(BIN)/pip install --quiet -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e '.[dev]'
 	$(PYTHON) -m venv $(OPENAPI_CLIENT)
 	$(OPENAPI_CLIENT)/bin/pip install --quiet 'openapi-python-client==$(OPENAPI_CLIENT_VERSION)'
 	touch $@
@@ -58,6 +62,12 @@ fmt: $(DEV_STAMP)  ## ruff format and ruff check --fix
 
 bench: $(DEV_STAMP)  ## bare ASGI vs leadlink under wrk; BENCH_ARGS="--database both" etc.
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+lock: $(DEV_STAMP)  ## pin every dependency again after a change in pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--quiet --custom-compile-command "make lock" -o requirements-dev.lock
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 -c requirements-dev.lock \
+		--quiet --custom-compile-command "make lock" -o requirements.lock
 
 clean:  ## remove the venv, artifacts and caches
 	rm -rf $(VENV) var test-artifacts .mypy_cache .ruff_cache
