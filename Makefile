@@ -50,7 +50,7 @@ lint: $(DEV_STAMP)  ## ruff check, ruff format --check and the import contracts
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-typecheck: $(DEV_STAMP)  ## mypy (strict on app and bench, relaxed on tests)
+typecheck: $(DEV_STAMP)  ## mypy --strict over app, bench and tests
 	$(BIN)/mypy app bench tests
 
 pytest: $(DEV_STAMP)  ## the whole suite, one xdist worker per core; PYTEST_ARGS="-k …" narrows it
