@@ -7,7 +7,7 @@ tests/factories.py, tests/servers.py), never here.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.config import Settings
 from app.db import Database
-from app.main import create_app
+from tests.apps import assert_shared_openapi_unchanged, build_app
 from tests.databases import BACKENDS, DatabaseUnderTest, FreshDatabases, make_settings
 
 # Two CLI test modules still import `make_settings` from here; everything else imports it from
@@ -45,6 +45,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for item in items:
             if item.get_closest_marker("postgresql_only"):
                 item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_openapi_stays_unchanged() -> Iterator[None]:
+    """The apps of the run share one OpenAPI document (tests/apps.py): no test may change it."""
+    yield
+    assert_shared_openapi_unchanged()
 
 
 @pytest.fixture(scope="session")
@@ -99,7 +106,7 @@ def settings(database: DatabaseUnderTest, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def app(settings: Settings, connection: AsyncConnection) -> AsyncIterator[Any]:
     """The real app, its sessions joined to the test's rolled-back transaction."""
-    application = create_app(settings, database=Database(connection, owns_engine=False))
+    application = build_app(settings, database=Database(connection, owns_engine=False))
     async with application.router.lifespan_context(application):
         yield application
 

@@ -13,10 +13,10 @@ from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db import Database
-from app.main import create_app
 from app.users import service as users
 from app.users.models import User
 from tests.admin.admin_helpers import ClientFactory
+from tests.apps import build_app
 from tests.databases import DatabaseUnderTest, make_settings
 from tests.factories import OWNER_EMAIL, OWNER_PASSWORD
 
@@ -41,7 +41,7 @@ def make_client(
     @asynccontextmanager
     async def build(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
         settings = make_settings(tmp_path, database.settings.effective_database_url, **overrides)
-        app = create_app(settings, database=Database(connection, owns_engine=False))
+        app = build_app(settings, database=Database(connection, owns_engine=False))
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             # Talk to the app at its own base URL, so that Secure cookies come back on https.

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
-from app.main import create_app
+from tests.apps import build_app
 from tests.databases import DatabaseUnderTest, FreshApp, FreshDatabases, make_settings
 from tests.factories import World, build_world
 
@@ -35,7 +35,7 @@ def fresh_app(fresh_databases: FreshDatabases) -> FreshApp:
         under_test, cleanup = await fresh_databases.open(backend, tmp_path)
         settings = make_settings(tmp_path, under_test.settings.effective_database_url, **overrides)
         database = Database(under_test.engine, owns_engine=False)
-        application = create_app(settings, database=database)
+        application = build_app(settings, database=database)
         try:
             async with application.router.lifespan_context(application):
                 transport = httpx.ASGITransport(app=application)

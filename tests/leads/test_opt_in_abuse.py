@@ -17,10 +17,10 @@ from app import metrics
 from app.db import Database
 from app.leads.models import Lead
 from app.links import service as links
-from app.main import create_app
 from app.pages import service as pages
 from app.pages.schemas import PageCreate
 from app.signing import Signer
+from tests.apps import build_app
 from tests.databases import DatabaseUnderTest, make_settings
 
 TOKEN_FIELD = re.compile(r'name="a" value="([^"]+)"')
@@ -36,7 +36,7 @@ async def app(
         optin_rate_per_ip="5/minute",
         optin_rate_per_email="1000/hour",
     )
-    application = create_app(settings, database=Database(connection, owns_engine=False))
+    application = build_app(settings, database=Database(connection, owns_engine=False))
     async with application.router.lifespan_context(application):
         yield application
 
