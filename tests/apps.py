@@ -57,7 +57,9 @@ def build_app(settings: Settings, *, database: Database | None = None) -> FastAP
     app = create_app(settings, database=database)
     key = _fingerprint(app)
     if key in _shared:
-        app.openapi_schema = _shared[key]
+        document = _shared[key]
+        # FastAPI's documented way to supply the document (as in "Extending OpenAPI").
+        app.openapi = lambda: document  # type: ignore[method-assign]
     else:
         _shared[key] = app.openapi()
         _pristine[key] = copy.deepcopy(_shared[key])

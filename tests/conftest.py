@@ -18,7 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.config import Settings
 from app.db import Database
 from tests.apps import assert_shared_openapi_unchanged, build_app
-from tests.databases import BACKENDS, DatabaseUnderTest, FreshDatabases, make_settings
+from tests.databases import (
+    BACKENDS,
+    BACKENDS_ERROR,
+    DatabaseUnderTest,
+    FreshDatabases,
+    make_settings,
+)
 
 # Two CLI test modules still import `make_settings` from here; everything else imports it from
 # tests/databases.py, and so should they once they change.
@@ -26,9 +32,12 @@ __all__ = ["make_settings"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """An xdist worker inherits COLUMNS and LINES that GNU readline, loaded in the controller,
-    exported at C level; a console made at import (the CLI's) would keep that width for good.
-    A test that needs a width sets COLUMNS itself, as a single pytest process expects."""
+    """A bad LEADLINK_TEST_BACKENDS is a usage error. An xdist worker inherits COLUMNS and LINES
+    that GNU readline, loaded in the controller, exported at C level; a console made at import
+    (the CLI's) would keep that width for good, so workers drop them: a test that needs a width
+    sets COLUMNS itself, as in a single pytest process."""
+    if BACKENDS_ERROR:
+        raise pytest.UsageError(BACKENDS_ERROR)
     if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ.pop("COLUMNS", None)
         os.environ.pop("LINES", None)

@@ -35,6 +35,7 @@ from app.db import Database, create_engine
 __all__ = [
     "ALL_BACKENDS",
     "BACKENDS",
+    "BACKENDS_ERROR",
     "IN_CI",
     "POSTGRES_SKIP_REASON",
     "POSTGRES_URL",
@@ -59,23 +60,23 @@ TEST_SECRET = "test-secret-" + "x" * 40
 ALL_BACKENDS = ("sqlite", "postgresql")
 
 
-def _selected_backends() -> list[str]:
+def _selected_backends() -> tuple[list[str], str | None]:
+    """The backends LEADLINK_TEST_BACKENDS asks for, and what is wrong with the request."""
     raw = os.environ.get("LEADLINK_TEST_BACKENDS", "").strip()
     if not raw:
-        return list(ALL_BACKENDS)
+        return list(ALL_BACKENDS), None
     chosen = [name.strip() for name in raw.split(",") if name.strip()]
     unknown = sorted(set(chosen) - set(ALL_BACKENDS))
     if unknown:
-        raise pytest.UsageError(
-            f"LEADLINK_TEST_BACKENDS names unknown backends {unknown}; use {list(ALL_BACKENDS)}"
-        )
+        return [], f"LEADLINK_TEST_BACKENDS names unknown backends {unknown}; use {ALL_BACKENDS}"
     if IN_CI and set(chosen) != set(ALL_BACKENDS):
-        raise pytest.UsageError("CI=true runs every backend: unset LEADLINK_TEST_BACKENDS")
-    return [name for name in ALL_BACKENDS if name in chosen]
+        return [], "CI=true runs every backend: unset LEADLINK_TEST_BACKENDS"
+    return [name for name in ALL_BACKENDS if name in chosen], None
 
 
-BACKENDS = _selected_backends()
-"""The backends this run covers: both, unless LEADLINK_TEST_BACKENDS narrows it (never in CI)."""
+BACKENDS, BACKENDS_ERROR = _selected_backends()
+"""The backends this run covers: both, unless LEADLINK_TEST_BACKENDS narrows it (never in CI);
+conftest turns BACKENDS_ERROR into a usage error."""
 
 Cleanup = Callable[[], Awaitable[None]]
 

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +31,6 @@ __all__ = [
     "running_server",
     "serve_env",
     "start_server",
-    "wait_until",
 ]
 
 LEADLINK = Path(sys.executable).parent / "leadlink"
@@ -66,17 +65,6 @@ def serve_env(data_dir: Path, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
-
-
-def wait_until(
-    condition: Callable[[], object], *, timeout: float, interval: float = 0.02, what: str = ""
-) -> None:
-    """Poll `condition()` every `interval` until it is truthy; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"not within {timeout} s: {what or condition!r}")
-        time.sleep(interval)
 
 
 @dataclass

@@ -4,7 +4,6 @@ observe changes (keep-alive, HEAD, streamed bodies, `Connection: close`)."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 import uvicorn
 
 from app.http_protocol import CoalescingHttpToolsProtocol, _CoalescingTransport
+from tests.servers import free_port
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -32,9 +32,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @pytest.fixture
 async def port() -> AsyncIterator[int]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        free: int = probe.getsockname()[1]
+    free = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=free, http=CoalescingHttpToolsProtocol, log_level="warning"
     )

@@ -35,7 +35,8 @@ from app.links.sources import MAX_HOST_LENGTH, MAX_VALUE_LENGTH
 from app.pages import service as pages
 from app.pages.models import Page, PageStatus
 from tests.databases import FreshDatabases, make_settings
-from tests.servers import running_server, serve_env, wait_until
+from tests.servers import running_server, serve_env
+from tests.waiting import wait_until
 
 IG_ANDROID = (
     "Mozilla/5.0 (Linux; Android 13; SM-S908B Build/TP1A.220624.014; wv) AppleWebKit/537.36 "

@@ -32,6 +32,7 @@ from app.pages.models import Page
 from tests.databases import BACKENDS, DatabaseUnderTest, FreshDatabases
 from tests.links.visit_checks import Counts, assert_rollups_equal_raw_rows
 from tests.tcp_proxy import TcpProxy
+from tests.waiting import eventually
 
 
 async def check_engine(engine: AsyncEngine) -> Counts:
@@ -237,8 +238,8 @@ async def test_stop_during_a_batch_write_loses_nothing(fresh: Fresh) -> None:
     visits = varied_visits(fresh, 40)
     for visit in visits:
         await writer.record(visit)
-    await asyncio.sleep(0.1)  # the task has taken the batch and is writing it
-    assert writer.pending == 0
+    # The task has taken the batch and is writing it (each write takes 0.3 s).
+    await eventually(lambda: writer.pending == 0, what="the task takes the batch")
 
     await writer.stop()
 
@@ -254,7 +255,8 @@ async def test_flush_waits_for_a_batch_already_being_written(fresh: Fresh) -> No
         visits = varied_visits(fresh, 10)
         for visit in visits:
             await writer.record(visit)
-        await asyncio.sleep(0.1)  # the task has taken the batch and is writing it
+        # The task has taken the batch and is writing it (each write takes 0.3 s).
+        await eventually(lambda: writer.pending == 0, what="the task takes the batch")
         assert await writer.flush()
         assert len(await visit_refs(fresh.engine)) == 10
     finally:
@@ -284,16 +286,20 @@ async def test_old_salts_and_ledger_rows_are_forgotten_soon_after_start(
     monkeypatch.setattr(
         visit_writer, "time", SimpleNamespace(monotonic=lambda: time.monotonic() - booted)
     )
+
+    async def only_todays_rows_are_left() -> bool:
+        async with fresh.engine.connect() as connection:
+            salts = (await connection.scalars(select(VisitorSalt.day))).all()
+            ledger = (await connection.scalars(select(VisitorDay.day))).all()
+        return [str(value) for value in salts] == [str(value) for value in ledger] == [str(day)]
+
     writer = VisitWriter(Database(fresh.engine), today, interval=0.02)
     writer.start()
-    await asyncio.sleep(0.3)
-    await writer.stop()
-
-    async with fresh.engine.connect() as connection:
-        salts = (await connection.scalars(select(VisitorSalt.day))).all()
-        ledger = (await connection.scalars(select(VisitorDay.day))).all()
-    assert [str(value) for value in salts] == [str(day)]
-    assert [str(value) for value in ledger] == [str(day)]
+    try:
+        await eventually(only_todays_rows_are_left, what="yesterday's salt and ledger rows go")
+    finally:
+        await writer.stop()
+    assert await only_todays_rows_are_left()
 
 
 # --- a row the database refuses -------------------------------------------------------------
