@@ -4,7 +4,6 @@ real console script in a subprocess where the process itself matters (serving, s
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,20 +16,6 @@ from app.config import Settings, load_settings
 
 LEADLINK = Path(sys.executable).parent / "leadlink"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def leadlink_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADLINK_")}
-    env.update(
-        {
-            "LEADLINK_DATA_DIR": str(data_dir),
-            "LEADLINK_DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'cli.db'}",
-            "NO_COLOR": "1",
-            "COLUMNS": "200",
-        }
-    )
-    env.update(extra)
-    return env
 
 
 def invoke_leadlink(*args: str, env: dict[str, str], stdin: str | None = None) -> Result:
@@ -68,10 +53,3 @@ def sqlite_rows(env: dict[str, str], query: str) -> list[tuple[object, ...]]:
     path = env["LEADLINK_DATABASE_URL"].removeprefix("sqlite+aiosqlite:///")
     with sqlite3.connect(path) as db:
         return db.execute(query).fetchall()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port

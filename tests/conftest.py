@@ -26,10 +26,6 @@ from tests.databases import (
     make_settings,
 )
 
-# Two CLI test modules still import `make_settings` from here; everything else imports it from
-# tests/databases.py, and so should they once they change.
-__all__ = ["make_settings"]
-
 
 def pytest_configure(config: pytest.Config) -> None:
     """A bad LEADLINK_TEST_BACKENDS is a usage error. An xdist worker inherits COLUMNS and LINES

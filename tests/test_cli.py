@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from app import __version__
-from tests.cli_runner import invoke_leadlink, leadlink_env, run_leadlink, sqlite_rows
+from tests.cli_runner import invoke_leadlink, run_leadlink, sqlite_rows
+from tests.servers import serve_env
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return leadlink_env(tmp_path)
+    return serve_env(tmp_path)
 
 
 @pytest.fixture

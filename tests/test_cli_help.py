@@ -10,7 +10,8 @@ import pytest
 import typer
 
 from app.cli import cli
-from tests.cli_runner import invoke_leadlink, leadlink_env
+from tests.cli_runner import invoke_leadlink
+from tests.servers import serve_env
 
 
 def _command_paths(group: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -32,7 +33,7 @@ def test_every_command_is_covered() -> None:
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda path: " ".join(path) or "leadlink")
 def test_help_fits_80_columns_without_type_labels(path: tuple[str, ...], tmp_path: Path) -> None:
-    env = leadlink_env(tmp_path, COLUMNS="80")
+    env = serve_env(tmp_path, COLUMNS="80")
     result = invoke_leadlink(*path, "--help", env=env)
 
     assert result.exit_code == 0, result.output

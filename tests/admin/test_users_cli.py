@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from tests.cli_runner import invoke_leadlink, leadlink_env
+from tests.cli_runner import invoke_leadlink
+from tests.servers import serve_env
 
 Invoke = Callable[..., Result]
 
 
 @pytest.fixture
 def invoke(tmp_path: Path) -> Invoke:
-    env = leadlink_env(tmp_path)
+    env = serve_env(tmp_path)
 
     def run(*args: str, stdin: str | None = None) -> Result:
         return invoke_leadlink(*args, env=env, stdin=stdin)

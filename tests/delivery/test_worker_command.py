@@ -10,12 +10,13 @@ from pathlib import Path
 
 from app import migrations
 from app.db import Database, create_engine
-from tests.cli_runner import LEADLINK, REPO_ROOT, cli_settings, leadlink_env
+from tests.cli_runner import LEADLINK, REPO_ROOT, cli_settings
 from tests.delivery.outbox_helpers import enqueue_ping, load
+from tests.servers import serve_env
 
 
 async def test_worker_command_delivers_and_stops_on_sigterm(tmp_path: Path) -> None:
-    env = leadlink_env(tmp_path)
+    env = serve_env(tmp_path)
     engine = create_engine(cli_settings(env))
     database = Database(engine)
     try:

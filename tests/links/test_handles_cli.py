@@ -9,7 +9,8 @@ from pathlib import Path
 
 from typer.testing import Result
 
-from tests.cli_runner import invoke_leadlink, leadlink_env, sqlite_rows
+from tests.cli_runner import invoke_leadlink, sqlite_rows
+from tests.servers import serve_env
 
 BASE_URL = "https://links.example.com"
 
@@ -47,7 +48,7 @@ def _state(env: dict[str, str], name: str) -> tuple[object, list[tuple[object, .
 
 
 def _env(data_dir: Path) -> dict[str, str]:
-    return leadlink_env(data_dir, LEADLINK_BASE_URL=BASE_URL)
+    return serve_env(data_dir, LEADLINK_BASE_URL=BASE_URL)
 
 
 def _ok(result: Result) -> str:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_runner import invoke_leadlink, leadlink_env
+from tests.cli_runner import invoke_leadlink
 from tests.cli_runner import sqlite_rows as rows
+from tests.servers import serve_env
 
 
 def ok(*args: str, env: dict[str, str]) -> str:
@@ -21,7 +22,7 @@ def ok(*args: str, env: dict[str, str]) -> str:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """One migrated database with the handle `anna` and a draft page `base`."""
-    environment = leadlink_env(tmp_path_factory.mktemp("pages-cli"))
+    environment = serve_env(tmp_path_factory.mktemp("pages-cli"))
     ok("migrate", env=environment)
     ok("handles", "create", "anna", env=environment)
     ok("pages", "create", "anna", "base", "--title", "Base", env=environment)

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from app.reports.service import ROW_FIELDS
-from tests.cli_runner import invoke_leadlink, leadlink_env
+from tests.cli_runner import invoke_leadlink
+from tests.servers import serve_env
 
 
 def test_import_report_and_rebuild_on_the_demo(tmp_path: Path) -> None:
-    env = leadlink_env(tmp_path)
+    env = serve_env(tmp_path)
     assert invoke_leadlink("migrate", env=env).exit_code == 0
     assert invoke_leadlink("demo", env=env).exit_code == 0
     today = datetime.now(UTC).date()
@@ -69,7 +70,7 @@ def test_import_report_and_rebuild_on_the_demo(tmp_path: Path) -> None:
 
 @pytest.fixture
 def demo_env(tmp_path: Path) -> dict[str, str]:
-    env = leadlink_env(tmp_path)
+    env = serve_env(tmp_path)
     assert invoke_leadlink("migrate", env=env).exit_code == 0
     assert invoke_leadlink("demo", env=env).exit_code == 0
     return env
