@@ -1,42 +1,18 @@
-"""Shared helpers of the API tests: the `world` fixture's type, and the OpenAPI document as a
-client downloads it (from an app that needs no database for it)."""
+"""Shared helpers of the API tests: the OpenAPI document as a client downloads it (from an app
+that needs no database for it)."""
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api_keys import service as api_keys
 from app.config import load_settings
-from app.handles.models import Handle
-from app.leads.models import Lead
 from app.main import create_app
-from app.pages.models import Page
 
-__all__ = ["World", "fetch_openapi"]
-
-
-@dataclass
-class World:
-    """Two handles, each with a page and a lead, and keys of every kind."""
-
-    anna: Handle
-    bob: Handle
-    anna_page: Page
-    bob_page: Page
-    anna_lead: Lead
-    bob_lead: Lead
-    keys: dict[str, str]
-
-    async def key_id(self, session: AsyncSession, name: str) -> int:
-        found = await api_keys.find_active_key(session, self.keys[name])
-        assert found is not None
-        return found.id
+__all__ = ["fetch_openapi"]
 
 
 async def fetch_openapi(data_dir: Path) -> dict[str, Any]:

@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.helpers import World, fetch_openapi
+from tests.api.helpers import fetch_openapi
+from tests.factories import World
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "docs" / "examples" / "openapi-python-client.yaml"
