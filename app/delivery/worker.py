@@ -122,7 +122,6 @@ class OutboxWorker(BackgroundLoop):
         self.policies = dict(policies or {})
         self.handlers = dict(handlers)
         self.batch_size = batch_size
-        self.poll_interval = poll_interval
         self.lease = lease
         self.attempt_timeout = attempt_timeout
         self.keep_sent_for = keep_sent_for

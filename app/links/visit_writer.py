@@ -62,7 +62,6 @@ class VisitWriter(BackgroundLoop):
         self.today = today
         self.batch_size = batch_size
         self.max_buffered = max_buffered
-        self.interval = interval
         self._buffer: deque[VisitRecord] = deque()
         self._write_lock = asyncio.Lock()
         metrics.visit_buffer_size.set_function(lambda: len(self._buffer))
@@ -91,8 +90,7 @@ class VisitWriter(BackgroundLoop):
         have passed (None: until it is written)."""
         # Never cancel the task mid-batch (no deadline here): a popped batch would be lost.
         await super().stop()
-        now = time.monotonic()
-        deadline = now + deadline_seconds if deadline_seconds is not None else float("inf")
+        deadline = float("inf") if deadline_seconds is None else time.monotonic() + deadline_seconds
         while self._buffer and time.monotonic() < deadline:
             if not await self.flush():
                 await asyncio.sleep(min(self._back_off(), max(0.0, deadline - time.monotonic())))

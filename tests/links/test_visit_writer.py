@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import delete, func, select, text
@@ -29,6 +30,7 @@ from app.links.visit_writer import VisitWriter
 from app.links.visits import VISIT_COLUMNS, VisitRecord
 from app.pages import service as pages
 from app.pages.models import Page
+from tests import factories
 from tests.databases import BACKENDS, DatabaseUnderTest, FreshDatabases
 from tests.links.visit_checks import Counts, assert_rollups_equal_raw_rows
 from tests.tcp_proxy import TcpProxy
@@ -96,28 +98,11 @@ def make_visit(
     source: str = "instagram",
     visitor: str | None = None,
 ) -> VisitRecord:
-    now = datetime.now(UTC)
-    return VisitRecord(
-        ref=secrets.token_urlsafe(12),
-        created_at=now,
-        day=now.date(),
-        kind=kind,
-        handle_id=handle_id,
-        page_id=page_id,
-        route_id=None,
-        variant=None,
-        source=source,
-        medium=None,
-        campaign=None,
-        content=None,
-        rule="path",
-        raw_source=None,
-        referrer_host=None,
-        in_app_browser=None,
-        agent=None,
-        device_class="mobile",
-        visitor_hash=visitor or secrets.token_hex(16),
-    )
+    """A visit made now (report days in UTC)."""
+    return factories.make_visit(
+        handle_id, page_id, datetime.now(UTC), ZoneInfo("UTC"), kind=kind, source=source,
+        visitor=visitor,
+    )  # fmt: skip
 
 
 def varied_visits(fresh: Fresh, count: int) -> list[VisitRecord]:

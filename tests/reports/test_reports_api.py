@@ -23,15 +23,11 @@ from app.pages.models import Page
 from app.reports import service as reports
 from app.reports import social_metrics
 from app.reports.models import SocialMetric
-from tests.factories import add_handle, create_published_page, insert_lead, make_visit
+from tests.factories import add_handle, bearer, create_published_page, insert_lead, make_visit
 
 UTC_ZONE = ZoneInfo("UTC")
 DAY = date(2026, 11, 10)
 RANGE = {"from": "2026-11-01", "to": "2026-11-22"}
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
 
 
 @dataclass
