@@ -14,6 +14,7 @@ RUN pip install -r requirements.lock
 COPY app app
 COPY migrations migrations
 COPY templates templates
+COPY static static
 COPY alembic.ini ./
 # Editable: the templates and migrations stay in /app next to the code that finds them.
 RUN pip install --no-deps -e .

@@ -20,6 +20,7 @@ from app import __version__
 from app.admin import views as admin_views
 from app.admin.sessions import SessionCodec
 from app.api import router as api_router
+from app.assets import install_assets
 from app.config import Settings, get_settings
 from app.db import Database, create_engine
 from app.errors import install_error_handlers
@@ -128,7 +129,7 @@ def create_app(
         summary="One link for every social bio: opt-in pages, like-to-lead reports, CRM sync.",
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served by app.assets from local files
         redoc_url=None,
         # FastAPI's native OpenTelemetry costs time on every request even unconfigured;
         # leadlink exports Prometheus metrics instead.
@@ -147,6 +148,7 @@ def create_app(
     app.include_router(leads_views.router)
     app.include_router(admin_views.router)
     app.include_router(api_router)
+    install_assets(app)
     return app
 
 

@@ -15,7 +15,7 @@ from app.reports.models import (
     ReportZoneOffset,
     SocialMetric,
 )
-from app.users.models import User
+from app.users.models import User, user_handles
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -41,4 +41,5 @@ __all__ = [
     "WebhookDelivery",
     "WebhookEndpoint",
     "api_key_handles",
+    "user_handles",
 ]

@@ -11,21 +11,34 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.admin.exceptions import CsrfRejected, NotSignedIn, SignInRequired
+from app.admin.exceptions import AdminOnly, CsrfRejected, NotSignedIn, SignInRequired
 from app.admin.sessions import CSRF_FIELD, SESSION_COOKIE, SessionCodec, origin_of
+from app.config import Settings
 from app.db import SAFE_METHODS, SessionDep
+from app.handles.visibility import Sight
 from app.users import service as users
-from app.users.models import User
+from app.users.models import Role, User
 
 __all__ = [
+    "AdminDep",
     "Owner",
     "OwnerDep",
     "SessionCodecDep",
+    "SettingsDep",
     "check_csrf_token",
     "check_same_origin",
+    "current_admin",
     "current_owner",
     "require_csrf",
 ]
+
+
+async def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 async def _codec(request: Request) -> SessionCodec:
@@ -38,10 +51,19 @@ SessionCodecDep = Annotated[SessionCodec, Depends(_codec)]
 
 @dataclass(frozen=True, slots=True)
 class Owner:
-    """The signed-in account and the CSRF token its forms carry."""
+    """The signed-in account, the handles it may see and the CSRF token its forms carry.
+
+    Every admin view passes `sight` to the services, which treat anything on a handle out of
+    sight as missing (404), exactly as for an API key restricted to handles.
+    """
 
     user: User
     csrf_token: str
+    sight: Sight
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user.role == Role.ADMIN
 
 
 async def current_owner(request: Request, session: SessionDep, codec: SessionCodecDep) -> Owner:
@@ -52,10 +74,22 @@ async def current_owner(request: Request, session: SessionDep, codec: SessionCod
         if request.method in SAFE_METHODS:
             raise SignInRequired
         raise NotSignedIn
-    return Owner(user=user, csrf_token=codec.csrf_token(token))
+    return Owner(
+        user=user, csrf_token=codec.csrf_token(token), sight=await users.sight_of(session, user)
+    )
 
 
 OwnerDep = Annotated[Owner, Depends(current_owner)]
+
+
+async def current_admin(owner: OwnerDep) -> Owner:
+    """The signed-in account, if it is an admin; an owner gets the 404 of a missing page."""
+    if not owner.is_admin:
+        raise AdminOnly
+    return owner
+
+
+AdminDep = Annotated[Owner, Depends(current_admin)]
 
 
 def check_same_origin(request: Request, codec: SessionCodec) -> None:

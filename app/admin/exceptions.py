@@ -1,8 +1,8 @@
 """Errors of the admin UI; each renders as a short HTML page through the one error handler."""
 
-from app.errors import AppError, Forbidden
+from app.errors import AppError, Forbidden, NotFound
 
-__all__ = ["CsrfRejected", "NotSignedIn", "SignInRequired"]
+__all__ = ["AdminOnly", "CsrfRejected", "NotSignedIn", "SignInRequired"]
 
 LOGIN_PATH = "/admin/login"
 
@@ -31,3 +31,10 @@ class CsrfRejected(Forbidden):
             "This form has expired or was not sent from this site, so nothing was changed. "
             "Go back, reload the page and send the form again."
         )
+
+
+class AdminOnly(NotFound):
+    """An owner asked for an admin-only page (accounts): it does not exist for them."""
+
+    def __init__(self) -> None:
+        super().__init__("There is no such page.")

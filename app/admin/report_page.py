@@ -13,6 +13,7 @@ from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.handles.models import Handle
+from app.handles.visibility import Sight
 from app.reports import charts
 from app.reports import service as reports
 from app.reports.timezones import week_start
@@ -166,9 +167,13 @@ def _leads_buckets(
 
 
 async def build_report_view(
-    session: AsyncSession, filters: ReportFilters, *, tz: str
+    session: AsyncSession, filters: ReportFilters, *, tz: str, sight: Sight
 ) -> ReportView:
-    """Run the report queries for the filters and lay out the table and charts."""
+    """Run the report queries for the filters (over the handles in `sight` when no handle is
+    chosen) and lay out the table and charts."""
+    handle_ids = sorted(sight) if sight is not None else None
+    if filters.handle is not None:
+        handle_ids = [filters.handle.id]
     by_source = await reports.conversion_report(
         session,
         handle=filters.handle,
@@ -178,12 +183,13 @@ async def build_report_view(
         group_by="source",
         source=None,
         tz=tz,
+        handle_ids=handle_ids,
     )
     weekly = (filters.end - filters.start).days + 1 > MAX_DAILY_BARS
     bucket = "week" if weekly else "day"
     leads_over_time = await reports.leads_by_source_over_time(
         session,
-        handle_ids=None if filters.handle is None else [filters.handle.id],
+        handle_ids=handle_ids,
         start=filters.start,
         end=filters.end,
         weekly=weekly,

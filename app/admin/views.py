@@ -1,23 +1,19 @@
-"""HTML views of the admin UI: sign-in, sign-out and the report page.
+"""The admin UI's entry: sign-in and sign-out, and the one router that gathers the sections.
 
-Routes on `owner_router` need a signed-in owner, and its POSTs a valid CSRF token, through the
-router's own dependencies; only the sign-in form lives outside it.
+Every section (`app/admin/<section>.py`) builds its routes on `layout.owner_router`, which needs
+a signed-in owner and, for POSTs, a valid CSRF token; only the sign-in form lives outside it.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.admin import report_page
-from app.admin.dependencies import (
-    OwnerDep,
-    SessionCodecDep,
-    check_csrf_token,
-    require_csrf,
-)
+from app.admin import report
+from app.admin.dependencies import OwnerDep, SessionCodecDep, SettingsDep, check_csrf_token
+from app.admin.layout import owner_router
 from app.admin.sessions import (
     CSRF_FIELD,
     LOGIN_COOKIE,
@@ -26,9 +22,7 @@ from app.admin.sessions import (
     SessionCodec,
 )
 from app.client_ip import TrustedProxies
-from app.config import Settings
 from app.db import SessionDep
-from app.handles import service as handles
 from app.rate_limits import RateLimiter
 from app.templating import render
 from app.users import service as users
@@ -40,16 +34,8 @@ HOME = "/admin/report"
 LOGIN_FAILED = "That email and password do not match an account. Check both and try again."
 
 public_router = APIRouter(prefix="/admin")
-owner_router = APIRouter(prefix="/admin", dependencies=[Depends(require_csrf)])
+session_router = owner_router()
 router = APIRouter(include_in_schema=False, max_body_size=MAX_FORM_BYTES)
-
-
-async def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 def _client_ip(request: Request) -> str:
@@ -142,7 +128,7 @@ async def login(
     return response
 
 
-@owner_router.post("/logout")
+@session_router.post("/logout")
 async def logout(session: SessionDep, owner: OwnerDep, codec: SessionCodecDep) -> Response:
     await users.end_sessions(session, owner.user)
     response = RedirectResponse("/admin/login", status_code=303)
@@ -150,42 +136,14 @@ async def logout(session: SessionDep, owner: OwnerDep, codec: SessionCodecDep) -
     return response
 
 
-@owner_router.get("")
+@session_router.get("")
 async def admin_home(owner: OwnerDep) -> Response:
     del owner
     return RedirectResponse(HOME, status_code=303)
 
 
-@owner_router.get("/report")
-async def report(
-    *,
-    session: SessionDep,
-    owner: OwnerDep,
-    settings: SettingsDep,
-    handle: Annotated[str | None, Query(max_length=30)] = None,
-    start: Annotated[str | None, Query(alias="from", max_length=10)] = None,
-    end: Annotated[str | None, Query(alias="to", max_length=10)] = None,
-) -> HTMLResponse:
-    every_handle = await handles.list_handles(session)
-    filters = report_page.parse_filters(
-        handle=handle,
-        raw_from=start,
-        raw_to=end,
-        handles=every_handle,
-        today=report_page.today_in(settings.report_tz),
-    )
-    view = await report_page.build_report_view(session, filters, tz=settings.report_tz)
-    html = render(
-        "admin/report.html",
-        owner=owner,
-        csrf_field=CSRF_FIELD,
-        handles=every_handle,
-        filters=filters,
-        view=view,
-        tz=settings.report_tz,
-    )
-    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
-
-
 router.include_router(public_router)
-router.include_router(owner_router)
+router.include_router(session_router)
+# The sections of the navigation, each a module with its own owner router.
+for section in (report,):
+    router.include_router(section.router)

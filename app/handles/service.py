@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.handles.models import Handle
-from app.handles.visibility import find_visible_handle
+from app.handles.visibility import Sight, find_visible_handle, visible_only
 
 __all__ = ["get_handle", "list_handles"]
 
@@ -19,6 +19,7 @@ async def get_handle(session: AsyncSession, name: str) -> Handle:
     return await find_visible_handle(session, name, None)
 
 
-async def list_handles(session: AsyncSession) -> Sequence[Handle]:
-    """Every handle, by name."""
-    return (await session.scalars(select(Handle).order_by(Handle.name))).all()
+async def list_handles(session: AsyncSession, *, sight: Sight = None) -> Sequence[Handle]:
+    """Every handle the caller may see (all by default), by name."""
+    query = select(Handle).where(visible_only(Handle.id, sight)).order_by(Handle.name)
+    return (await session.scalars(query)).all()

@@ -63,6 +63,10 @@ class Lead(Base):
     medium: Mapped[str | None] = mapped_column(String(100), nullable=True)
     campaign: Mapped[str | None] = mapped_column(String(100), nullable=True)
     variant: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # From the latest opt-in: whether the newsletter box was ticked, and the consent text version
+    # shown. A CRM tells gift-only sign-ups from newsletter sign-ups by the first.
+    newsletter_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     route_id: Mapped[int | None] = mapped_column(IdType, nullable=True)
     visit_ref: Mapped[str | None] = mapped_column(String(24), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -68,6 +68,13 @@ class Page(Base):
     og_title: Mapped[str | None] = mapped_column(String(200), nullable=True)
     og_description: Mapped[str | None] = mapped_column(String(300), nullable=True)
     og_image_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    # The confirmation and gift emails' subject and text; empty means the built-in wording.
+    confirm_subject: Mapped[str] = mapped_column(String(200), default="")
+    confirm_text: Mapped[str] = mapped_column(Text, default="")
+    gift_subject: Mapped[str] = mapped_column(String(200), default="")
+    gift_text: Mapped[str] = mapped_column(Text, default="")
+    # An external https address the browser goes to after the opt-in, instead of the thanks page.
+    thank_you_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     status: Mapped[str] = mapped_column(String(16), default=PageStatus.DRAFT.value)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

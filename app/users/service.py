@@ -7,17 +7,18 @@ never blocks the event loop.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
+from app.handles.visibility import Sight
 from app.users.exceptions import InvalidEmail, UserExists, UserNotFound, WeakPassword
-from app.users.models import User
+from app.users.models import Role, User, user_handles
 
 __all__ = [
     "MAX_PASSWORD_LENGTH",
@@ -32,6 +33,8 @@ __all__ = [
     "list_users",
     "normalize_email",
     "password_hasher",
+    "set_handles",
+    "sight_of",
 ]
 
 MIN_PASSWORD_LENGTH = 10
@@ -95,15 +98,45 @@ def _dummy_hash(hasher: PasswordHasher) -> str:
     return _dummy_hashes[key]
 
 
-async def create_user(session: AsyncSession, email: str, password: str) -> User:
+async def create_user(
+    session: AsyncSession,
+    email: str,
+    password: str,
+    *,
+    role: Role = Role.ADMIN,
+    handle_ids: Collection[int] = (),
+) -> User:
+    """A new account; an `owner` sees only the handles in `handle_ids`."""
     email = normalize_email(email)
     _check_password(password)
     if await session.scalar(select(User.id).where(User.email == email)) is not None:
         raise UserExists(email)
-    user = User(email=email, password_hash=await _hash(password))
+    user = User(email=email, password_hash=await _hash(password), role=role.value)
     session.add(user)
     await session.flush()
+    await set_handles(session, user, handle_ids)
     return user
+
+
+async def set_handles(session: AsyncSession, user: User, handle_ids: Collection[int]) -> None:
+    """Grant exactly `handle_ids` to the account (what an `owner` may see and change)."""
+    await session.execute(delete(user_handles).where(user_handles.c.user_id == user.id))
+    if handle_ids:
+        await session.execute(
+            insert(user_handles),
+            [{"user_id": user.id, "handle_id": handle_id} for handle_id in sorted(handle_ids)],
+        )
+    await session.flush()
+
+
+async def sight_of(session: AsyncSession, user: User) -> Sight:
+    """The handles the account may see: every one for an admin, the granted ones for an owner."""
+    if user.role == Role.ADMIN:
+        return None
+    granted = await session.scalars(
+        select(user_handles.c.handle_id).where(user_handles.c.user_id == user.id)
+    )
+    return frozenset(granted)
 
 
 async def authenticate(session: AsyncSession, email: str, password: str) -> User | None:

@@ -32,3 +32,18 @@ async def sign_in(
         "/admin/login",
         data={"email": email, "password": password, "csrf_token": csrf_from(form.text)},
     )
+
+
+SCRIPT_TAG = re.compile(r"<script\b([^>]*)>(.*?)</script>", re.S | re.I)
+INLINE_HANDLER = re.compile(r"<[a-z][^>]*\son[a-z]+\s*=", re.I)
+
+
+def assert_only_static_scripts(html: str) -> None:
+    """Every script of the page is a file from this server's /static, none inline: the admin's
+    policy (`script-src 'self'`) would refuse an inline one, and a browser would not run it."""
+    for attributes, body in SCRIPT_TAG.findall(html):
+        source = re.search(r'\bsrc="([^"]+)"', attributes)
+        assert source is not None, attributes
+        assert source.group(1).startswith("/static/"), attributes
+        assert body.strip() == ""
+    assert not INLINE_HANDLER.search(html), "inline event handler"
