@@ -25,7 +25,7 @@ from app.leads import events, queries
 from app.leads.models import ConsentEvent, Lead
 from app.leads.schemas import ConsentEventRead, LeadRead, PersonExport, PersonLead
 
-__all__ = ["erase_lead", "erased_email", "export_person", "normalize_email"]
+__all__ = ["erase_lead", "erase_person", "erased_email", "export_person", "normalize_email"]
 
 ADDRESS_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 
@@ -107,3 +107,16 @@ async def erase_lead(
     # Last, so the event's payload is built from the blanked row and is not deleted above.
     await events.announce(session, "lead.erased", lead)
     return lead
+
+
+async def erase_person(session: AsyncSession, email: str, *, visible: frozenset[int] | None) -> int:
+    """Erase every lead with this address on the handles in sight; how many were erased.
+
+    Idempotent: a second call finds nothing left (erased addresses no longer match) and
+    answers 0. An address that is not one is a `ValidationFailed` naming `email`.
+    """
+    address = normalize_email(email)
+    rows = await queries.leads_with_email(session, address, visible)
+    for row in rows:
+        await erase_lead(session, row.lead.id, visible=visible)
+    return len(rows)
