@@ -68,6 +68,7 @@ async def _handle_view(
     weight_errors: Mapping[int, str] | None = None,
 ) -> HTMLResponse:
     routes, experiments = await _experiments(session, handle, settings)
+    running = handle_page.running_sources(experiments)
     handle_pages = [
         page
         for page in await pages.list_pages(session, handle)
@@ -87,7 +88,10 @@ async def _handle_view(
         default_page=next((p for p in handle_pages if p.id == handle.default_page_id), None),
         rules=handle_page.rule_views(routes, handle_pages),
         experiments=experiments,
-        running=handle_page.running_sources(experiments),
+        running=running,
+        running_labels=", ".join(
+            sorted(handle_page.source_label(source) for source in running)
+        ),
         sources=CANONICAL_SOURCES,
         source_label=handle_page.source_label,
         errors=errors or {},

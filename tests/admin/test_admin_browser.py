@@ -145,7 +145,8 @@ async def test_an_owner_reads_the_report_on_a_phone(
             await page.get_by_label("Email").fill(DEMO_OWNER_EMAIL)
             await page.get_by_label("Password").fill(demo_server.password)
             await page.get_by_role("button", name="Sign in").click()
-            await page.wait_for_url(base + "/admin/report")
+            await page.wait_for_url(base + "/admin")
+            await page.goto(base + "/admin/report")
 
             await page.get_by_role("heading", name="Likes to leads").wait_for()
             table = page.get_by_role("table").first
