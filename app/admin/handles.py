@@ -89,9 +89,7 @@ async def _handle_view(
         rules=handle_page.rule_views(routes, handle_pages),
         experiments=experiments,
         running=running,
-        running_labels=", ".join(
-            sorted(handle_page.source_label(source) for source in running)
-        ),
+        running_labels=", ".join(sorted(handle_page.source_label(source) for source in running)),
         sources=CANONICAL_SOURCES,
         source_label=handle_page.source_label,
         errors=errors or {},

@@ -108,8 +108,15 @@ async def test_the_headline_numbers_are_the_last_30_days_of_the_report(
         handle,
         page_id,
         [
-            DayNumbers(today - timedelta(days=1), "tiktok", visits=40, leads=4, customers=1,
-                       confirmed=2, likes=800),  # fmt: skip
+            DayNumbers(
+                today - timedelta(days=1),
+                "tiktok",
+                visits=40,
+                leads=4,
+                customers=1,
+                confirmed=2,
+                likes=800,
+            ),
             DayNumbers(today - timedelta(days=3), "instagram", visits=10, leads=1, likes=200),
             # Older than 30 days: not counted.
             DayNumbers(today - timedelta(days=45), "instagram", visits=999, leads=99),

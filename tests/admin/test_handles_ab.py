@@ -41,8 +41,9 @@ async def seed_test(session: AsyncSession) -> tuple[Handle, Route, Route]:
         await write_visits(
             session,
             [
-                make_visit(anna.id, page.id, at, ZoneInfo("UTC"), route_id=route.id,
-                           variant=route.variant)  # fmt: skip
+                make_visit(
+                    anna.id, page.id, at, ZoneInfo("UTC"), route_id=route.id, variant=route.variant
+                )
                 for _ in range(visits)
             ],
         )
@@ -55,7 +56,7 @@ async def seed_test(session: AsyncSession) -> tuple[Handle, Route, Route]:
 async def weights(session: AsyncSession, handle_id: int) -> dict[str, int]:
     query = select(Route.variant, Route.weight).where(Route.handle_id == handle_id)
     rows = (await session.execute(query.execution_options(populate_existing=True))).all()
-    return {variant: weight for variant, weight in rows}
+    return {row.variant: row.weight for row in rows}
 
 
 def results_table(html: str) -> str:
