@@ -11,9 +11,10 @@ their sight (as for an API key restricted to handles).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Literal
 
-from fastapi import Form, Query, Request
+from fastapi import Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +30,7 @@ from app.handles.models import Handle
 from app.handles.visibility import find_visible_handle
 from app.links import qr_codes
 from app.links import service as links
+from app.links.models import Route
 from app.links.sources import CANONICAL_SOURCES
 from app.pages import service as pages
 from app.pages.models import PageStatus
@@ -45,39 +47,69 @@ RESETS_COMPARABILITY = (
 )
 
 
-async def _experiments(
-    session: AsyncSession, handle: Handle, settings: Settings
-) -> tuple[list[Any], list[handle_page.Experiment]]:
-    start, end = handle_page.last_days(report_page.today_in(settings.report_tz))
-    routes = list(await links.list_routes(session, handle))
-    report = await variants.variant_report(session, handle, start, end, tz=settings.report_tz)
+@dataclass(frozen=True, slots=True)
+class HandleScope:
+    """A request about one handle in the owner's sight, with what its page needs."""
+
+    request: Request
+    session: AsyncSession
+    owner: Owner
+    settings: Settings
+    base_url: str
+    handle: Handle
+
+
+async def _handle_scope(
+    *,
+    request: Request,
+    session: SessionDep,
+    owner: OwnerDep,
+    settings: SettingsDep,
+    base_url: BaseUrlDep,
+    handle: str,
+) -> HandleScope:
+    # The path parameter is `handle` on every route; out of sight is the 404 of a missing one.
+    found = await find_visible_handle(session, handle, owner.sight)
+    return HandleScope(request, session, owner, settings, base_url, found)
+
+
+HandleDep = Annotated[HandleScope, Depends(_handle_scope)]
+
+
+async def _experiments(scope: HandleScope) -> tuple[list[Route], list[handle_page.Experiment]]:
+    tz = scope.settings.report_tz
+    start, end = handle_page.last_days(report_page.today_in(tz))
+    routes = list(await links.list_routes(scope.session, scope.handle))
+    report = await variants.variant_report(scope.session, scope.handle, start, end, tz=tz)
     return routes, handle_page.experiments_of(report, routes)
 
 
+async def _is_running(scope: HandleScope, source: str | None) -> bool:
+    """Whether the A/B test of `source` has data and more than one live variant."""
+    _routes, experiments = await _experiments(scope)
+    return source in handle_page.running_sources(experiments)
+
+
 async def _handle_view(
-    request: Request,
-    session: AsyncSession,
-    owner: Owner,
+    scope: HandleScope,
     *,
-    settings: Settings,
-    base_url: str,
-    handle: Handle,
     status_code: int = 200,
     errors: Mapping[str, str] | None = None,
     form: Mapping[str, str] | None = None,
     weight_errors: Mapping[int, str] | None = None,
 ) -> HTMLResponse:
-    routes, experiments = await _experiments(session, handle, settings)
+    handle = scope.handle
+    routes, experiments = await _experiments(scope)
     running = handle_page.running_sources(experiments)
     handle_pages = [
         page
-        for page in await pages.list_pages(session, handle)
+        for page in await pages.list_pages(scope.session, handle)
         if page.status != PageStatus.ARCHIVED.value
     ]
-    one_link, _platforms = handle_page.links_of(base_url, handle.name)
+    one_link, _platforms = handle_page.links_of(scope.base_url, handle.name)
     return admin_page(
-        request,
-        owner,
+        scope.request,
+        scope.owner,
         "admin/handles/detail.html",
         active="handles",
         status_code=status_code,
@@ -100,8 +132,12 @@ async def _handle_view(
     )
 
 
-def _saved(running: bool, message: str = "Saved.") -> str:
-    return f"{message} {RESETS_COMPARABILITY}" if running else message
+def _back(scope: HandleScope, message: str, *, running: bool = False) -> Response:
+    """303 to the handle's page with `message` (and the comparability warning when a running
+    A/B test was changed)."""
+    if running:
+        message = f"{message} {RESETS_COMPARABILITY}"
+    return redirect_with_flash(scope.request, f"/admin/handles/{scope.handle.name}", message)
 
 
 async def _list_view(
@@ -161,74 +197,36 @@ async def create_handle(
 
 
 @router.get("/{handle}")
-async def show_handle(
-    *,
-    request: Request,
-    session: SessionDep,
-    owner: OwnerDep,
-    settings: SettingsDep,
-    base_url: BaseUrlDep,
-    handle: str,
-) -> HTMLResponse:
-    found = await find_visible_handle(session, handle, owner.sight)
-    return await _handle_view(
-        request, session, owner, settings=settings, base_url=base_url, handle=found
-    )
+async def show_handle(scope: HandleDep) -> HTMLResponse:
+    return await _handle_view(scope)
 
 
 @router.post("/{handle}/default-page", dependencies=[ForgetPublicCaches])
-async def set_default_page(
-    *,
-    request: Request,
-    session: SessionDep,
-    owner: OwnerDep,
-    settings: SettingsDep,
-    base_url: BaseUrlDep,
-    handle: str,
-    page: FormText = "",
-) -> Response:
-    found = await find_visible_handle(session, handle, owner.sight)
+async def set_default_page(scope: HandleDep, page: FormText = "") -> Response:
     try:
-        await links.set_default_page(session, found, page, field="default_page")
+        await links.set_default_page(scope.session, scope.handle, page, field="default_page")
     except ValidationFailed as exc:
-        return await _handle_view(
-            request,
-            session,
-            owner,
-            settings=settings,
-            base_url=base_url,
-            handle=found,
-            status_code=422,
-            errors=handle_page.errors_of(exc),
-        )
-    return redirect_with_flash(
-        request, f"/admin/handles/{found.name}", f"Visitors of @{found.name} now get {page}."
-    )
+        return await _handle_view(scope, status_code=422, errors=handle_page.errors_of(exc))
+    return _back(scope, f"Visitors of @{scope.handle.name} now get {page}.")
 
 
 @router.post("/{handle}/routes", dependencies=[ForgetPublicCaches])
 async def add_route(
     *,
-    request: Request,
-    session: SessionDep,
-    owner: OwnerDep,
-    settings: SettingsDep,
-    base_url: BaseUrlDep,
-    handle: str,
+    scope: HandleDep,
     source: FormText = "",
     page: FormText = "",
     url: FormText = "",
     weight: FormText = "",
     variant: FormText = "",
 ) -> Response:
-    found = await find_visible_handle(session, handle, owner.sight)
     form = {"source": source, "page": page, "url": url, "weight": weight, "variant": variant}
-    _routes, experiments = await _experiments(session, found, settings)
     try:
         body = handle_page.parse_route_form(form)
+        running = await _is_running(scope, body.source)
         route = await links.add_route(
-            session,
-            found,
+            scope.session,
+            scope.handle,
             source=body.source,
             page_slug=body.page,
             target_url=body.url,
@@ -236,147 +234,77 @@ async def add_route(
             variant=body.variant,
         )
     except ValidationFailed as exc:
-        return await _handle_view(
-            request,
-            session,
-            owner,
-            settings=settings,
-            base_url=base_url,
-            handle=found,
-            status_code=422,
-            errors=handle_page.errors_of(exc),
-            form=form,
-        )
-    running = route.source in handle_page.running_sources(experiments)
-    message = f"Rule added: visitors from {handle_page.source_label(route.source)} go to " + (
-        body.page or body.url or ""
-    )
-    return redirect_with_flash(
-        request, f"/admin/handles/{found.name}", _saved(running, message + ".")
-    )
+        errors = handle_page.errors_of(exc)
+        return await _handle_view(scope, status_code=422, errors=errors, form=form)
+    target = body.page or body.url or ""
+    label = handle_page.source_label(route.source)
+    return _back(scope, f"Rule added: visitors from {label} go to {target}.", running=running)
 
 
 @router.post("/{handle}/routes/{route_id}", dependencies=[ForgetPublicCaches])
-async def change_weight(
-    *,
-    request: Request,
-    session: SessionDep,
-    owner: OwnerDep,
-    settings: SettingsDep,
-    base_url: BaseUrlDep,
-    handle: str,
-    route_id: str,
-    weight: FormText = "",
-) -> Response:
-    found = await find_visible_handle(session, handle, owner.sight)
-    route = await links.get_route(session, found, links.parse_route_id(route_id))
-    _routes, experiments = await _experiments(session, found, settings)
+async def change_weight(scope: HandleDep, route_id: str, weight: FormText = "") -> Response:
+    route = await links.get_route(scope.session, scope.handle, links.parse_route_id(route_id))
+    running = await _is_running(scope, route.source)
     try:
-        await links.set_route_weight(session, found, route.id, handle_page.parse_weight(weight))
+        new_weight = handle_page.parse_weight(weight)
+        await links.set_route_weight(scope.session, scope.handle, route.id, new_weight)
     except ValidationFailed as exc:
-        return await _handle_view(
-            request,
-            session,
-            owner,
-            settings=settings,
-            base_url=base_url,
-            handle=found,
-            status_code=422,
-            weight_errors={route.id: handle_page.errors_of(exc).get("weight", exc.detail)},
-        )
-    running = route.source in handle_page.running_sources(experiments)
-    return redirect_with_flash(
-        request,
-        f"/admin/handles/{found.name}",
-        _saved(running, f"The weight of {route.variant} is now {route.weight}."),
-    )
+        message = handle_page.errors_of(exc).get("weight", exc.detail)
+        return await _handle_view(scope, status_code=422, weight_errors={route.id: message})
+    return _back(scope, f"The weight of {route.variant} is now {new_weight}.", running=running)
 
 
 @router.post("/{handle}/routes/{route_id}/delete", dependencies=[ForgetPublicCaches])
-async def remove_route(
-    *,
-    request: Request,
-    session: SessionDep,
-    owner: OwnerDep,
-    settings: SettingsDep,
-    handle: str,
-    route_id: str,
-) -> Response:
-    found = await find_visible_handle(session, handle, owner.sight)
-    route = await links.get_route(session, found, links.parse_route_id(route_id))
-    _routes, experiments = await _experiments(session, found, settings)
-    running = route.source in handle_page.running_sources(experiments)
-    variant, source = route.variant, route.source
-    await links.remove_route(session, found, route.id)
-    return redirect_with_flash(
-        request,
-        f"/admin/handles/{found.name}",
-        _saved(
-            running,
-            f"Rule removed: {variant} no longer gets visitors from "
-            f"{handle_page.source_label(source)}.",
-        ),
+async def remove_route(scope: HandleDep, route_id: str) -> Response:
+    route = await links.get_route(scope.session, scope.handle, links.parse_route_id(route_id))
+    running = await _is_running(scope, route.source)
+    variant, label = route.variant, handle_page.source_label(route.source)
+    await links.remove_route(scope.session, scope.handle, route.id)
+    return _back(
+        scope, f"Rule removed: {variant} no longer gets visitors from {label}.", running=running
     )
 
 
 @router.post("/{handle}/routes/{route_id}/winner", dependencies=[ForgetPublicCaches])
-async def make_winner(
-    *, request: Request, session: SessionDep, owner: OwnerDep, handle: str, route_id: str
-) -> Response:
-    found = await find_visible_handle(session, handle, owner.sight)
-    winner = await links.choose_winner(session, found, links.parse_route_id(route_id))
-    return redirect_with_flash(
-        request,
-        f"/admin/handles/{found.name}",
+async def make_winner(scope: HandleDep, route_id: str) -> Response:
+    winner = await links.choose_winner(scope.session, scope.handle, links.parse_route_id(route_id))
+    return _back(
+        scope,
         f"{winner.variant} now gets every visitor from "
         f"{handle_page.source_label(winner.source)}; the other variants are paused (weight 0) "
         "and their results stay below.",
     )
 
 
-def _download(handle_name: str, source: str | None, extension: str) -> str:
-    return f'attachment; filename="leadlink-{handle_name}-{source or "one-link"}-qr.{extension}"'
+def _qr_download(scope: HandleScope, source: str | None, kind: Literal["svg", "png"]) -> Response:
+    """The QR code of the one link (or, with `source`, of a platform's link) as a download."""
+    name = scope.handle.name
+    chosen = handle_page.qr_source(source)
+    url = handle_page.link_url(scope.base_url, name, chosen)
+    if kind == "svg":
+        body: str | bytes = qr_codes.qr_svg(url, title=f"QR code of {url}")
+        media_type = qr_codes.SVG_MEDIA_TYPE
+    else:
+        body, media_type = qr_codes.qr_png(url), qr_codes.PNG_MEDIA_TYPE
+    filename = f"leadlink-{name}-{chosen or 'one-link'}-qr.{kind}"
+    return Response(
+        body,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+SourceQuery = Annotated[str | None, Query(max_length=32)]
 
 
 @router.get("/{handle}/qr.svg")
-async def qr_svg(
-    *,
-    session: SessionDep,
-    owner: OwnerDep,
-    base_url: BaseUrlDep,
-    handle: str,
-    source: Annotated[str | None, Query(max_length=32)] = None,
-) -> Response:
-    found = await find_visible_handle(session, handle, owner.sight)
-    chosen = handle_page.qr_source(source)
-    url = handle_page.link_url(base_url, found.name, chosen)
-    return Response(
-        qr_codes.qr_svg(url, title=f"QR code of {url}"),
-        media_type=qr_codes.SVG_MEDIA_TYPE,
-        headers={
-            "Content-Disposition": _download(found.name, chosen, "svg"),
-            "Cache-Control": "no-store",
-        },
-    )
+async def qr_svg(scope: HandleDep, source: SourceQuery = None) -> Response:
+    return _qr_download(scope, source, "svg")
 
 
 @router.get("/{handle}/qr.png")
-async def qr_png(
-    *,
-    session: SessionDep,
-    owner: OwnerDep,
-    base_url: BaseUrlDep,
-    handle: str,
-    source: Annotated[str | None, Query(max_length=32)] = None,
-) -> Response:
-    found = await find_visible_handle(session, handle, owner.sight)
-    chosen = handle_page.qr_source(source)
-    url = handle_page.link_url(base_url, found.name, chosen)
-    return Response(
-        qr_codes.qr_png(url),
-        media_type=qr_codes.PNG_MEDIA_TYPE,
-        headers={
-            "Content-Disposition": _download(found.name, chosen, "png"),
-            "Cache-Control": "no-store",
-        },
-    )
+async def qr_png(scope: HandleDep, source: SourceQuery = None) -> Response:
+    return _qr_download(scope, source, "png")
