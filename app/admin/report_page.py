@@ -17,9 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.handles.models import Handle
 from app.handles.visibility import Sight
-from app.reports import charts
+from app.reports import charts, variants
 from app.reports import service as reports
-from app.reports import variants
 from app.reports.timezones import week_start
 
 __all__ = [
@@ -272,7 +271,7 @@ def _variant_lines(report: variants.VariantReport) -> list[VariantLine]:
         if row.source is not None or row.p_best is None:
             continue
         low_high = (
-            f"{charts.format_rate(row.interval[0])} – {charts.format_rate(row.interval[1])}"
+            f"{charts.format_rate(row.interval[0])} to {charts.format_rate(row.interval[1])}"
             if row.interval
             else "—"
         )
