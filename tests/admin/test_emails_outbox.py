@@ -93,7 +93,7 @@ async def test_an_owner_sees_only_the_emails_of_their_handles_leads(
 async def test_an_email_reads_with_its_links_and_nothing_of_it_runs(
     client: httpx.AsyncClient, owner: User, world: World, enqueue: Enqueue
 ) -> None:
-    note = "<script>alert(1)</script> javascript:alert(2) \"><b>bold</b>"
+    note = '<script>alert(1)</script> javascript:alert(2) "><b>bold</b>'
     message_id = await enqueue(
         "fan@example.com",
         note,
@@ -135,6 +135,7 @@ def test_linkify_leaves_other_schemes_and_markup_as_text() -> None:
 
 
 async def test_status_filter_and_keyset_pages(
+    *,
     client: httpx.AsyncClient,
     session: AsyncSession,
     owner: User,

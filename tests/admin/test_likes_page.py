@@ -75,7 +75,9 @@ async def test_a_day_entered_in_the_form_shows_as_like_to_lead_in_the_report(
     ]
     shown = await likes_page(client, handle="anna", date=DAY.isoformat())
     assert "Saved 2026-10-05 for @anna: 2 platforms." in shown.text
-    assert 'name="instagram-likes" inputmode="numeric" autocomplete="off" value="1000"' in shown.text
+    assert (
+        'name="instagram-likes" inputmode="numeric" autocomplete="off" value="1000"' in shown.text
+    )
 
     report = await client.get(
         "/admin/report", params={"handle": "anna", "from": DAY.isoformat(), "to": DAY.isoformat()}
@@ -110,6 +112,7 @@ async def test_saving_a_day_again_replaces_it(
     ],
 )
 async def test_a_bad_number_is_named_and_nothing_is_saved(
+    *,
     client: httpx.AsyncClient,
     session: AsyncSession,
     owner: User,
@@ -138,7 +141,9 @@ async def test_the_recent_table_shows_the_last_30_days_newest_first(
         [
             SocialMetric(handle_id=anna, platform="instagram", day=today, likes=5),
             SocialMetric(handle_id=anna, platform="tiktok", day=today - timedelta(days=3), likes=9),
-            SocialMetric(handle_id=anna, platform="tiktok", day=today - timedelta(days=40), likes=1),
+            SocialMetric(
+                handle_id=anna, platform="tiktok", day=today - timedelta(days=40), likes=1
+            ),
         ]
     )
     await session.commit()
@@ -170,7 +175,7 @@ async def test_without_a_handle_the_page_says_to_create_one(
 async def test_another_owners_handle_is_missing(
     client: httpx.AsyncClient, session: AsyncSession, anna: int
 ) -> None:
-    bob, _ = await seed_handle(session, "bob")
+    await seed_handle(session, "bob")
     await users.create_user(
         session, "anna@owners.example", "anna's long password", role=Role.OWNER, handle_ids=[anna]
     )

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.admin import report_page
 from app.links import service as links
 from app.links.visits import write_visits
+from app.pages.models import Page
 from app.users.models import User
 from tests.admin.admin_helpers import sign_in
 from tests.factories import (
@@ -71,17 +72,12 @@ async def add_ab_test(session: AsyncSession, name: str) -> None:
             for _ in range(count)
         ]
     await write_visits(session, visits)
-    for route, page, leads in ((route_a, None, 5), (route_b, page_b, 20)):
-        target = page or await links_page(session, page_a_id)
+    page_a = await session.get(Page, page_a_id)
+    assert page_a is not None
+    for route, target, leads in ((route_a, page_a, 5), (route_b, page_b, 20)):
         for _ in range(leads):
             await insert_lead(session, target, at, route_id=route.id, variant=route.variant)
     await session.commit()
-
-
-async def links_page(session: AsyncSession, page_id: int) -> Any:
-    from app.pages.models import Page
-
-    return await session.get(Page, page_id)
 
 
 def cells(html: str) -> list[str]:
@@ -127,9 +123,7 @@ async def test_presets_set_the_range_and_mark_the_current_one(
     assert "Last 90 days" in by_label
     assert 'aria-current="true"' not in html  # the default 28 days is no preset
     chosen = (
-        await client.get(
-            "/admin/report", params={"from": week_start, "to": today.isoformat()}
-        )
+        await client.get("/admin/report", params={"from": week_start, "to": today.isoformat()})
     ).text
     assert re.search(r'aria-current="true">Last 7 days<', chosen)
     assert chosen.count('aria-current="true"') == 1
@@ -153,7 +147,11 @@ async def test_no_note_when_every_day_has_likes(
     client: httpx.AsyncClient, owner: User, seeded: None
 ) -> None:
     await sign_in(client)
-    params = {"handle": "anna", "from": DAY.isoformat(), "to": (DAY + timedelta(days=1)).isoformat()}
+    params = {
+        "handle": "anna",
+        "from": DAY.isoformat(),
+        "to": (DAY + timedelta(days=1)).isoformat(),
+    }
     html = (await client.get("/admin/report", params=params)).text
     assert "No likes for instagram" not in html
     assert "No likes for tiktok on 2 of 2 days" in html
@@ -165,7 +163,7 @@ async def test_the_ab_section_shows_a_handles_variants(
     await add_ab_test(session, "carl")
     await sign_in(client)
     html = (await client.get("/admin/report", params={**RANGE, "handle": "carl"})).text
-    assert "<h2 id=\"ab-tests\">A/B tests</h2>" in html
+    assert '<h2 id="ab-tests">A/B tests</h2>' in html
     section = html.split('id="ab-tests"')[1]
     rows = re.findall(r"<tr><th scope=\"row\" data-label=\"Test\">(.*?)</tr>", section, re.S)
     texts = [re.sub(r"<[^>]+>", "|", row) for row in rows]
@@ -173,7 +171,9 @@ async def test_the_ab_section_shows_a_handles_variants(
     a = next(t for t in texts if "|a|" in t)
     b = next(t for t in texts if "|b|" in t)
     assert "tiktok" in a
-    assert "|100|" in a and "|5|" in a and "|5.0%|" in a
+    assert "|100|" in a
+    assert "|5|" in a
+    assert "|5.0%|" in a
     assert "|20.0%|" in b
     assert re.search(r"\|(99|100)%\|", b)  # b is almost surely the better page
     # All handles: a link to each handle that runs a test.
