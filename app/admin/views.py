@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.admin import dashboard, handles, report
+from app.admin import dashboard, emails, handles, likes, report
 from app.admin.dependencies import OwnerDep, SessionCodecDep, SettingsDep, check_csrf_token
 from app.admin.layout import owner_router
 from app.admin.sessions import (
@@ -139,5 +139,5 @@ async def logout(session: SessionDep, owner: OwnerDep, codec: SessionCodecDep) -
 router.include_router(public_router)
 router.include_router(session_router)
 # The sections of the navigation, each a module with its own owner router.
-for section in (dashboard, handles, report):
+for section in (dashboard, handles, likes, report, emails):
     router.include_router(section.router)

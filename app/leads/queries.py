@@ -38,6 +38,7 @@ __all__ = [
     "find_visible_page",
     "get_lead",
     "iter_lead_chunks",
+    "lead_ids_in_sight",
     "leads_with_email",
     "list_leads",
     "parse_lead_id",
@@ -265,3 +266,9 @@ async def leads_with_email(
     """Every visible, unerased lead with this (normalised) address, oldest first."""
     query = _rows_query(LeadFilter(visible=visible)).where(Lead.email == email).order_by(Lead.id)
     return [LeadRow(lead, slug, name) for lead, slug, name in await session.execute(query)]
+
+
+def lead_ids_in_sight(sight: frozenset[int] | None) -> Select[int]:
+    """The ids of the leads on the handles in `sight` (all for None), as a subquery for the
+    domains that keep a `lead_id` without knowing leads (the outbox)."""
+    return select(Lead.id).where(visible_only(Lead.handle_id, sight))

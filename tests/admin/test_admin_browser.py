@@ -171,6 +171,18 @@ async def test_an_owner_reads_the_report_on_a_phone(
             assert page_width <= PHONE["width"]
 
             await page.screenshot(path=str(artifacts_dir / "admin-report.png"), full_page=True)
+            # The per-source table stacks into cards: no column is cut, nothing scrolls.
+            table_box = await table.bounding_box()
+            assert table_box is not None
+            assert table_box["width"] <= PHONE["width"]
+
+            for path, heading in (("/admin/likes", "Likes"), ("/admin/emails", "Emails")):
+                await page.goto(base + path)
+                await page.get_by_role("heading", name=heading, exact=True).wait_for()
+                width = await page.evaluate("document.documentElement.scrollWidth")
+                assert width <= PHONE["width"], (path, width)
+                name = path.rsplit("/", 1)[1]
+                await page.screenshot(path=str(artifacts_dir / f"admin-{name}.png"), full_page=True)
 
             await page.get_by_role("button", name="Sign out").click()
             await page.wait_for_url(base + "/admin/login")
