@@ -133,12 +133,13 @@ async def test_bad_invitations_are_shown_with_422_and_save_nothing(
 ) -> None:
     await sign_in(client)
     before = await _accounts(session)
-    for data, field in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"email": "not an address", "role": "owner", "handles": ["anna"]}, "email"),
         ({"email": INVITEE, "role": "owner"}, "handles"),
         ({"email": INVITEE, "role": "king"}, "role"),
         ({"email": OWNER_EMAIL, "role": "admin"}, "email"),
-    ]:
+    ]
+    for data, field in cases:
         response = await _post(client, "/admin/accounts", **data)
         assert response.status_code == 422, data
         assert re.search(rf'id="f-{field}"[^>]*aria-invalid="true"', response.text), data
