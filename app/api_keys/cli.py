@@ -45,7 +45,7 @@ async def keys_create(
 @keys_cli.command("list")
 @with_database
 async def keys_list(cmd: CommandScope) -> None:
-    """List API keys (prefix, scopes, handles, last use); never their secrets."""
+    """List API keys and their handles; never their secrets."""
     table = Table("id", "name", "prefix", "scopes", "handles", "last used", "state")
     keys = await api_keys.list_api_keys(cmd.session)
     names = await api_keys.handle_names_by_key(cmd.session, [key.id for key in keys])

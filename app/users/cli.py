@@ -59,7 +59,7 @@ async def users_create(
         typer.Option(metavar="HANDLE", help="Repeatable; a handle an owner manages."),
     ] = None,
 ) -> None:
-    """Create an account that signs in to /admin.
+    """Create an account for /admin.
 
     Without --password-stdin a strong password is generated and printed once; only its argon2
     hash is stored. An owner needs at least one --handle; an admin sees every handle.
@@ -81,7 +81,7 @@ async def users_create(
 @users_cli.command("list")
 @with_database
 async def users_list(cmd: CommandScope) -> None:
-    """List accounts: role, handles (an owner's) and when they last signed in."""
+    """List accounts: role, handles, last sign-in."""
     table = Table("id", "email", "role", "handles", "created", "last sign-in")
     accounts = await users.list_users(cmd.session)
     names = await users.handle_names_by_user(cmd.session, [user.id for user in accounts])
