@@ -63,6 +63,8 @@ def test_keys_create_list_revoke(migrated_env: dict[str, str]) -> None:
     assert "CRM" in listed.stdout
     assert secret[:11] in listed.stdout
     assert secret not in listed.stdout
+    [row] = [line for line in listed.stdout.splitlines() if secret[:11] in line]
+    assert "demo" in row  # the handle restriction
     assert sqlite_rows(
         migrated_env,
         "SELECT h.name FROM api_key_handles k JOIN handles h ON h.id = k.handle_id",

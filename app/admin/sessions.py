@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
+from starlette.responses import Response
+
 from app.signing import BadSignature, Signer
 
 __all__ = [
@@ -29,7 +31,10 @@ __all__ = [
     "CookieOptions",
     "SessionClaim",
     "SessionCodec",
+    "delete_cookie",
     "origin_of",
+    "set_cookie",
+    "start_session",
 ]
 
 SESSION_COOKIE = "leadlink_session"
@@ -100,3 +105,38 @@ class SessionCodec:
 
     def csrf_matches(self, binding: str, given: str) -> bool:
         return hmac.compare_digest(self.csrf_token(binding).encode(), given.encode())
+
+
+def set_cookie(
+    response: Response, codec: SessionCodec, name: str, value: str, max_age: int | None
+) -> None:
+    """Set one of the admin's cookies (session, pre-sign-in) with the codec's attributes."""
+    options = codec.cookie
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=options.path,
+        secure=options.secure,
+        httponly=options.httponly,
+        samesite=options.samesite,
+    )
+
+
+def delete_cookie(response: Response, codec: SessionCodec, name: str) -> None:
+    options = codec.cookie
+    response.delete_cookie(
+        name,
+        path=options.path,
+        secure=options.secure,
+        httponly=options.httponly,
+        samesite=options.samesite,
+    )
+
+
+def start_session(response: Response, codec: SessionCodec, user_id: int, version: int) -> None:
+    """Sign this browser in (a fresh session cookie) and drop its pre-sign-in cookie."""
+    set_cookie(
+        response, codec, SESSION_COOKIE, codec.issue(user_id, version), SESSION_MAX_AGE_SECONDS
+    )
+    delete_cookie(response, codec, LOGIN_COOKIE)

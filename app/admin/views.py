@@ -11,15 +11,28 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.admin import dashboard, emails, handles, likes, report
+from app.admin import (
+    account,
+    accounts,
+    dashboard,
+    emails,
+    handles,
+    invitation,
+    keys,
+    likes,
+    report,
+    webhooks,
+)
 from app.admin.dependencies import OwnerDep, SessionCodecDep, SettingsDep, check_csrf_token
 from app.admin.layout import owner_router
 from app.admin.sessions import (
     CSRF_FIELD,
     LOGIN_COOKIE,
     SESSION_COOKIE,
-    SESSION_MAX_AGE_SECONDS,
     SessionCodec,
+    delete_cookie,
+    set_cookie,
+    start_session,
 )
 from app.client_ip import TrustedProxies
 from app.db import SessionDep
@@ -41,32 +54,6 @@ router = APIRouter(include_in_schema=False, max_body_size=MAX_FORM_BYTES)
 def _client_ip(request: Request) -> str:
     proxies: TrustedProxies = request.app.state.one_link.proxies
     return proxies.of_request(request)
-
-
-def _set_cookie(
-    response: Response, codec: SessionCodec, name: str, value: str, max_age: int | None
-) -> None:
-    options = codec.cookie
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path=options.path,
-        secure=options.secure,
-        httponly=options.httponly,
-        samesite=options.samesite,
-    )
-
-
-def _delete_cookie(response: Response, codec: SessionCodec, name: str) -> None:
-    options = codec.cookie
-    response.delete_cookie(
-        name,
-        path=options.path,
-        secure=options.secure,
-        httponly=options.httponly,
-        samesite=options.samesite,
-    )
 
 
 def _login_page(
@@ -92,7 +79,7 @@ async def login_form(request: Request, session: SessionDep, codec: SessionCodecD
             return RedirectResponse(HOME, status_code=303)
     nonce = request.cookies.get(LOGIN_COOKIE) or codec.new_login_nonce()
     response = _login_page(codec, nonce, status=200)
-    _set_cookie(response, codec, LOGIN_COOKIE, nonce, max_age=None)
+    set_cookie(response, codec, LOGIN_COOKIE, nonce, max_age=None)
     return response
 
 
@@ -117,14 +104,7 @@ async def login(
     if user is None:
         return _login_page(codec, nonce, email=email, error=LOGIN_FAILED, status=401)
     response = RedirectResponse(HOME, status_code=303)
-    _set_cookie(
-        response,
-        codec,
-        SESSION_COOKIE,
-        codec.issue(user.id, user.session_version),
-        max_age=SESSION_MAX_AGE_SECONDS,
-    )
-    _delete_cookie(response, codec, LOGIN_COOKIE)
+    start_session(response, codec, user.id, user.session_version)
     return response
 
 
@@ -132,12 +112,23 @@ async def login(
 async def logout(session: SessionDep, owner: OwnerDep, codec: SessionCodecDep) -> Response:
     await users.end_sessions(session, owner.user)
     response = RedirectResponse("/admin/login", status_code=303)
-    _delete_cookie(response, codec, SESSION_COOKIE)
+    delete_cookie(response, codec, SESSION_COOKIE)
     return response
 
 
 router.include_router(public_router)
 router.include_router(session_router)
 # The sections of the navigation, each a module with its own owner router.
-for section in (dashboard, handles, likes, report, emails):
+for section in (
+    dashboard,
+    handles,
+    likes,
+    report,
+    emails,
+    keys,
+    webhooks,
+    accounts,
+    account,
+    invitation,
+):
     router.include_router(section.router)

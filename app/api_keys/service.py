@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api_keys.exceptions import ApiKeyNotFound, UnknownScope
 from app.api_keys.models import ApiKey, api_key_handles
 from app.db import utcnow
-from app.errors import FieldError, NotFound
+from app.errors import FieldError, NotFound, ValidationFailed
 from app.handles.models import Handle
 from app.handles.names import handle_key
+from app.handles.visibility import Sight, sees, sees_all
 
 __all__ = [
     "LAST_USED_RESOLUTION",
@@ -26,6 +27,7 @@ __all__ = [
     "create_api_key",
     "find_active_key",
     "get_api_key",
+    "handle_ids_by_key",
     "handle_names_by_key",
     "hash_secret",
     "issue_api_key",
@@ -103,16 +105,30 @@ async def create_api_key(
 
 
 async def issue_api_key(
-    session: AsyncSession, *, name: str, scopes: Iterable[str], handle_names: Sequence[str]
+    session: AsyncSession,
+    *,
+    name: str,
+    scopes: Iterable[str],
+    handle_names: Sequence[str],
+    sight: Sight = None,
 ) -> IssuedKey:
     """`create_api_key` with handles named by the caller; an unknown one is a 404 naming
-    `handles`, as every reference to something that does not exist is."""
+    `handles`, as every reference to something that does not exist is.
+
+    A caller limited to some handles (`sight`, an owner of the admin UI) must restrict the key
+    to handles within its sight: it can never issue a key that sees more than it does, whatever
+    the scopes. A handle out of sight is the same 404 as a missing one.
+    """
     wanted = sorted({handle_key(handle) for handle in handle_names})
+    if sight is not None and not wanted:
+        message = "Choose the handles this key may use; you can only give it your own."
+        raise ValidationFailed(message, errors=[FieldError("handles", message)])
     found = (
         (await session.scalars(select(Handle).where(Handle.name.in_(wanted)))).all()
         if wanted
         else []
     )
+    found = [handle for handle in found if sees(sight, handle.id)]
     missing = sorted(set(wanted) - {handle.name for handle in found})
     if missing:
         message = "There is no handle " + ", ".join(repr(name) for name in missing) + "."
@@ -120,14 +136,19 @@ async def issue_api_key(
     return await create_api_key(session, name=name, scopes=scopes, handles=found)
 
 
-async def list_api_keys(session: AsyncSession) -> Sequence[ApiKey]:
-    return (await session.scalars(select(ApiKey).order_by(ApiKey.id))).all()
+async def list_api_keys(session: AsyncSession, *, sight: Sight = None) -> Sequence[ApiKey]:
+    """Every key, oldest first; with a `sight`, only the keys restricted to handles all within
+    it (an unrestricted key sees every handle, so only a caller who does may see it)."""
+    keys = (await session.scalars(select(ApiKey).order_by(ApiKey.id))).all()
+    if sight is None:
+        return keys
+    restrictions = await handle_ids_by_key(session, [key.id for key in keys])
+    return [key for key in keys if sees_all(sight, restrictions.get(key.id))]
 
 
-async def revoke_api_key(session: AsyncSession, key_id: int) -> ApiKey:
-    key = await session.get(ApiKey, key_id)
-    if key is None:
-        raise ApiKeyNotFound
+async def revoke_api_key(session: AsyncSession, key_id: int, *, sight: Sight = None) -> ApiKey:
+    """Revoke a key (again: nothing changes); a key out of `sight` is a 404 like a missing one."""
+    key = await get_api_key(session, key_id, sight=sight)
     key.revoked_at = key.revoked_at or utcnow()
     await session.flush()
     return key
@@ -172,10 +193,14 @@ async def record_use(session: AsyncSession, key_id: int, now: datetime) -> None:
     )
 
 
-async def get_api_key(session: AsyncSession, key_id: int) -> ApiKey:
+async def get_api_key(session: AsyncSession, key_id: int, *, sight: Sight = None) -> ApiKey:
     key = await session.get(ApiKey, key_id)
     if key is None:
         raise ApiKeyNotFound
+    if sight is not None:
+        restriction = (await handle_ids_by_key(session, [key.id])).get(key.id)
+        if not sees_all(sight, restriction):
+            raise ApiKeyNotFound
     return key
 
 
@@ -205,3 +230,20 @@ async def handle_names_by_key(
     for key_id, name in rows:
         names.setdefault(key_id, []).append(name)
     return names
+
+
+async def handle_ids_by_key(
+    session: AsyncSession, key_ids: Sequence[int]
+) -> dict[int, frozenset[int]]:
+    """The ids of the handles each key is restricted to (absent: unrestricted)."""
+    if not key_ids:
+        return {}
+    rows = await session.execute(
+        select(api_key_handles.c.api_key_id, api_key_handles.c.handle_id).where(
+            api_key_handles.c.api_key_id.in_(key_ids)
+        )
+    )
+    restrictions: dict[int, set[int]] = {}
+    for key_id, handle_id in rows:
+        restrictions.setdefault(key_id, set()).add(handle_id)
+    return {key_id: frozenset(ids) for key_id, ids in restrictions.items()}

@@ -10,7 +10,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from app.command import CommandScope, command_group, err, fail, out, with_database
+from app.handles import service as handles
 from app.users import service as users
+from app.users.models import Role
 
 __all__ = ["users_cli"]
 
@@ -44,16 +46,33 @@ async def users_create(
         str, typer.Argument(metavar="EMAIL", help="The address the owner signs in with.")
     ],
     password_stdin: PasswordStdinOption = False,
+    role: Annotated[
+        Role,
+        typer.Option(
+            metavar="ROLE",
+            case_sensitive=False,
+            help="admin (every handle, and the accounts) or owner (only the --handle ones).",
+        ),
+    ] = Role.ADMIN,
+    handle: Annotated[
+        list[str] | None,
+        typer.Option(metavar="HANDLE", help="Repeatable; a handle an owner manages."),
+    ] = None,
 ) -> None:
-    """Create an owner account.
+    """Create an account for /admin.
 
     Without --password-stdin a strong password is generated and printed once; only its argon2
-    hash is stored.
+    hash is stored. An owner needs at least one --handle; an admin sees every handle.
     """
+    if role == Role.OWNER and not handle:
+        fail("an owner needs at least one --handle (the handles they manage)")
+    if role == Role.ADMIN and handle:
+        fail("an admin sees every handle: drop --handle, or use --role owner")
+    granted = [(await handles.get_handle(cmd.session, name)).id for name in handle or []]
     password, generated = _password_from(password_stdin)
-    user = await users.create_user(cmd.session, email, password)
+    user = await users.create_user(cmd.session, email, password, role=role, handle_ids=granted)
     await cmd.commit()
-    out.print(f"owner account created: {user.email}", highlight=False)
+    out.print(f"{user.role} account created: {user.email}", highlight=False)
     if generated:
         _show_generated(password)
     out.print(f"sign in at {cmd.settings.base_url}/admin/login", highlight=False)
@@ -62,11 +81,21 @@ async def users_create(
 @users_cli.command("list")
 @with_database
 async def users_list(cmd: CommandScope) -> None:
-    """List owner accounts and when they last signed in."""
-    table = Table("id", "email", "created", "last sign-in")
-    for user in await users.list_users(cmd.session):
+    """List accounts: role, handles, last sign-in."""
+    table = Table("id", "email", "role", "handles", "created", "last sign-in")
+    accounts = await users.list_users(cmd.session)
+    names = await users.handle_names_by_user(cmd.session, [user.id for user in accounts])
+    for user in accounts:
         last = user.last_login_at.isoformat(timespec="seconds") if user.last_login_at else "never"
-        row = (str(user.id), user.email, user.created_at.isoformat(timespec="seconds"), last)
+        granted = "all" if user.role == Role.ADMIN else ", ".join(names.get(user.id, [])) or "none"
+        row = (
+            str(user.id),
+            user.email,
+            user.role,
+            granted,
+            user.created_at.isoformat(timespec="seconds"),
+            last,
+        )
         table.add_row(*(escape(cell) for cell in row))
     out.print(table)
 

@@ -12,12 +12,20 @@ from collections.abc import Collection, Sequence
 import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
+from app.handles.models import Handle
 from app.handles.visibility import Sight
-from app.users.exceptions import InvalidEmail, UserExists, UserNotFound, WeakPassword
+from app.users.exceptions import (
+    CannotRemoveYourself,
+    InvalidEmail,
+    LastAdmin,
+    UserExists,
+    UserNotFound,
+    WeakPassword,
+)
 from app.users.models import Role, User, user_handles
 
 __all__ = [
@@ -27,14 +35,19 @@ __all__ = [
     "change_password",
     "create_user",
     "end_sessions",
+    "find_user",
     "generate_password",
     "get_user",
     "get_user_by_email",
+    "handle_names_by_user",
     "list_users",
     "normalize_email",
     "password_hasher",
+    "remove_user",
+    "set_access",
     "set_handles",
     "sight_of",
+    "verify_password",
 ]
 
 MIN_PASSWORD_LENGTH = 10
@@ -190,3 +203,68 @@ async def get_user_by_email(session: AsyncSession, email: str) -> User:
 
 async def list_users(session: AsyncSession) -> Sequence[User]:
     return (await session.scalars(select(User).order_by(User.id))).all()
+
+
+async def verify_password(user: User, password: str) -> bool:
+    """Whether `password` is the account's (for a signed-in owner confirming a change)."""
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return False
+    hasher = password_hasher
+    return await anyio.to_thread.run_sync(_verify_sync, hasher, user.password_hash, password)
+
+
+async def find_user(session: AsyncSession, user_id: int) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise UserNotFound
+    return user
+
+
+async def handle_names_by_user(
+    session: AsyncSession, user_ids: Collection[int]
+) -> dict[int, list[str]]:
+    """The names of the handles granted to each account (absent: none granted)."""
+    names: dict[int, list[str]] = {}
+    if not user_ids:
+        return names
+    rows = await session.execute(
+        select(user_handles.c.user_id, Handle.name)
+        .join(Handle, Handle.id == user_handles.c.handle_id)
+        .where(user_handles.c.user_id.in_(list(user_ids)))
+        .order_by(Handle.name)
+    )
+    for user_id, name in rows:
+        names.setdefault(user_id, []).append(name)
+    return names
+
+
+async def _other_admins(session: AsyncSession, user: User) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.role == Role.ADMIN.value, User.id != user.id)
+    )
+    return count or 0
+
+
+async def set_access(
+    session: AsyncSession, user: User, role: Role, handle_ids: Collection[int]
+) -> None:
+    """Change what an account may do: its role and the handles granted to it. The instance
+    always keeps an admin, so the last one cannot become an owner."""
+    if user.role == Role.ADMIN and role != Role.ADMIN and not await _other_admins(session, user):
+        raise LastAdmin
+    user.role = role.value
+    await set_handles(session, user, handle_ids if role == Role.OWNER else ())
+
+
+async def remove_user(session: AsyncSession, user: User, *, by: User) -> None:
+    """Delete an account (its sessions end with it): never the caller's own, never the last
+    admin, so nobody locks the instance out of its accounts by mistake."""
+    if user.id == by.id:
+        raise CannotRemoveYourself
+    if user.role == Role.ADMIN and not await _other_admins(session, user):
+        raise LastAdmin
+    await session.execute(delete(user_handles).where(user_handles.c.user_id == user.id))
+    await session.delete(user)
+    await session.flush()

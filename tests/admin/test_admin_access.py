@@ -20,8 +20,14 @@ from tests.admin.admin_helpers import csrf_from, sign_in
 from tests.databases import TEST_SECRET
 from tests.factories import OWNER_EMAIL, OWNER_PASSWORD
 
-# The sign-in form is the one page a stranger may open (and its POST has a CSRF check of its own).
-PUBLIC = {("GET", "/admin/login"), ("POST", "/admin/login")}
+# The sign-in form and an invitation link are the pages a stranger may open (their POSTs have a
+# CSRF check of their own, bound to the pre-sign-in cookie).
+PUBLIC = {
+    ("GET", "/admin/login"),
+    ("POST", "/admin/login"),
+    ("GET", "/admin/invite/1"),
+    ("POST", "/admin/invite/1"),
+}
 
 
 def admin_routes(app: FastAPI) -> list[tuple[str, str]]:

@@ -38,6 +38,9 @@ PASSWORD = "anna's long password"
 BOB_MARKERS = ("other@example.com", "bob-guide", "@bob", "bob.example")
 # Routes that act on the signed-in account itself; posting to them would sign the test out.
 OWN_ACCOUNT = {"/admin/logout", "/admin/account/password"}
+# Pages for strangers, about no handle: the sign-in form and an invitation link (whose token
+# is the only key; tests/admin/test_accounts_invitations.py covers it).
+PUBLIC_PATHS = {"/admin/login", "/admin/invite/{token}"}
 
 
 @dataclass
@@ -116,7 +119,7 @@ def routes_of(app: FastAPI) -> list[tuple[str, str]]:
     return sorted(
         (method, route.path)
         for route in iter_route_contexts(app.routes)
-        if route.path and route.path.startswith("/admin") and route.path != "/admin/login"
+        if route.path and route.path.startswith("/admin") and route.path not in PUBLIC_PATHS
         for method in route.methods or ()
         if method in {"GET", "POST"}
     )

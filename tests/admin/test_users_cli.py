@@ -32,7 +32,7 @@ def test_users_create_list_and_password(invoke: Invoke) -> None:
     run = invoke
     created = run("users", "create", "Anna@Example.com")
     assert created.exit_code == 0, created.output
-    assert "owner account created: anna@example.com" in created.stdout
+    assert "admin account created: anna@example.com" in created.stdout
     generated = re.search(r"password: (\S+)", created.stdout)
     assert generated
     assert len(generated.group(1)) >= 20
@@ -82,3 +82,25 @@ def test_the_demo_prints_the_owner_password_once(invoke: Invoke) -> None:
     assert second.exit_code == 0
     assert "admin password" not in second.stdout
     assert password.group(1) not in second.stdout
+
+
+def test_users_create_an_owner_of_some_handles_and_list_them(invoke: Invoke) -> None:
+    run = invoke
+    for name in ("anna", "bob"):
+        assert run("handles", "create", name).exit_code == 0
+    created = run(
+        "users", "create", "o@example.com", "--role", "owner", "--handle", "anna", "--handle", "bob"
+    )
+    assert created.exit_code == 0, created.output
+    assert "owner account created: o@example.com" in created.stdout
+    assert run("users", "create", "p@example.com", "--role", "owner").exit_code == 1
+    unknown = run("users", "create", "p@example.com", "--role", "owner", "--handle", "carol")
+    assert unknown.exit_code == 1
+    assert "no handle 'carol'" in unknown.stderr
+    assert run("users", "create", "q@example.com", "--handle", "anna").exit_code == 1
+
+    listed = run("users", "list")
+    assert listed.exit_code == 0
+    [row] = [line for line in listed.stdout.splitlines() if "o@example.com" in line]
+    assert "owner" in row
+    assert "anna, bob" in row
