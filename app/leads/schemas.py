@@ -80,6 +80,8 @@ _LEAD_EXAMPLE: dict[str, Any] = {
     "medium": "social",
     "campaign": "spring",
     "variant": "b",
+    "newsletter_consent": True,
+    "consent_version": 2,
     "created_at": "2026-11-20T08:15:02.113Z",
     "updated_at": "2026-11-22T10:00:00Z",
     "confirmed_at": "2026-11-20T08:16:40Z",
@@ -106,6 +108,20 @@ class LeadRead(BaseModel):
     medium: str | None
     campaign: str | None
     variant: str | None
+    newsletter_consent: bool = Field(
+        description=(
+            "Whether the person ticked the page's newsletter box at their latest opt-in: true"
+            " for a newsletter sign-up, false for a gift-only one (and for an import)."
+        ),
+        examples=[True],
+    )
+    consent_version: int | None = Field(
+        description=(
+            "The version of the page's consent text shown at the latest opt-in (the consent"
+            " ledger in GET /leads/export has the text); null for a lead older than the field."
+        ),
+        examples=[2],
+    )
     created_at: datetime
     updated_at: datetime
     confirmed_at: datetime | None
@@ -130,6 +146,8 @@ class LeadRead(BaseModel):
             medium=lead.medium,
             campaign=lead.campaign,
             variant=lead.variant,
+            newsletter_consent=bool(lead.newsletter_consent),
+            consent_version=lead.consent_version,
             created_at=lead.created_at,
             updated_at=lead.updated_at,
             confirmed_at=lead.confirmed_at,
