@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConsentEventRead",
+    "ErasureCreate",
+    "ErasureRead",
     "LeadCreate",
     "LeadList",
     "LeadRead",
@@ -283,3 +285,21 @@ class PersonExport(BaseModel):
 
     email: str
     leads: list[PersonLead]
+
+
+class ErasureCreate(BaseModel):
+    """Erase every lead of one address (on the handles the key may see)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"email": "anna@example.com"}]}
+    )
+
+    email: EmailAddress = Field(
+        description="The address as the person gives it; matched as leads store it (normalised)."
+    )
+
+
+class ErasureRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"erased": 2}]})
+
+    erased: int = Field(description="How many leads were erased now (0 on a repeat).", ge=0)

@@ -120,7 +120,8 @@ async def test_the_box_shows_in_the_api_and_both_exports(
     headers = bearer(read_key)
 
     for email, ticked in ((TICKED, True), (UNTICKED, False)):
-        response = await client.get(f"/api/v1/leads/{await lead_id(session, email)}", headers=headers)
+        url = f"/api/v1/leads/{await lead_id(session, email)}"
+        response = await client.get(url, headers=headers)
         assert response.status_code == 200
         assert response.json()["newsletter_consent"] is ticked
         assert response.json()["consent_version"] == 1
