@@ -73,7 +73,7 @@ def test_serve_on_another_port_links_to_that_port(tmp_path: Path) -> None:
     ("host", "port", "url"),
     [
         ("127.0.0.1", 8123, "http://127.0.0.1:8123"),
-        ("0.0.0.0", 80, "http://127.0.0.1:80"),  # noqa: S104 - all interfaces, on purpose
+        ("0.0.0.0", 80, "http://127.0.0.1:80"),
         ("::", 8000, "http://[::1]:8000"),
         ("localhost", 9000, "http://localhost:9000"),
     ],

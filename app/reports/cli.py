@@ -10,16 +10,15 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.markup import escape
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from app.command import CommandScope, command_group, err, fail, out, progress, with_database
 from app.handles import service as handles
-from app.reports import charts
+from app.reports import charts, social_metrics
 from app.reports import rollups as report_rollups
 from app.reports import service as reports
-from app.reports import social_metrics
 
 __all__ = ["metrics_cli", "report", "rollups_cli"]
 
