@@ -3,6 +3,7 @@ export of everything held about one person."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -10,10 +11,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
 from app import patterns
 from app.links.sources import CANONICAL_SOURCES
@@ -50,11 +54,40 @@ FieldKey = Annotated[str, StringConstraints(pattern=patterns.FIELD_KEY)]
 FieldValue = Annotated[
     str, StringConstraints(max_length=MAX_FIELD_VALUE, pattern=patterns.ONE_LINE)
 ]
+CENT = Decimal("0.01")
+
+
+def _money_from_number(value: object) -> object:
+    """A JSON number as the decimal string it stands for (49 → "49", 49.5 → "49.5"); a
+    string goes on to the pattern. A float is binary, so 0.29 arrives as 0.29000000000000004:
+    within a billionth of a cent it counts as two decimals, further off it is refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PydanticCustomError("money", "Must be a finite amount, not NaN or infinity.")
+    amount = Decimal(repr(value))
+    cents = amount.quantize(CENT)
+    if abs(amount - cents) > Decimal("1e-9"):
+        raise PydanticCustomError("money", "Must be an amount with at most two decimals.")
+    return format(cents if isinstance(value, float) else amount, "f")
+
+
 Money = Annotated[
     str,
+    BeforeValidator(_money_from_number),
     StringConstraints(pattern=patterns.MONEY),
-    Field(
-        description='A decimal string with at most two decimals, e.g. "49.00".', examples=["49.00"]
+    WithJsonSchema(
+        {
+            "oneOf": [
+                {"type": "string", "pattern": patterns.MONEY},
+                {"type": "number", "minimum": 0, "maximum": 9999999999.99, "multipleOf": 0.01},
+            ],
+            "description": (
+                'An amount with at most two decimals: a decimal string ("49.00") or a JSON '
+                "number (49, 49.5)."
+            ),
+            "examples": ["49.00", 49],
+        }
     ),
 ]
 Currency = Annotated[
