@@ -15,7 +15,14 @@ from limits import parse as parse_rate
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["PROJECT_ROOT", "ConfigError", "Settings", "get_settings", "load_settings"]
+__all__ = [
+    "PROJECT_ROOT",
+    "ConfigError",
+    "Settings",
+    "get_settings",
+    "load_settings",
+    "served_base_url",
+]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIN_SECRET_LENGTH = 32
@@ -166,6 +173,19 @@ def load_settings(**overrides: object) -> Settings:
             "print(secrets.token_urlsafe(48))')"
         )
     return settings.model_copy(update={"secret_key": SecretStr(_development_secret(settings))})
+
+
+def served_base_url(host: str, port: int) -> str:
+    """The base URL of a server bound to `host:port`, for `LEADLINK_BASE_URL` left unset: links
+    in emails must reach the port actually served. An all-interfaces bind is reached on the
+    loopback address; an IPv6 address goes in brackets."""
+    address = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+    try:
+        if ipaddress.ip_address(address).version == 6:
+            address = f"[{address}]"
+    except ValueError:
+        pass  # a host name, e.g. localhost
+    return f"http://{address}:{port}"
 
 
 @lru_cache(maxsize=1)

@@ -58,9 +58,12 @@ def test_keys_create_list_revoke(migrated_env: dict[str, str]) -> None:
     secret = re.findall(r"ll_[A-Za-z0-9_-]{40,}", created.stdout)[0]
     assert "shown once" in created.stderr
 
-    listed = invoke_leadlink("keys", "list", env=migrated_env)
+    listed = invoke_leadlink("keys", "list", env={**migrated_env, "COLUMNS": "200"})
     assert listed.exit_code == 0, listed.output
     assert "CRM" in listed.stdout
+    rows = {line.split("│")[2].strip(): line for line in listed.stdout.splitlines() if "│" in line}
+    assert "│ demo " in rows["CRM"]  # restricted to the handle demo
+    assert "│ all " in rows["demo (all scopes)"]  # the demo key sees every handle
     assert secret[:11] in listed.stdout
     assert secret not in listed.stdout
     [row] = [line for line in listed.stdout.splitlines() if secret[:11] in line]

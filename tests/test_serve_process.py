@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
-from tests.servers import serve_env, start_server
+from app.config import served_base_url
+from tests.servers import running_server, serve_env, start_server
 
 
 def test_serve_answers_over_a_socket_and_stops_cleanly(tmp_path: Path) -> None:
@@ -46,3 +49,34 @@ def test_serve_answers_over_a_socket_and_stops_cleanly(tmp_path: Path) -> None:
     assert by_path["/p/demo"]["duration_ms"] >= 0
     # The CR/LF in the path is escaped in the log, never a second log line.
     assert by_path["/p/demo\\r\\nX-Evil: 1"]["status"] == 404
+
+
+def test_serve_on_another_port_links_to_that_port(tmp_path: Path) -> None:
+    """Without LEADLINK_BASE_URL the links the app writes (emails, the API's one link) point
+    at the port served, not at the default :8000."""
+    env = serve_env(tmp_path)
+    assert "LEADLINK_BASE_URL" not in env
+    runner = CliRunner(env=env)
+    assert runner.invoke(cli, ["migrate"]).exit_code == 0
+    demo = runner.invoke(cli, ["demo"])
+    assert demo.exit_code == 0, demo.output
+    key = re.findall(r"ll_[A-Za-z0-9_-]{40,}", demo.stdout)[0]
+    with running_server(env, tmp_path / "serve.log") as server:
+        handle = httpx.get(
+            f"{server.base_url}/api/v1/handles/demo", headers={"Authorization": f"Bearer {key}"}
+        )
+    assert handle.status_code == 200, handle.text
+    assert handle.json()["url"] == f"http://127.0.0.1:{server.port}/@demo"
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "url"),
+    [
+        ("127.0.0.1", 8123, "http://127.0.0.1:8123"),
+        ("0.0.0.0", 80, "http://127.0.0.1:80"),
+        ("::", 8000, "http://[::1]:8000"),
+        ("localhost", 9000, "http://localhost:9000"),
+    ],
+)
+def test_the_served_base_url(host: str, port: int, url: str) -> None:
+    assert served_base_url(host, port) == url

@@ -45,17 +45,20 @@ async def keys_create(
 @keys_cli.command("list")
 @with_database
 async def keys_list(cmd: CommandScope) -> None:
-    """List API keys and their handles; never their secrets."""
+    """List API keys (scopes, handles, last use); never secrets.
+
+    `handles` names the handles a key is restricted to; `all` means unrestricted.
+    """
     table = Table("id", "name", "prefix", "scopes", "handles", "last used", "state")
     keys = await api_keys.list_api_keys(cmd.session)
-    names = await api_keys.handle_names_by_key(cmd.session, [key.id for key in keys])
+    restricted = await api_keys.handle_names_by_key(cmd.session, [key.id for key in keys])
     for key in keys:
         table.add_row(
             str(key.id),
             key.name,
             key.prefix + "…",
             key.scopes,
-            ", ".join(names.get(key.id, [])) or "all",
+            ", ".join(restricted[key.id]) if key.id in restricted else "all",
             key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never",
             "revoked" if key.revoked_at else "active",
         )

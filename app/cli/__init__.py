@@ -9,6 +9,7 @@ from app.cli.serving import serve, worker
 from app.cli.setup import demo, migrate
 from app.command import out
 from app.command_help import CommandGroup
+from app.leads.cli import leads_cli
 from app.links.cli import handles_cli
 from app.pages.cli import pages_cli
 from app.reports.cli import metrics_cli, report, rollups_cli
@@ -35,6 +36,7 @@ for root_command in (serve, migrate, worker, demo, report, version):
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(handles_cli, name="handles")
 cli.add_typer(pages_cli, name="pages")
+cli.add_typer(leads_cli, name="leads")
 cli.add_typer(users_cli, name="users")
 cli.add_typer(metrics_cli, name="metrics")
 cli.add_typer(rollups_cli, name="rollups")

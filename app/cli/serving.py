@@ -4,6 +4,7 @@ start on a database whose schema is missing or behind the code."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from typing import Annotated
 
@@ -12,7 +13,7 @@ import uvicorn
 
 from app import migrations
 from app.command import engine_or_fail, err, fail, run, settings_or_fail
-from app.config import Settings
+from app.config import Settings, served_base_url
 from app.db import Database
 from app.http_protocol import CoalescingHttpToolsProtocol
 from app.observability import configure_logging
@@ -58,6 +59,10 @@ def serve(
     """
     settings = _settings_for_a_current_schema()
     configure_logging(settings)
+    if "base_url" not in settings.model_fields_set:
+        # The app (in each worker process) reads its settings from the environment: without
+        # LEADLINK_BASE_URL, links in emails and the API point at the address served here.
+        os.environ["LEADLINK_BASE_URL"] = served_base_url(host, port)
     uvicorn.run(
         "app.main:app_factory",
         factory=True,

@@ -1,6 +1,7 @@
 """`/api/v1/leads`: list (keyset pages), read, import, change and erase leads; export one
-person's data and stream every lead as CSV or NDJSON. The rules live in `app.leads.crm`,
-`app.leads.privacy` and `app.leads.exports`.
+person's data and stream every lead as CSV or NDJSON; `/api/v1/erasures`: erase every lead of
+one address. The rules live in `app.leads.service`, `app.leads.privacy` and
+`app.leads.exports`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from app.idempotency.dependencies import ApiResult, IdempotentWriteDep
 from app.leads import exports, privacy, queries
 from app.leads import service as leads
 from app.leads.schemas import (
+    ErasureCreate,
+    ErasureRead,
     LeadCreate,
     LeadList,
     LeadRead,
@@ -36,7 +39,8 @@ from app.pagination import CursorCodecDep, CursorQuery, LimitQuery, next_link
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/leads", tags=["leads"])
+# `/leads` and `/erasures` (erasure by address) share the tag: one router, full paths.
+router = APIRouter(tags=["leads"])
 
 
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
@@ -115,7 +119,7 @@ LeadLinksDep = Annotated[LeadLinks, Depends(_links)]
 
 
 @router.get(
-    "",
+    "/leads",
     operation_id="leads-list",
     response_model=LeadList,
     summary="List leads",
@@ -144,7 +148,7 @@ async def list_leads(
 
 
 @router.get(
-    "/export",
+    "/leads/export",
     operation_id="leads-export-person",
     response_model=PersonExport,
     summary="Export everything held about one email address",
@@ -182,7 +186,7 @@ def _chunks(
 
 
 @router.get(
-    "/export.csv",
+    "/leads/export.csv",
     operation_id="leads-export-csv",
     response_class=StreamingResponse,
     summary="Export leads as CSV",
@@ -204,7 +208,7 @@ async def export_csv(request: Request, lead_filter: LeadFilterDep) -> StreamingR
 
 
 @router.get(
-    "/export.ndjson",
+    "/leads/export.ndjson",
     operation_id="leads-export-ndjson",
     response_class=StreamingResponse,
     summary="Export leads as NDJSON",
@@ -230,7 +234,7 @@ async def export_ndjson(request: Request, lead_filter: LeadFilterDep) -> Streami
 
 
 @router.get(
-    "/{lead_id}",
+    "/leads/{lead_id}",
     operation_id="leads-get",
     response_model=LeadRead,
     summary="Show a lead",
@@ -242,7 +246,7 @@ async def get_lead(lead_id: str, session: SessionDep, caller: LeadsReadKey) -> L
 
 
 @router.post(
-    "",
+    "/leads",
     operation_id="leads-create",
     status_code=201,
     response_model=LeadRead,
@@ -280,7 +284,7 @@ async def create_lead(
 
 
 @router.patch(
-    "/{lead_id}",
+    "/leads/{lead_id}",
     operation_id="leads-update",
     response_model=LeadRead,
     summary="Change a lead",
@@ -308,7 +312,7 @@ async def update_lead(
 
 
 @router.delete(
-    "/{lead_id}",
+    "/leads/{lead_id}",
     operation_id="leads-erase",
     status_code=204,
     response_class=Response,
@@ -332,3 +336,30 @@ async def erase_lead(
         return ApiResult(204)
 
     return await write.respond(caller.key_id, None, run)
+
+
+@router.post(
+    "/erasures",
+    operation_id="erasures-create",
+    response_model=ErasureRead,
+    summary="Erase every lead of an email address",
+    description=(
+        "Erasure by address (a person's right to be forgotten): every lead with this address "
+        "on the handles the key may see is erased as `DELETE /leads/{id}` erases one, and "
+        "`erased` says how many. Idempotent: a second request finds nothing left and answers "
+        "0. Each erased lead emits `lead.erased`."
+    ),
+    responses=problem_responses(409, 422),
+)
+async def create_erasure(
+    *,
+    body: ErasureCreate,
+    session: SessionDep,
+    caller: LeadsWriteKey,
+    write: IdempotentWriteDep,
+) -> Response:
+    async def run() -> ApiResult:
+        erased = await privacy.erase_person(session, body.email, visible=caller.handle_ids)
+        return ApiResult(200, ErasureRead(erased=erased))
+
+    return await write.respond(caller.key_id, body, run)

@@ -19,8 +19,8 @@ __all__ = ["CSV_COLUMNS", "csv_cell", "csv_stream", "ndjson_stream"]
 
 CSV_COLUMNS = (
     "id", "email", "name", "page", "page_id", "handle", "handle_id", "status", "source",
-    "medium", "campaign", "variant", "created_at", "updated_at", "confirmed_at",
-    "customer_value", "customer_currency", "fields",
+    "medium", "campaign", "variant", "newsletter_consent", "consent_version", "created_at",
+    "updated_at", "confirmed_at", "customer_value", "customer_currency", "fields",
 )  # fmt: skip
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -29,6 +29,8 @@ def csv_cell(value: Any) -> str:
     """A cell's text, neutralised when a spreadsheet would read it as a formula."""
     if value is None:
         return ""
+    if isinstance(value, bool):  # as in JSON, not Python's True/False
+        return "true" if value else "false"
     if isinstance(value, dict):
         text = json.dumps(value, ensure_ascii=False, sort_keys=True) if value else ""
     else:

@@ -3,6 +3,7 @@ export of everything held about one person."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -10,10 +11,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
 from app import patterns
 from app.links.sources import CANONICAL_SOURCES
@@ -23,6 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConsentEventRead",
+    "ErasureCreate",
+    "ErasureRead",
     "LeadCreate",
     "LeadList",
     "LeadRead",
@@ -48,11 +54,40 @@ FieldKey = Annotated[str, StringConstraints(pattern=patterns.FIELD_KEY)]
 FieldValue = Annotated[
     str, StringConstraints(max_length=MAX_FIELD_VALUE, pattern=patterns.ONE_LINE)
 ]
+CENT = Decimal("0.01")
+
+
+def _money_from_number(value: object) -> object:
+    """A JSON number as the decimal string it stands for (49 → "49", 49.5 → "49.5"); a
+    string goes on to the pattern. A float is binary, so 0.29 arrives as 0.29000000000000004:
+    within a billionth of a cent it counts as two decimals, further off it is refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PydanticCustomError("money", "Must be a finite amount, not NaN or infinity.")
+    amount = Decimal(repr(value))
+    cents = amount.quantize(CENT)
+    if abs(amount - cents) > Decimal("1e-9"):
+        raise PydanticCustomError("money", "Must be an amount with at most two decimals.")
+    return format(cents if isinstance(value, float) else amount, "f")
+
+
 Money = Annotated[
     str,
+    BeforeValidator(_money_from_number),
     StringConstraints(pattern=patterns.MONEY),
-    Field(
-        description='A decimal string with at most two decimals, e.g. "49.00".', examples=["49.00"]
+    WithJsonSchema(
+        {
+            "oneOf": [
+                {"type": "string", "pattern": patterns.MONEY},
+                {"type": "number", "minimum": 0, "maximum": 9999999999.99, "multipleOf": 0.01},
+            ],
+            "description": (
+                'An amount with at most two decimals: a decimal string ("49.00") or a JSON '
+                "number (49, 49.5)."
+            ),
+            "examples": ["49.00", 49],
+        }
     ),
 ]
 Currency = Annotated[
@@ -80,6 +115,8 @@ _LEAD_EXAMPLE: dict[str, Any] = {
     "medium": "social",
     "campaign": "spring",
     "variant": "b",
+    "newsletter_consent": True,
+    "consent_version": 2,
     "created_at": "2026-11-20T08:15:02.113Z",
     "updated_at": "2026-11-22T10:00:00Z",
     "confirmed_at": "2026-11-20T08:16:40Z",
@@ -106,6 +143,20 @@ class LeadRead(BaseModel):
     medium: str | None
     campaign: str | None
     variant: str | None
+    newsletter_consent: bool = Field(
+        description=(
+            "Whether the person ticked the page's newsletter box at their latest opt-in: true"
+            " for a newsletter sign-up, false for a gift-only one (and for an import)."
+        ),
+        examples=[True],
+    )
+    consent_version: int | None = Field(
+        description=(
+            "The version of the page's consent text shown at the latest opt-in (the consent"
+            " ledger in GET /leads/export has the text); null for a lead older than the field."
+        ),
+        examples=[2],
+    )
     created_at: datetime
     updated_at: datetime
     confirmed_at: datetime | None
@@ -130,6 +181,8 @@ class LeadRead(BaseModel):
             medium=lead.medium,
             campaign=lead.campaign,
             variant=lead.variant,
+            newsletter_consent=bool(lead.newsletter_consent),
+            consent_version=lead.consent_version,
             created_at=lead.created_at,
             updated_at=lead.updated_at,
             confirmed_at=lead.confirmed_at,
@@ -265,3 +318,21 @@ class PersonExport(BaseModel):
 
     email: str
     leads: list[PersonLead]
+
+
+class ErasureCreate(BaseModel):
+    """Erase every lead of one address (on the handles the key may see)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"email": "anna@example.com"}]}
+    )
+
+    email: EmailAddress = Field(
+        description="The address as the person gives it; matched as leads store it (normalised)."
+    )
+
+
+class ErasureRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"erased": 2}]})
+
+    erased: int = Field(description="How many leads were erased now (0 on a repeat).", ge=0)

@@ -162,7 +162,8 @@ def new_lead_values(
     page: Page, form: OptInForm, attribution: FormAttribution | None, now: datetime
 ) -> dict[str, Any]:
     """The `leads` row of a first opt-in: pending, or confirmed (gift sent) without double
-    opt-in, with the visit's attribution when the form carried a valid one."""
+    opt-in, with the visit's attribution when the form carried a valid one, and the newsletter
+    consent (the box) and consent version of this submission."""
     confirmed = not page.double_opt_in
     return {
         "page_id": page.id,
@@ -175,6 +176,8 @@ def new_lead_values(
         "medium": attribution.medium if attribution else None,
         "campaign": attribution.campaign if attribution else None,
         "variant": attribution.variant if attribution else None,
+        "newsletter_consent": form.consent,
+        "consent_version": page.consent_version,
         "route_id": attribution.route_id if attribution else None,
         "visit_ref": attribution.visit_ref if attribution else None,
         "created_at": now,
@@ -238,13 +241,15 @@ async def submit_opt_in(
     if existing is None or existing.erased_at is not None:
         return None  # erased meanwhile: behave exactly as for a known address
     lead = existing
+    consent_changed = await _take_latest_consent(session, lead, page, form, now)
     if lead.status in CONFIRMED_STATES:
         if await _claim_resend(session, lead.id, Lead.gift_sent_at, now):
             await queue_email(
                 session, lead, gift_email(lead.id, lead.email, lead.name, page, links)
             )
         return lead.id
-    session.add(_consent(lead, page, "opt_in", checkbox=form.consent))
+    if not consent_changed:  # a change is in the ledger already
+        session.add(_consent(lead, page, "opt_in", checkbox=form.consent))
     if lead.status == LeadStatus.UNSUBSCRIBED.value and confirmed:
         await _resubscribe(session, lead, page, now)
         if await _claim_resend(session, lead.id, Lead.gift_sent_at, now):
@@ -255,6 +260,27 @@ async def submit_opt_in(
     if await _claim_resend(session, lead.id, Lead.confirmation_sent_at, now):
         await queue_email(session, lead, confirmation_email(lead.id, lead.email, page, links))
     return lead.id
+
+
+async def _take_latest_consent(
+    session: AsyncSession, lead: Lead, page: Page, form: OptInForm, now: datetime
+) -> bool:
+    """A repeat opt-in's newsletter box and consent version replace the lead's (they are
+    always those of the latest opt-in); whether they changed.
+
+    A change is recorded in the ledger and announced as `lead.updated`, so a CRM syncing by
+    `updated_at` or by webhook learns that the person ticked (or unticked) the box. An
+    unchanged repeat writes nothing here, so a burst of repeats takes no row lock.
+    """
+    latest = (form.consent, page.consent_version)
+    if (lead.newsletter_consent, lead.consent_version) == latest:
+        return False
+    lead.newsletter_consent, lead.consent_version = latest
+    lead.updated_at = now
+    session.add(_consent(lead, page, "opt_in", checkbox=form.consent))
+    await session.flush()
+    await events.announce(session, "lead.updated", lead)
+    return True
 
 
 async def _resubscribe(session: AsyncSession, lead: Lead, page: Page, now: datetime) -> None:
@@ -380,6 +406,8 @@ async def import_lead(
             source=data.source,
             medium=data.medium or None,
             campaign=data.campaign or None,
+            newsletter_consent=False,
+            consent_version=page.consent_version,
             created_at=now,
             updated_at=now,
             confirmed_at=now if confirmed else None,

@@ -10,7 +10,6 @@ from rich.table import Table
 from app.command import CommandScope, command_group, out, with_database
 from app.handles import service as handles
 from app.links import service as links
-from app.pages import service as pages
 
 __all__ = ["handles_cli"]
 
@@ -52,17 +51,18 @@ async def handles_list(cmd: CommandScope) -> None:
 async def handles_show(cmd: CommandScope, name: HandleArgument) -> None:
     """Show a handle's default page and its routes."""
     handle = await handles.get_handle(cmd.session, name)
-    default = await pages.get_page_by_id(cmd.session, handle.default_page_id)
+    # The API's read model: pages named by their slugs, looked up in one query.
+    shown = await links.handle_read(cmd.session, handle, cmd.settings.base_url)
     table = Table("route", "source", "variant", "weight", "target")
-    for route in await links.list_routes(cmd.session, handle):
+    for route in shown.routes:
         table.add_row(
-            str(route.id),
+            route.id,
             route.source or "any",
             route.variant,
             str(route.weight),
-            route.target_url or f"page {route.page_id}",
+            route.url or f"page {route.page}",
         )
-    out.print(f"@{name}: default page {default.slug if default else 'none'}", highlight=False)
+    out.print(f"@{name}: default page {shown.default_page or 'none'}", highlight=False)
     out.print(table)
 
 

@@ -83,11 +83,19 @@ def format_count(value: int | None) -> str:
 
 
 def format_rate(value: float | None) -> str:
-    """A fraction as a percentage: "12.5%", "0.42%", or "—" when it is undefined."""
+    """A fraction as a percentage: "12.5%", "0.42%", "0.02%", "0.0042%", or "—" when it is
+    undefined. Below 1 % it keeps two significant digits, so a small like-to-lead rate (a few
+    leads from tens of thousands of likes) never reads as 0.0 %."""
     if value is None:
         return "—"
     percent = value * 100
-    return f"{percent:.1f}%" if percent >= 1 or percent == 0 else f"{percent:.2f}%"
+    if percent >= 1 or percent == 0:
+        return f"{percent:.1f}%"
+    decimals = max(2, 1 - math.floor(math.log10(percent)))
+    text = f"{percent:.{decimals}f}"
+    while decimals > 2 and text.endswith("0"):  # 0.020 reads as 0.02
+        text, decimals = text[:-1], decimals - 1
+    return text + "%"
 
 
 def nice_step(value: float) -> int:

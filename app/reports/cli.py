@@ -10,29 +10,41 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
 from app.command import CommandScope, command_group, err, fail, out, progress, with_database
 from app.handles import service as handles
+from app.reports import charts, social_metrics
 from app.reports import rollups as report_rollups
 from app.reports import service as reports
-from app.reports import social_metrics
 
 __all__ = ["metrics_cli", "report", "rollups_cli"]
 
 metrics_cli = command_group("Social-metric snapshots (likes, followers, …) per day.")
 rollups_cli = command_group("The daily visit rollups behind the report.")
 
-_RATES = {"visit_to_lead", "like_to_lead", "lead_to_customer"}
 _TEXT_COLUMNS = {"source", "day", "week", "page", "page_id"}
+# Short headings (on two lines where that is narrower), so the report fits 80 columns.
+_HEADINGS = {
+    "page_id": "page\nid",
+    "unique_visitors": "unique\nvisitors",
+    "confirmed_leads": "con-\nfirmed",
+    "customers": "cus-\ntomers",
+    "visit_to_lead": "visit\n→lead",
+    "like_to_lead": "like\n→lead",
+    "lead_to_customer": "lead\n→cust.",
+}
+# Left out of the table unless `--wide` (the CSV always has every column).
+_WIDE_ONLY = {"page_id", "followers", "unique_visitors", "previews", "confirmed_leads"}
 
 
-def _report_cell(name: str, value: object) -> str:
+def _report_cell(value: object) -> str:
     if value is None:
         return "—"
-    if name in _RATES and isinstance(value, float):
-        return f"{value:.1%}"
+    if isinstance(value, float):  # the rates: the admin report's formatting
+        return charts.format_rate(value)
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
@@ -64,10 +76,15 @@ async def report(
     as_csv: Annotated[
         bool, typer.Option("--csv", help="CSV on stdout instead of a table.")
     ] = False,
+    wide: Annotated[
+        bool,
+        typer.Option("--wide", help="Every column (followers, unique visitors, previews, …)."),
+    ] = False,
 ) -> None:
     """The like-to-lead report, as a table or CSV.
 
-    Likes, visits, leads, confirmed leads, customers and the rates between them.
+    Likes, visits, leads, customers and the rates between them; `--wide` adds followers,
+    unique visitors, previews and confirmed leads, and `--csv` has every column.
     """
     tz = cmd.settings.report_tz
     last = _date_option(end, "--to") or datetime.now(ZoneInfo(tz)).date()
@@ -89,17 +106,31 @@ async def report(
         sys.stdout.write(reports.report_csv(result))
         return
     scope = f"@{handle}" if handle else f"/p/{page}" if page else "all handles"
-    table = Table(title=f"{scope}, {first} to {last} ({tz})")
-    columns = list(result.rows[0].fields_for(group_by)) if result.rows else ["source"]
+    by_source = group_by in {"source", "source,day"}  # else every row's source is "—"
+    columns = [
+        name
+        for name in result.totals.fields_for(group_by)
+        if (wide or name not in _WIDE_ONLY) and (by_source or name != "source")
+    ]
+    table = Table(
+        title=f"{scope}, {first} to {last} ({tz})",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        caption=None if wide else "--wide for followers, unique visitors, previews, confirmed",
+    )
     for name in columns:
         table.add_column(
-            name.replace("_", " "), justify="left" if name in _TEXT_COLUMNS else "right"
+            _HEADINGS.get(name, name),
+            justify="left" if name in _TEXT_COLUMNS else "right",
+            no_wrap=True,
         )
     for row in result.rows:
-        table.add_row(*(_report_cell(n, v) for n, v in row.fields_for(group_by).items()))
-    totals = result.totals.fields_for("source")
+        fields = row.fields_for(group_by)
+        table.add_row(*(_report_cell(fields[name]) for name in columns))
+    totals = result.totals.fields_for(group_by)
     table.add_row(
-        *("total" if i == 0 else _report_cell(n, totals.get(n)) for i, n in enumerate(columns)),
+        *("total" if i == 0 else _report_cell(totals[n]) for i, n in enumerate(columns)),
         style="bold",
     )
     out.print(table)

@@ -168,7 +168,16 @@ def test_colours_are_stable_per_source() -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(None, "—"), (0.0, "0.0%"), (0.125, "12.5%"), (0.0042, "0.42%"), (1.0, "100.0%")],
+    [
+        (None, "—"),
+        (0.0, "0.0%"),
+        (0.125, "12.5%"),
+        (0.0042, "0.42%"),
+        (1.0, "100.0%"),
+        (0.0002, "0.02%"),
+        (0.000042, "0.0042%"),
+        (0.0000123, "0.0012%"),
+    ],
 )
 def test_format_rate(value: float | None, text: str) -> None:
     assert charts.format_rate(value) == text

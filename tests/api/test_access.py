@@ -35,6 +35,7 @@ ROUTES: dict[str, tuple[str, str, Any, int]] = {
     ),
     "leads.update": ("PATCH", "/api/v1/leads/{lead}", {"status": "customer"}, 200),
     "leads.erase": ("DELETE", "/api/v1/leads/{lead}", None, 204),
+    "erasures.create": ("POST", "/api/v1/erasures", {"email": "{email}"}, 200),
     "keys.list": ("GET", "/api/v1/keys", None, 200),
     "keys.get": ("GET", "/api/v1/keys/{key}", None, 200),
     "keys.create": ("POST", "/api/v1/keys", {"name": "CRM", "scopes": ["leads:read"]}, 201),
@@ -155,6 +156,11 @@ for route in WRITES:
     CASES += [(route, "write", "anna", OK), (route, "rw", "anna", OK), (route, "admin", "bob", OK)]
     CASES += [(route, "read", "anna", 403), (route, "anna_rw", "anna", OK)]
     CASES += [(route, "anna_rw", "bob", 404), (route, "anna_admin", "bob", 404)]
+# Erasure by address takes the scope of DELETE; a key that cannot see the address's handle
+# erases nothing there (`{"erased": 0}`), as with an address nobody has.
+CASES += [("erasures.create", key, "anna", OK) for key in ("write", "rw", "anna_rw", "admin")]
+CASES += [("erasures.create", "anna_rw", "bob", OK), ("erasures.create", "read", "anna", 403)]
+CASES += [("erasures.create", "reports", "anna", 403), ("erasures.create", "pages", "anna", 403)]
 for route in KEYS:
     CASES += [(route, "admin", "anna", OK), (route, "rw", "anna", 403)]
     CASES += [(route, "anna_admin", "anna", 403)]

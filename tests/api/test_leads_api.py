@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -255,7 +256,9 @@ async def test_bad_changes_are_named(client: httpx.AsyncClient, world: World) ->
         ({"status": "customer", "value": "10", "currency": "EURO"}, 422, "currency"),
         ({"status": "customer", "value": "-1", "currency": "EUR"}, 422, "value"),
         ({"status": "customer", "value": "1.234", "currency": "EUR"}, 422, "value"),
-        ({"status": "customer", "value": 10, "currency": "EUR"}, 422, "value"),
+        ({"status": "customer", "value": 10.001, "currency": "EUR"}, 422, "value"),
+        ({"status": "customer", "value": -5, "currency": "EUR"}, 422, "value"),
+        ({"status": "customer", "value": True, "currency": "EUR"}, 422, "value"),
         ({"status": "pending"}, 422, "status"),
         ({"fields": {"bad key": "x"}}, 422, "fields"),
         ({"fields": {"note": "two\nlines"}}, 422, "fields"),
@@ -271,6 +274,34 @@ async def test_bad_changes_are_named(client: httpx.AsyncClient, world: World) ->
     unchanged = await client.patch(url, json={}, headers=headers)
     assert unchanged.status_code == 200
     assert unchanged.json()["status"] == "confirmed"
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"), [(49, "49.00"), (49.5, "49.50"), ("49.00", "49.00"), (0.29, "0.29")]
+)
+async def test_a_value_may_be_a_json_number_or_a_decimal_string(
+    client: httpx.AsyncClient, world: World, value: object, stored: str
+) -> None:
+    response = await client.patch(
+        f"{LEADS}/{world.anna_lead.id}",
+        json={"status": "customer", "value": value, "currency": "EUR"},
+        headers=bearer(world.keys["rw"]),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["customer_value"] == stored
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e20", "49.555"])
+async def test_a_value_that_is_no_amount_is_a_422_naming_value(
+    client: httpx.AsyncClient, world: World, number: str
+) -> None:
+    response = await client.patch(
+        f"{LEADS}/{world.anna_lead.id}",
+        content=f'{{"status": "customer", "value": {number}, "currency": "EUR"}}',
+        headers={**bearer(world.keys["rw"]), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert [error["field"] for error in response.json()["errors"]] == ["value"]
 
 
 async def test_a_crm_confirms_a_pending_lead_without_sending_anything(

@@ -89,7 +89,7 @@ async def test_every_operation_has_a_short_stable_operation_id(tmp_path: Path) -
     spec = await fetch_openapi(tmp_path)
     operations = _operations(spec)
     ids = [operation.get("operationId", "") for _path, _method, operation in operations]
-    assert len(operations) == 38
+    assert len(operations) == 39
     assert [i for i in ids if not OPERATION_ID.fullmatch(i)] == []
     assert len(set(ids)) == len(ids)
     for path, method, operation in operations:
@@ -99,6 +99,7 @@ async def test_every_operation_has_a_short_stable_operation_id(tmp_path: Path) -
     by_route = {f"{method.upper()} {path}": op["operationId"] for path, method, op in operations}
     assert by_route["GET /api/v1/leads"] == "leads-list"
     assert by_route["DELETE /api/v1/leads/{lead_id}"] == "leads-erase"
+    assert by_route["POST /api/v1/erasures"] == "erasures-create"
     assert by_route["POST /api/v1/webhooks/{webhook_id}/rotate-secret"] == "webhooks-rotate-secret"
 
 

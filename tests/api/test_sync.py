@@ -153,3 +153,22 @@ async def test_a_key_restricted_to_two_handles_walks_both_in_order(
         else:
             keys = [("", int(item["id"])) for item in items]
         assert keys == sorted(keys)
+
+
+DOCS = Path(__file__).resolve().parent.parent.parent
+
+
+async def test_the_docs_state_the_order_the_list_comes_in(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    """Oldest first (by id), the order a CRM syncs in; README and docs/api.md say so too."""
+    await add_leads(session, world.anna_page, 3)
+    await session.commit()
+    response = await client.get(LEADS, headers=bearer(world.keys["read"]))
+    ids = [int(item["id"]) for item in response.json()["items"]]
+    assert ids == sorted(ids)
+    for name in ("README.md", "docs/api.md"):
+        text = (DOCS / name).read_text(encoding="utf-8")
+        lines = text.lower().splitlines()
+        assert [line for line in lines if "leads" in line and "newest first" in line] == []
+        assert "oldest first" in text, name

@@ -85,7 +85,7 @@ def test_create_route_show_and_unroute_a_handle(tmp_path: Path) -> None:
     shown = _ok(invoke_leadlink("handles", "show", "anna", env=env))
     assert shown.splitlines()[0] == "@anna: default page gift-b"
     tiktok_row = next(line for line in shown.splitlines() if f" {tiktok_route} " in line)
-    for cell in ("tiktok", "tiktok-a", "3", "page"):
+    for cell in ("tiktok", "tiktok-a", "3", "page gift-a"):
         assert cell in tiktok_row
     assert "https://shop.example.com/spring?x=1" in shown
     assert _state(env, "anna") == (
