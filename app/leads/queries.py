@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
@@ -38,6 +38,7 @@ __all__ = [
     "find_visible_page",
     "get_lead",
     "iter_lead_chunks",
+    "lead_counts_by_page",
     "leads_with_email",
     "list_leads",
     "parse_lead_id",
@@ -265,3 +266,16 @@ async def leads_with_email(
     """Every visible, unerased lead with this (normalised) address, oldest first."""
     query = _rows_query(LeadFilter(visible=visible)).where(Lead.email == email).order_by(Lead.id)
     return [LeadRow(lead, slug, name) for lead, slug, name in await session.execute(query)]
+
+
+async def lead_counts_by_page(session: AsyncSession, page_ids: Sequence[int]) -> dict[int, int]:
+    """How many leads each page has (erased ones included: they still count in the reports);
+    one grouped query over the `page_id` index, for the admin's list of pages."""
+    if not page_ids:
+        return {}
+    rows = await session.execute(
+        select(Lead.page_id, func.count())
+        .where(Lead.page_id.in_(list(page_ids)))
+        .group_by(Lead.page_id)
+    )
+    return dict(rows.tuples())
