@@ -278,4 +278,4 @@ async def lead_counts_by_page(session: AsyncSession, page_ids: Sequence[int]) ->
         .where(Lead.page_id.in_(list(page_ids)))
         .group_by(Lead.page_id)
     )
-    return dict(rows.tuples())
+    return dict(rows.all())

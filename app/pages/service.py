@@ -379,7 +379,7 @@ async def list_pages_in_sight(
         .where(visible_only(Page.handle_id, visible))
         .order_by(Page.updated_at.desc(), Page.id.desc())
     )
-    return [(page, name) for page, name in rows.tuples()]
+    return [(page, name) for page, name in rows]
 
 
 async def get_published_page(session: AsyncSession, slug: str) -> Page:
