@@ -10,6 +10,7 @@ removed again when the page cannot be saved, so a refused form leaves nothing be
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
@@ -62,10 +63,16 @@ def _announced_too_large(request: Request, settings: Settings) -> bool:
     return announced.isdigit() and int(announced) > limit
 
 
-async def _read(request: Request, settings: Settings) -> FormData:
+@contextlib.asynccontextmanager
+async def _form(request: Request, settings: Settings) -> AsyncIterator[FormData]:
+    """The posted form; its uploaded files (spooled to disk when large) closed afterwards."""
     if _announced_too_large(request, settings):
         raise uploads.UploadTooLarge("gift_file", settings.max_gift_bytes)
-    return await request.form(max_files=2, max_fields=MAX_FORM_FIELDS)
+    form = await request.form(max_files=2, max_fields=MAX_FORM_FIELDS)
+    try:
+        yield form
+    finally:
+        await form.close()
 
 
 @router.get("")
@@ -175,7 +182,13 @@ def _refused(exc: AppError) -> int:
 async def create_page(
     request: Request, session: SessionDep, owner: OwnerDep, settings: SettingsDep
 ) -> Response:
-    form = await _read(request, settings)
+    async with _form(request, settings) as form:
+        return await _create(request, session, owner, settings, form)
+
+
+async def _create(
+    request: Request, session: AsyncSession, owner: Owner, settings: Settings, form: FormData
+) -> Response:
     editor = page_form.read_form(form)
     data = editor.changes(keep_file_gift=False)
     stored: list[Path] = []
@@ -235,7 +248,29 @@ async def save_page(
     settings: SettingsDep,
 ) -> Response:
     page, handle_name = await _page(session, owner, page_id)
-    form = await _read(request, settings)
+    async with _form(request, settings) as form:
+        return await _save(
+            request,
+            session,
+            owner=owner,
+            settings=settings,
+            form=form,
+            page=page,
+            handle_name=handle_name,
+        )
+
+
+async def _save(
+    request: Request,
+    session: AsyncSession,
+    *,
+    owner: Owner,
+    settings: Settings,
+    form: FormData,
+    page: Page,
+    handle_name: str,
+) -> Response:
+    page_id = page.id
     editor = page_form.read_form(form)
     editor.values["handle"] = handle_name  # a page stays on its handle
     keep_file = page.gift_kind == GiftKind.FILE.value and bool(page.gift_value)
@@ -265,7 +300,8 @@ def _preview_response(html: str) -> HTMLResponse:
 
 
 async def _preview_form(request: Request, settings: Settings) -> PageForm:
-    return page_form.read_form(await _read(request, settings))
+    async with _form(request, settings) as form:
+        return page_form.read_form(form)
 
 
 # The preview routes end in /preview: app.security_headers lets the admin frame exactly those.

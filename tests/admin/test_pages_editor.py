@@ -111,7 +111,8 @@ async def test_a_page_is_created_edited_published_archived_and_duplicated_throug
     assert page.confirm_subject == "Please confirm, {name}"
 
     listed = await client.get("/admin/pages")
-    assert "The calm guide" in listed.text and "draft" in listed.text
+    assert "The calm guide" in listed.text
+    assert "draft" in listed.text
     assert 'data-confirm="Archive' in listed.text
     assert_only_static_scripts(listed.text)
 
@@ -258,4 +259,3 @@ async def test_another_owners_page_is_a_404_everywhere(
         assert answer.status_code == 404, action
     [page] = [p for p in await pages_in(session) if p.handle_id == bob_id]
     assert page.status == "published"
-
