@@ -90,7 +90,7 @@ class PageForm:
             }
             for i in self.rows()
         ]
-        if data["gift_kind"] == GiftKind.FILE.value:
+        if data.get("gift_kind") == GiftKind.FILE.value:
             if keep_file_gift:
                 for name in ("gift_kind", "gift_value"):
                     del data[name]
