@@ -146,18 +146,21 @@ async def test_a_page_is_created_edited_published_archived_and_duplicated_throug
         ("handle", "bob", "Choose one of your handles."),
     ],
 )
-@pytest.mark.usefixtures("anna")
 async def test_bad_input_comes_back_with_the_field_named_and_nothing_saved(
-    client: httpx.AsyncClient, session: AsyncSession, field: str, value: str, message: str
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    anna: Handle,
+    *,
+    field: str,
+    value: str,
+    message: str,
 ) -> None:
-    await add_handle(session, "bob")  # someone else's handle, for the admin in sight
-    await session.commit()
-    owner_of_anna = await users.create_user(
+    await add_handle(session, "bob")  # a handle out of this owner's sight
+    await users.create_user(
         session, "anna@owners.example", "anna's long password", role=Role.OWNER,
-        handle_ids=[(await session.scalar(select(Handle.id).where(Handle.name == "anna")))],
+        handle_ids=[anna.id],
     )  # fmt: skip
     await session.commit()
-    assert owner_of_anna.id
     assert (await sign_in(client, "anna@owners.example", "anna's long password")).status_code == 303
     token = csrf_from((await client.get("/admin/pages/new")).text)
     response = await create(client, token, **{field: value})
