@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     db_timeout_seconds: float = 5.0
     # Bulk lead exports read this many rows per query, so memory stays flat at any size.
     api_export_chunk_size: int = Field(default=1000, ge=1, le=10_000)
+    # The largest gift file the admin (and the CLI) accept; a larger upload is a 413.
+    max_gift_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -3,10 +3,11 @@ redirects and webhook endpoints share this one rule."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import urlsplit
 
-__all__ = ["MAX_TARGET_URL_LENGTH", "check_external_url"]
+__all__ = ["MAX_TARGET_URL_LENGTH", "check_external_url", "check_thank_you_url"]
 
 MAX_TARGET_URL_LENGTH = 2048
 _UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f\\]")
@@ -36,4 +37,33 @@ def check_external_url(url: str) -> str | None:
         return "A target URL cannot carry a user name or password."
     if port == 0:
         return "This is not a valid URL."
+    return None
+
+
+_LOCAL_NAMES = (".localhost", ".local", ".internal", ".home.arpa", ".lan")
+
+
+def check_thank_you_url(url: str) -> str | None:
+    """Why `url` cannot be a page's thank-you redirect, or None when it can.
+
+    The route-target rule, plus: https only (the visitor has just typed their address), and no
+    host that only makes sense inside a network (`localhost`, `.local`, a private, loopback or
+    otherwise non-public IP literal). The visitor's browser follows it, not the server, so the
+    name is not resolved; this catches the mistakes, not a determined owner.
+    """
+    problem = check_external_url(url)
+    if problem:
+        return problem
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        return "A thank-you address must start with https://."
+    host = (parts.hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(_LOCAL_NAMES) or ("." not in host and ":" not in host):
+        return "A thank-you address needs a public host name, not a local one."
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if not address.is_global:
+        return "A thank-you address cannot point to a private or local IP address."
     return None

@@ -34,6 +34,7 @@ from app.links.one_link import OneLink
 from app.observability import RequestLogMiddleware, configure_logging
 from app.openapi import add_problem_schemas
 from app.outbox_handlers import outbox_worker
+from app.pages import views as pages_views
 from app.rate_limits import RateLimiter
 from app.security_headers import SecurityHeadersMiddleware
 
@@ -146,6 +147,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health_views.router)
     app.include_router(leads_views.router)
+    app.include_router(pages_views.router)
     app.include_router(admin_views.router)
     app.include_router(api_router)
     install_assets(app)

@@ -20,6 +20,7 @@ from app.admin import (
     invitation,
     keys,
     likes,
+    pages,
     report,
     webhooks,
 )
@@ -121,6 +122,7 @@ router.include_router(session_router)
 # The sections of the navigation, each a module with its own owner router.
 for section in (
     dashboard,
+    pages,
     handles,
     likes,
     report,

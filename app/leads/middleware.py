@@ -6,8 +6,9 @@ opt-in itself, and this is the busiest write of the service. What it raises goes
 error handlers as every FastAPI route (`app.errors.error_response`): a 404 page, a 413, a 429
 with Retry-After, a 503 during a database outage.
 
-The answer is a 303 to the thank-you step, sent only once the lead and its first email are
-committed (`app.leads.opt_in_writer`); an invalid form re-renders with the fields named (422).
+The answer is a 303 to the thank-you step (or the page's own thank-you address), sent only once
+the lead and its first email are committed (`app.leads.opt_in_writer`); an invalid form
+re-renders with the fields named (422).
 """
 
 from __future__ import annotations
@@ -147,7 +148,8 @@ async def submit_opt_in(state: State, slug: str, request: Request) -> Response:
     if attribution is not None and attribution.page_id != page.id:
         attribution = None  # a token from another page says nothing about this one
     timing = judge_form_timing(attribution.rendered_at if attribution else None, time.time())
-    thanks = f"/p/{page.slug}/thanks"
+    # The owner's own thank-you address, when set, replaces the thanks page (bots get it too).
+    thanks = page.thank_you_url or f"/p/{page.slug}/thanks"
     if form.honeypot_filled or timing is FormTiming.TOO_FAST:
         # Bots get the ordinary answer, so they learn nothing; nothing is written.
         metrics.optin_submissions.labels("honeypot" if form.honeypot_filled else "too_fast").inc()
@@ -172,7 +174,7 @@ async def submit_opt_in(state: State, slug: str, request: Request) -> Response:
             lead_id = await leads.submit_opt_in(session, page, form, attribution, links)
             await session.commit()
     metrics.optin_submissions.labels("accepted").inc()
-    if not page.double_opt_in and lead_id is not None:
+    if not page.double_opt_in and lead_id is not None and not page.thank_you_url:
         thanks += f"?k={links.tokens.thanks(lead_id)}"
     # The outbox worker is woken by the commit itself (app.delivery.service).
     return RedirectResponse(thanks, status_code=303)

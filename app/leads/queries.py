@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
@@ -38,6 +38,7 @@ __all__ = [
     "find_visible_page",
     "get_lead",
     "iter_lead_chunks",
+    "lead_counts_by_page",
     "lead_ids_in_sight",
     "leads_with_email",
     "list_leads",
@@ -272,3 +273,16 @@ def lead_ids_in_sight(sight: frozenset[int] | None) -> Select[int]:
     """The ids of the leads on the handles in `sight` (all for None), as a subquery for the
     domains that keep a `lead_id` without knowing leads (the outbox)."""
     return select(Lead.id).where(visible_only(Lead.handle_id, sight))
+
+
+async def lead_counts_by_page(session: AsyncSession, page_ids: Sequence[int]) -> dict[int, int]:
+    """How many leads each page has (erased ones included: they still count in the reports);
+    one grouped query over the `page_id` index, for the admin's list of pages."""
+    if not page_ids:
+        return {}
+    rows = await session.execute(
+        select(Lead.page_id, func.count())
+        .where(Lead.page_id.in_(list(page_ids)))
+        .group_by(Lead.page_id)
+    )
+    return dict(rows.all())

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import utcnow
 from app.delivery import service as delivery
 from app.delivery.models import OutboxKind
+from app.delivery.service import RenderedEmail
 from app.errors import Conflict, FieldError, ValidationFailed
 from app.handles.models import Handle
 from app.leads import events, queries
@@ -34,13 +35,17 @@ from app.pages.rendering import GiftView
 __all__ = [
     "RESEND_THROTTLE",
     "confirm_lead",
+    "confirmation_context",
     "confirmation_email",
     "consent_values",
     "get_lead_and_page",
+    "gift_context",
     "gift_email",
     "gift_view",
     "import_lead",
     "new_lead_values",
+    "owner_wording",
+    "preview_emails",
     "queue_email",
     "submit_opt_in",
     "unsubscribe_lead",
@@ -54,6 +59,10 @@ CONFIRMED_STATES = (LeadStatus.CONFIRMED.value, LeadStatus.CUSTOMER.value)
 
 
 def gift_view(page: Page, lead_id: int, links: LeadLinks) -> GiftView:
+    return _gift_view(page, links.gift(lead_id))
+
+
+def _gift_view(page: Page, file_link: str) -> GiftView:
     kind = page.gift_kind
     return GiftView(
         kind=kind,
@@ -61,7 +70,7 @@ def gift_view(page: Page, lead_id: int, links: LeadLinks) -> GiftView:
         link=(
             page.gift_value
             if kind == GiftKind.URL.value
-            else links.gift(lead_id)
+            else file_link
             if kind == GiftKind.FILE.value
             else None
         ),
@@ -95,6 +104,52 @@ def _consent(lead: Lead, page: Page, kind: str, *, checkbox: bool) -> ConsentEve
     )
 
 
+def owner_wording(text: str, **values: str) -> str:
+    """The page owner's email subject or text with `{name}`, `{page_title}` and `{gift_title}`
+    filled in. Plain replacement, not a template: an owner's braces cannot reach anything else,
+    and the email templates escape the result where it goes into HTML."""
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def confirmation_context(page: Page, confirm_url: str, unsubscribe_url: str) -> dict[str, Any]:
+    """What the confirmation email is rendered from: the page's own subject and text when set
+    (the confirm and unsubscribe links are added by the template either way)."""
+    values = {"name": "", "page_title": page.title, "gift_title": page.gift_title}
+    return {
+        "page_title": page.title,
+        "gift_title": page.gift_title,
+        "custom_subject": owner_wording(page.confirm_subject or "", **values),
+        "custom_text": owner_wording(page.confirm_text or "", **values),
+        "confirm_url": confirm_url,
+        "unsubscribe_url": unsubscribe_url,
+    }
+
+
+def gift_context(
+    page: Page, name: str | None, gift: GiftView, unsubscribe_url: str
+) -> dict[str, Any]:
+    """What the gift email is rendered from (the gift and unsubscribe link always follow the
+    page's own text)."""
+    values = {"name": name or "", "page_title": page.title, "gift_title": page.gift_title}
+    return {
+        "name": name or "",
+        "page_title": page.title,
+        "custom_subject": owner_wording(page.gift_subject or "", **values),
+        "custom_text": owner_wording(page.gift_text or "", **values),
+        "gift": {
+            "kind": gift.kind,
+            "title": gift.title,
+            "link": gift.link,
+            "code": gift.code,
+            "text": gift.text,
+            "file_name": gift.file_name,
+        },
+        "unsubscribe_url": unsubscribe_url,
+    }
+
+
 def confirmation_email(
     lead_id: int, email: str, page: Page, links: LeadLinks, *, recipient_checked: bool = False
 ) -> dict[str, Any]:
@@ -103,12 +158,7 @@ def confirmation_email(
     return delivery.email_payload(
         email,
         "confirm",
-        {
-            "page_title": page.title,
-            "gift_title": page.gift_title,
-            "confirm_url": links.confirm(lead_id),
-            "unsubscribe_url": links.unsubscribe(lead_id),
-        },
+        confirmation_context(page, links.confirm(lead_id), links.unsubscribe(lead_id)),
         recipient_checked=recipient_checked,
     )
 
@@ -127,21 +177,22 @@ def gift_email(
     return delivery.email_payload(
         email,
         "gift",
-        {
-            "name": name or "",
-            "page_title": page.title,
-            "gift": {
-                "kind": gift.kind,
-                "title": gift.title,
-                "link": gift.link,
-                "code": gift.code,
-                "text": gift.text,
-                "file_name": gift.file_name,
-            },
-            "unsubscribe_url": links.unsubscribe(lead_id),
-        },
+        gift_context(page, name, gift, links.unsubscribe(lead_id)),
         recipient_checked=recipient_checked,
     )
+
+
+def preview_emails(page: Page, base_url: str) -> dict[str, RenderedEmail]:
+    """The confirmation and gift emails of `page` as a lead would get them, with sample links
+    (for the owner's editor; nothing is queued)."""
+    sample = f"{base_url.rstrip('/')}/{{}}/sample-link"
+    gift = _gift_view(page, sample.format("g"))
+    return {
+        "confirm": delivery.render_email(
+            "confirm", confirmation_context(page, sample.format("c"), sample.format("u"))
+        ),
+        "gift": delivery.render_email("gift", gift_context(page, "Alex", gift, sample.format("u"))),
+    }
 
 
 def welcome_email(lead_id: int, page: Page, form: OptInForm, links: LeadLinks) -> dict[str, Any]:

@@ -6,6 +6,7 @@ The routes parse and answer; the rules live in `app.leads.service` and `app.lead
 
 from __future__ import annotations
 
+import mimetypes
 from typing import Annotated
 
 import anyio
@@ -95,6 +96,8 @@ async def gift(
             raise PageNotFound
         return FileResponse(
             path,
+            # Typed by the stored name, whose extension an admin upload takes from the content.
+            media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
             filename=page.gift_file_name or "gift",
             headers={"Cache-Control": "private, no-store"},
         )

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from app.errors import Conflict, FieldError, NotFound, PayloadTooLarge, ValidationFailed
 
-__all__ = ["GiftFileTooLarge", "InvalidGiftFile", "InvalidSlug", "PageNotFound", "SlugTaken"]
+__all__ = [
+    "GiftFileTooLarge",
+    "InvalidGiftFile",
+    "InvalidSlug",
+    "PageNotFound",
+    "SlugTaken",
+    "readable_size",
+]
 
 
 class PageNotFound(NotFound):
@@ -34,7 +41,14 @@ class InvalidGiftFile(ValidationFailed):
         super().__init__(f"Invalid gift file: {message}", errors=[FieldError("gift", message)])
 
 
+def readable_size(size: int) -> str:
+    """`25 MB`, `500 KB`: a limit as an owner reads it."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):g} MB"
+    return f"{max(size // 1024, 1)} KB"
+
+
 class GiftFileTooLarge(PayloadTooLarge):
     def __init__(self, limit_bytes: int) -> None:
-        message = f"A gift file has at most {limit_bytes // (1024 * 1024)} MB."
+        message = f"A gift file has at most {readable_size(limit_bytes)}."
         super().__init__(message, errors=[FieldError("gift", message)])

@@ -130,9 +130,15 @@ class LandingRenderer:
         )
 
 
-def render_preview(page: Page, *, base_url: str = "") -> str:
-    """The landing page as a visitor would see it (drafts too), with a dummy attribution token."""
-    return _render_landing(page, attribution=PREVIEW_ATTRIBUTION, base_url=base_url.rstrip("/"))
+def render_preview(page: Page, *, base_url: str = "", frame: bool = False) -> str:
+    """The landing page as a visitor would see it (drafts too), with a dummy attribution token.
+
+    `frame`: for the admin editor's preview frame, where the form is shown disabled, so a
+    click in the preview can send nothing (an unsaved page has no address to post to).
+    """
+    return _render_landing(
+        page, attribution=PREVIEW_ATTRIBUTION, base_url=base_url.rstrip("/"), frame=frame
+    )
 
 
 def render_thanks(
@@ -193,6 +199,7 @@ def _render_landing(
     values: Mapping[str, str] | None = None,
     errors: Mapping[str, str] | None = None,
     notice: str | None = None,
+    frame: bool = False,
 ) -> str:
     fields = _custom_fields(page)
     errors = errors or {}
@@ -212,6 +219,7 @@ def _render_landing(
         errors=errors,
         error_list=_error_summary(errors, fields),
         notice=notice,
+        preview_frame=frame,
     )
 
 
@@ -245,10 +253,15 @@ def _open_graph(page: Page, base_url: str) -> OpenGraph:
     return OpenGraph(
         title=page.og_title or page.title,
         description=page.og_description or page.headline or page.title,
-        # The hero makes a better preview card than none at all.
-        image=page.og_image_url or page.hero_image_url,
+        # The hero makes a better preview card than none at all; link previews need an
+        # absolute address, also for an image uploaded to this server (`/media/…`).
+        image=_absolute(page.og_image_url or page.hero_image_url, base_url),
         url=f"{base_url}/p/{page.slug}",
     )
+
+
+def _absolute(url: str | None, base_url: str) -> str | None:
+    return f"{base_url}{url}" if url and url.startswith("/") else url
 
 
 def _custom_fields(page: Page) -> list[FieldView]:

@@ -23,7 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from app import patterns
 from app.errors import FieldError, ValidationFailed
-from app.external_urls import check_external_url
+from app.external_urls import check_external_url, check_thank_you_url
 from app.pages.models import GiftKind, Page, Theme
 
 __all__ = [
@@ -47,6 +47,9 @@ MAX_CUSTOM_FIELDS = 5
 MAX_OPTIONS = 20
 # A 10,000-character body keeps the whole landing page (HTML, CSS, form) under 30 KB.
 MAX_BODY_LENGTH = 10_000
+# An uploaded hero image: the path `app.pages.views` serves it at.
+LOCAL_IMAGE_PATTERN = re.compile(r"/media/[0-9a-f]{32}\.(?:png|jpg|webp|gif)")
+MAX_EMAIL_TEXT_LENGTH = 5_000
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -98,10 +101,22 @@ def _image_url(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
     value = value.strip()
+    if LOCAL_IMAGE_PATTERN.fullmatch(value):
+        return value  # an image uploaded in the admin, served by this server
     # The page's Content-Security-Policy loads images over https: only (no mixed content).
     if not value.lower().startswith("https://"):
         raise _fail("Images must be https:// URLs.")
     problem = check_external_url(value)
+    if problem:
+        raise _fail(problem)
+    return value
+
+
+def _thank_you_url(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    problem = check_thank_you_url(value)
     if problem:
         raise _fail(problem)
     return value
@@ -121,6 +136,9 @@ ImageUrl = Annotated[str | None, AfterValidator(_image_url)]
 OgTitle = Annotated[Annotated[str, _line(200)] | None, AfterValidator(_blank_to_none)]
 OgDescription = Annotated[Annotated[str, _line(300)] | None, AfterValidator(_blank_to_none)]
 NameField = Literal["off", "optional", "required"]
+EmailSubject = Annotated[str, _line(200)]
+EmailText = Annotated[str, _text(MAX_EMAIL_TEXT_LENGTH)]
+ThankYouUrl = Annotated[str | None, AfterValidator(_thank_you_url)]
 
 
 class CustomField(BaseModel):
@@ -200,6 +218,11 @@ class _PageFields(BaseModel):
     og_title: OgTitle = None
     og_description: OgDescription = None
     og_image_url: ImageUrl = None
+    confirm_subject: EmailSubject = ""
+    confirm_text: EmailText = ""
+    gift_subject: EmailSubject = ""
+    gift_text: EmailText = ""
+    thank_you_url: ThankYouUrl = None
 
 
 class PageCreate(_PageFields):
@@ -234,6 +257,11 @@ class _PageChanges(BaseModel):
     og_title: OgTitle = None
     og_description: OgDescription = None
     og_image_url: ImageUrl = None
+    confirm_subject: EmailSubject | None = None
+    confirm_text: EmailText | None = None
+    gift_subject: EmailSubject | None = None
+    gift_text: EmailText | None = None
+    thank_you_url: ThankYouUrl = None
 
 
 class PageUpdate(_PageChanges):
@@ -276,6 +304,27 @@ ApiOgDescription = Annotated[
     AfterValidator(_blank_to_none),
 ]
 ApiOption = Annotated[str, StringConstraints(max_length=100, pattern=patterns.OPTION)]
+ApiEmailSubject = Annotated[
+    str, StringConstraints(max_length=200, pattern=patterns.ONE_LINE), _line(200)
+]
+ApiEmailText = Annotated[
+    str,
+    StringConstraints(max_length=MAX_EMAIL_TEXT_LENGTH, pattern=patterns.TEXT),
+    _text(MAX_EMAIL_TEXT_LENGTH),
+]
+ApiThankYouUrl = Annotated[
+    Annotated[str, StringConstraints(max_length=2048, pattern=patterns.IMAGE_URL)] | None,
+    AfterValidator(_thank_you_url),
+]
+_EMAIL_TEXT_DESCRIPTION = (
+    "Plain text replacing the built-in wording of the email (empty: the built-in wording). "
+    "`{name}`, `{page_title}` and `{gift_title}` are replaced; the email's links (confirm, "
+    "gift, unsubscribe) are always added below it."
+)
+_THANK_YOU_DESCRIPTION = (
+    "An external https:// address the visitor is sent to after the opt-in instead of the "
+    "thanks page (null: the thanks page). Double opt-in still sends the confirmation email."
+)
 
 
 class ApiCustomField(CustomField):
@@ -355,6 +404,11 @@ _PAGE_EXAMPLE: dict[str, Any] = {
     "og_title": None,
     "og_description": "A free guide for creators.",
     "og_image_url": None,
+    "confirm_subject": "",
+    "confirm_text": "",
+    "gift_subject": "Your guide is here",
+    "gift_text": "Hi {name}, here is the guide I promised.",
+    "thank_you_url": None,
     "created_at": "2026-11-22T09:30:00Z",
     "updated_at": "2026-11-22T09:45:00Z",
     "published_at": "2026-11-22T09:45:00Z",
@@ -402,6 +456,15 @@ class PageCreateRequest(_PageFields):
     og_title: ApiOgTitle = Field(None, description="The title of link previews (else `title`).")
     og_description: ApiOgDescription = Field(None, description="The text of link previews.")
     og_image_url: ApiImageUrl = Field(None, description="An https:// image for link previews.")
+    confirm_subject: ApiEmailSubject = Field(
+        "", description="The confirmation email's subject; empty: the built-in one."
+    )
+    confirm_text: ApiEmailText = Field("", description=_EMAIL_TEXT_DESCRIPTION)
+    gift_subject: ApiEmailSubject = Field(
+        "", description="The gift email's subject; empty: the built-in one."
+    )
+    gift_text: ApiEmailText = Field("", description=_EMAIL_TEXT_DESCRIPTION)
+    thank_you_url: ApiThankYouUrl = Field(None, description=_THANK_YOU_DESCRIPTION)
 
     def to_create(self) -> PageCreate:
         return PageCreate.model_validate(self.model_dump(exclude={"handle"}))
@@ -437,6 +500,11 @@ class PageUpdateRequest(_PageChanges):
     og_title: ApiOgTitle = None
     og_description: ApiOgDescription = None
     og_image_url: ApiImageUrl = None
+    confirm_subject: ApiEmailSubject | None = None
+    confirm_text: ApiEmailText | None = Field(None, description=_EMAIL_TEXT_DESCRIPTION)
+    gift_subject: ApiEmailSubject | None = None
+    gift_text: ApiEmailText | None = Field(None, description=_EMAIL_TEXT_DESCRIPTION)
+    thank_you_url: ApiThankYouUrl = Field(None, description=_THANK_YOU_DESCRIPTION)
 
     def to_update(self) -> PageUpdate:
         return PageUpdate.model_validate(self.model_dump(exclude_unset=True))
@@ -472,6 +540,11 @@ class PageRead(BaseModel):
     og_title: str | None
     og_description: str | None
     og_image_url: str | None
+    confirm_subject: str = Field(description="Empty: the built-in subject.")
+    confirm_text: str = Field(description="Empty: the built-in wording.")
+    gift_subject: str = Field(description="Empty: the built-in subject.")
+    gift_text: str = Field(description="Empty: the built-in wording.")
+    thank_you_url: str | None = Field(description="Where the visitor goes after the opt-in.")
     created_at: datetime
     updated_at: datetime
     published_at: datetime | None = Field(description="When it was first published.")
@@ -505,6 +578,11 @@ class PageRead(BaseModel):
             og_title=page.og_title,
             og_description=page.og_description,
             og_image_url=page.og_image_url,
+            confirm_subject=page.confirm_subject or "",
+            confirm_text=page.confirm_text or "",
+            gift_subject=page.gift_subject or "",
+            gift_text=page.gift_text or "",
+            thank_you_url=page.thank_you_url,
             created_at=page.created_at,
             updated_at=page.updated_at,
             published_at=page.published_at,

@@ -12,7 +12,7 @@ import re
 import secrets
 from collections.abc import Collection, Sequence
 from pathlib import Path, PurePath
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import inspect, select
@@ -47,18 +47,22 @@ __all__ = [
     "MAX_GIFT_FILE_BYTES",
     "archive_page",
     "create_page",
+    "duplicate_page",
     "get_page",
     "get_page_by_id",
     "get_published_page",
     "get_visible_page",
+    "get_visible_page_by_id",
     "gift_file_path",
     "has_gift",
     "list_pages",
+    "list_pages_in_sight",
     "list_visible_pages",
     "normalize_slug",
     "page_read",
     "page_reads",
     "publish_page",
+    "store_file",
     "store_gift_file",
     "update_page",
 ]
@@ -78,7 +82,14 @@ _CHUNK = 1024 * 1024
 BY_PAGE = "pages"
 # Columns that may be cleared with an explicit None; for the others None means "unchanged".
 _NULLABLE = frozenset(
-    {"hero_image_url", "gift_file_name", "og_title", "og_description", "og_image_url"}
+    {
+        "hero_image_url",
+        "gift_file_name",
+        "og_title",
+        "og_description",
+        "og_image_url",
+        "thank_you_url",
+    }
 )
 
 
@@ -142,6 +153,11 @@ async def create_page(
         og_title=data.og_title,
         og_description=data.og_description,
         og_image_url=data.og_image_url,
+        confirm_subject=data.confirm_subject,
+        confirm_text=data.confirm_text,
+        gift_subject=data.gift_subject,
+        gift_text=data.gift_text,
+        thank_you_url=data.thank_you_url,
         status=PageStatus.DRAFT.value,
     )
     _check_page_size(page)
@@ -206,6 +222,43 @@ async def publish_page(session: AsyncSession, page: Page) -> Page:
     page.updated_at = utcnow()
     await session.flush()
     return page
+
+
+async def duplicate_page(session: AsyncSession, page: Page) -> Page:
+    """A draft copy of `page` on the same handle under a new slug (`<slug>-copy`, then
+    `-copy-2`, …): the start of an A/B variant. The copy shares a file gift's stored file (files
+    are never changed in place) and starts its own consent versions at 1."""
+    slug = await _free_copy_slug(session, page.slug)
+    skipped = {"id", "slug", "status", "created_at", "updated_at", "published_at"}
+    values = {
+        attr.key: getattr(page, attr.key)
+        for attr in inspect(Page).column_attrs
+        if attr.key not in skipped
+    }
+    now = utcnow()
+    copy = Page(
+        **{
+            **values,
+            "slug": slug,
+            "status": PageStatus.DRAFT.value,
+            "consent_version": 1,
+            "custom_fields": [dict(field) for field in page.custom_fields or []],
+            "created_at": now,
+            "updated_at": now,
+        }
+    )
+    session.add(copy)
+    await session.flush()
+    return copy
+
+
+async def _free_copy_slug(session: AsyncSession, slug: str) -> str:
+    for number in range(1, 1_000):
+        suffix = "-copy" if number == 1 else f"-copy-{number}"
+        candidate = slug[: 64 - len(suffix)].rstrip("-") + suffix
+        if await session.scalar(select(Page.id).where(Page.slug == candidate)) is None:
+            return candidate
+    raise SlugTaken(f"{slug}-copy")
 
 
 async def archive_page(session: AsyncSession, page: Page) -> Page:
@@ -306,6 +359,29 @@ async def get_page_by_id(session: AsyncSession, page_id: int | None) -> Page | N
     return await session.get(Page, page_id) if page_id is not None else None
 
 
+async def get_visible_page_by_id(
+    session: AsyncSession, page_id: int, visible: Collection[int] | None
+) -> Page:
+    """A page in any status, by its id, if the caller may see its handle (else 404)."""
+    page = await session.get(Page, page_id)
+    if page is None or not sees(visible, page.handle_id):
+        raise PageNotFound(str(page_id))
+    return page
+
+
+async def list_pages_in_sight(
+    session: AsyncSession, visible: Collection[int] | None
+) -> Sequence[tuple[Page, str]]:
+    """Every page the caller sees with its handle's name, the most recently changed first."""
+    rows = await session.execute(
+        select(Page, Handle.name)
+        .join(Handle, Handle.id == Page.handle_id)
+        .where(visible_only(Page.handle_id, visible))
+        .order_by(Page.updated_at.desc(), Page.id.desc())
+    )
+    return [(page, name) for page, name in rows]
+
+
 async def get_published_page(session: AsyncSession, slug: str) -> Page:
     page = await session.scalar(
         select(Page).where(Page.slug == slug.lower(), Page.status == PageStatus.PUBLISHED.value)
@@ -368,31 +444,47 @@ def _file_name_problem(name: str) -> str | None:
     return None
 
 
-def store_gift_file(settings: Settings, source: Path | str | bytes, original_name: str) -> str:
+def store_gift_file(
+    settings: Settings,
+    source: Path | str | bytes | BinaryIO,
+    original_name: str,
+    *,
+    extension: str | None = None,
+) -> str:
     """Copy a gift file into DATA_DIR/gifts under a random name and return that name; the page
-    keeps `original_name` for downloads. At most 25 MB. Blocking file I/O: from async code, call
-    it in a worker thread.
+    keeps `original_name` for downloads. At most `LEADLINK_MAX_GIFT_BYTES` (25 MB). The stored
+    name ends in `extension` (the type found in the content, for uploads) or else the original
+    name's. Blocking file I/O: from async code, call it in a worker thread.
     """
     problem = _file_name_problem(original_name)
     if problem:
         raise InvalidGiftFile(problem)
-    suffix = PurePath(original_name.strip()).suffix.lower()
+    suffix = extension or PurePath(original_name.strip()).suffix.lower()
     stored = secrets.token_hex(16) + (suffix if _EXTENSION.fullmatch(suffix) else "")
-    folder = settings.data_dir / GIFTS_DIR
+    store_file(settings.data_dir / GIFTS_DIR, stored, source, settings.max_gift_bytes)
+    return stored
+
+
+def store_file(
+    folder: Path, stored: str, source: Path | str | bytes | BinaryIO, limit: int
+) -> None:
+    """Write `source` to `folder/stored` whole or not at all (a partial file is removed), or
+    413 when it has more than `limit` bytes."""
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".{stored}.part"
     try:
         with _open_new(partial) as target:
             if isinstance(source, bytes):
-                if len(source) > MAX_GIFT_FILE_BYTES:
-                    raise GiftFileTooLarge(MAX_GIFT_FILE_BYTES)
+                if len(source) > limit:
+                    raise GiftFileTooLarge(limit)
                 target.write(source)
+            elif isinstance(source, (str, Path)):
+                _copy_path_limited(Path(source), target, limit)
             else:
-                _copy_limited(Path(source), target)
+                _copy_limited(source, target, limit)
         partial.replace(folder / stored)
     finally:
         partial.unlink(missing_ok=True)
-    return stored
 
 
 def _open_new(path: Path) -> Any:
@@ -400,21 +492,25 @@ def _open_new(path: Path) -> Any:
     return os.fdopen(fd, "wb")
 
 
-def _copy_limited(path: Path, target: Any) -> None:
+def _copy_path_limited(path: Path, target: Any, limit: int) -> None:
     try:
         if not path.is_file():
             raise InvalidGiftFile(f"{path} is not a file.")
-        if path.stat().st_size > MAX_GIFT_FILE_BYTES:
-            raise GiftFileTooLarge(MAX_GIFT_FILE_BYTES)
-        copied = 0
+        if path.stat().st_size > limit:
+            raise GiftFileTooLarge(limit)
         with path.open("rb") as source:
-            while chunk := source.read(_CHUNK):
-                copied += len(chunk)
-                if copied > MAX_GIFT_FILE_BYTES:  # the file grew while it was copied
-                    raise GiftFileTooLarge(MAX_GIFT_FILE_BYTES)
-                target.write(chunk)
+            _copy_limited(source, target, limit)
     except OSError as exc:
         raise InvalidGiftFile(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _copy_limited(source: BinaryIO, target: Any, limit: int) -> None:
+    copied = 0
+    while chunk := source.read(_CHUNK):
+        copied += len(chunk)
+        if copied > limit:  # the file grew while it was copied, or had no announced size
+            raise GiftFileTooLarge(limit)
+        target.write(chunk)
 
 
 def gift_file_path(settings: Settings, stored_name: str) -> Path | None:

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from app import patterns
 from app.api_keys import service as api_keys
 from app.handles.exceptions import InvalidHandle
-from app.handles.names import normalize_handle_name
+from app.handles.names import RESERVED_HANDLES, handle_key, normalize_handle_name
 from app.main import create_app
 from app.pages import service as pages
 from app.pages.models import Page
@@ -263,7 +263,8 @@ def _obey_rules_openapi_cannot_state(case: Case[Any]) -> None:
     - a webhook URL must resolve to a public address (the test machine has no DNS);
     - a route's page, and a handle's default page, is one of the handle's own pages;
     - a page's gift value suits its gift kind, its custom fields' keys differ, and its
-      landing page stays under 30 KB.
+      landing page stays under 30 KB;
+    - a new handle's name is not a reserved word (`g`, `admin`, … in any case).
 
     Negative requests are left alone: each of these rules only adds a reason to refuse them.
     """
@@ -289,6 +290,10 @@ def _obey_rules_openapi_cannot_state(case: Case[Any]) -> None:
     )
     if writes_handle and isinstance(body, dict):
         case.body = _page_of_the_handle(case, body)
+    if path == "/api/v1/handles" and case.method.upper() == "POST" and isinstance(body, dict):
+        name = body.get("name")
+        if isinstance(name, str) and handle_key(name) in RESERVED_HANDLES:
+            case.body = {**body, "name": f"{handle_key(name)}0"}
     if (case.method.upper(), path) in PAGE_WRITES and isinstance(body, dict):
         body = _distinct_field_keys(_gift_that_suits_its_kind(body))
         case.body = _page_under_30_kb(case, body)
