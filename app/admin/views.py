@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.admin import report
+from app.admin import leads, report
 from app.admin.dependencies import OwnerDep, SessionCodecDep, SettingsDep, check_csrf_token
 from app.admin.layout import owner_router
 from app.admin.sessions import (
@@ -145,5 +145,5 @@ async def admin_home(owner: OwnerDep) -> Response:
 router.include_router(public_router)
 router.include_router(session_router)
 # The sections of the navigation, each a module with its own owner router.
-for section in (report,):
+for section in (report, leads):
     router.include_router(section.router)
