@@ -273,14 +273,15 @@ async def mark_customer(
                 "currency": form["currency"] or None,
             }
         )
-        await leads.update_lead(session, row.lead.id, change, visible=visible)
+        # In a savepoint: a refused change (409 in the API) leaves nothing half-done behind.
+        async with session.begin_nested():
+            await leads.update_lead(session, row.lead.id, change, visible=visible)
     except ValidationError as invalid:
         return await _detail(
             request, session, owner, lead_id, status_code=422, form=form,
             errors=_update_errors(invalid),
         )  # fmt: skip
     except (Conflict, ValidationFailed) as refused:
-        await session.rollback()
         errors = {error.field: error.message for error in refused.errors} or {
             "value": refused.detail
         }
