@@ -11,9 +11,10 @@ pages moves behind the client's position and is seen again later instead of bein
 With `newest_first` (the admin's table) they come newest first, and a page also has the cursor
 of the page before it ("Newer").
 
-A search (`search`) is a prefix of the stored, lower-cased address: a range scan of
-`ix_leads_email`. Without an `@` it may also be the start of the name (case-insensitive), which
-no index serves: the newest-first scan then stops once a page is full.
+A search (`search`) is the start of the stored, lower-cased address and, without an `@`, of the
+name (written in lower case, Title Case or UPPER CASE): range scans of `ix_leads_email` and
+`ix_leads_name` when the prefix is rare, a newest-first read until the page is full when it is
+common (`plan_search`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ __all__ = [
     "leads_with_email",
     "list_leads",
     "parse_lead_id",
+    "plan_search",
     "resolve_filter",
 ]
 
@@ -91,6 +93,7 @@ class LeadFilter:
     created_from: datetime | None = None
     created_before: datetime | None = None
     newest_first: bool = False
+    search_scan: bool = False  # set by `plan_search`
 
     @property
     def ordering(self) -> str:
@@ -180,23 +183,56 @@ def _rows_query(lead_filter: LeadFilter) -> Select[Lead, str, str]:
     if lead_filter.newsletter_consent is not None:
         query = query.where(Lead.newsletter_consent.is_(lead_filter.newsletter_consent))
     if lead_filter.search:
-        query = query.where(_search(lead_filter.search))
+        query = query.where(_search(lead_filter))
     return query
 
 
-def _starts_with(column: SQLColumnExpression[str], prefix: str) -> ColumnElement[bool]:
+def _starts_with(column: SQLColumnExpression[str | None], prefix: str) -> ColumnElement[bool]:
     # A range, not LIKE: an index range scan on both databases, with bound parameters.
     return (column >= prefix) & (column < prefix + PREFIX_END)
 
 
-def _search(text: str) -> ColumnElement[bool]:
-    """An address starting with `text` (lower-cased, as addresses are stored); without an `@`,
-    also a name starting with it, case-insensitive (SQLite folds ASCII letters only)."""
-    prefix = text.strip().lower()
-    by_email = _starts_with(Lead.email, prefix)
+def _has_prefix(column: SQLColumnExpression[str | None], prefix: str) -> ColumnElement[bool]:
+    # The same test, which no index serves: for a prefix most rows have (see `plan_search`).
+    return func.substr(column, 1, len(prefix)) == prefix
+
+
+def _name_forms(prefix: str) -> list[str]:
+    """How a name starting with `prefix` is written: as typed lower-cased, Title Case, UPPER."""
+    return list(dict.fromkeys((prefix, prefix.title(), prefix.upper())))
+
+
+def _search(lead_filter: LeadFilter) -> ColumnElement[bool]:
+    """An address starting with the search (addresses are stored lower-cased); without an `@`,
+    also a name starting with it in lower case, Title Case or UPPER CASE."""
+    prefix = (lead_filter.search or "").strip().lower()
+    test = _has_prefix if lead_filter.search_scan else _starts_with
+    by_email = test(Lead.email, prefix)
     if "@" in prefix:
         return by_email
-    return or_(by_email, _starts_with(func.lower(Lead.name), prefix))
+    return or_(by_email, *(test(Lead.name, form) for form in _name_forms(prefix)))
+
+
+SEARCH_PROBE = 2000
+
+
+async def plan_search(session: AsyncSession, lead_filter: LeadFilter) -> LeadFilter:
+    """Choose how to search: through the indexes when the prefix is rare (the matches are
+    read, sorted newest first, and cut to a page), by reading the newest leads until a page is
+    full when it is common (`search_scan`). Reading every match of "a" to sort it would take
+    seconds at a million leads; reading the newest ones finds a page of them at once.
+    Each probe reads at most `SEARCH_PROBE` index entries."""
+    if not lead_filter.search:
+        return lead_filter
+    prefix = lead_filter.search.strip().lower()
+    ranges = [_starts_with(Lead.email, prefix)]
+    if "@" not in prefix:
+        ranges += [_starts_with(Lead.name, form) for form in _name_forms(prefix)]
+    for condition in ranges:
+        matches = select(Lead.id).where(condition).limit(SEARCH_PROBE).subquery()
+        if (await session.scalar(select(func.count()).select_from(matches)) or 0) >= SEARCH_PROBE:
+            return replace(lead_filter, search_scan=True)
+    return lead_filter
 
 
 def _sort_key(lead_filter: LeadFilter, lead: Lead) -> list[str | int]:
@@ -293,6 +329,7 @@ async def list_leads(
     limit: int,
 ) -> LeadPage:
     """One page of leads after `cursor`, and the cursor of the next page (None: the last)."""
+    lead_filter = await plan_search(session, lead_filter)
     if lead_filter.newest_first:
         return await _list_newest(session, lead_filter, codec=codec, cursor=cursor, limit=limit)
     after = _decode_key(codec, cursor, lead_filter) if cursor else None
@@ -345,6 +382,8 @@ async def iter_lead_chunks(
     """Every lead matching the filter, `chunk_size` at a time, each chunk read in a short
     session of its own: memory stays flat and no connection is held while the client reads."""
     after: list[Any] | None = None
+    async with database.session(write=False) as session:
+        lead_filter = await plan_search(session, lead_filter)
     while True:
         async with database.session(write=False) as session:
             rows = await _fetch(session, lead_filter, after, chunk_size)
