@@ -5,7 +5,8 @@
 - `ix_leads_name` (`name`): the same for the start of a name (as typed, in lower case, Title
   Case or UPPER CASE; an expression index on `lower(name)` cannot be reflected on SQLite).
 
-Measured with 1,000,000 leads on SQLite: a search took 550–1,400 ms without them, 2–16 ms with.
+Measured with 1,000,000 leads on SQLite: a search took 550 to 1,400 ms without them, 2 to 16
+ms with.
 
 Revision ID: 2026_12_06_0010
 Revises: 2026_12_06_0009

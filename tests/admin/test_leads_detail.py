@@ -52,12 +52,18 @@ async def test_the_detail_shows_the_consent_record_emails_and_webhook_events(
     page = await client.get(f"/admin/leads/{lead.id}")
     assert page.status_code == 200
     text = page.text
-    assert "<h1" in text and "fan@example.com" in text
+    assert "<h1" in text
+    assert "fan@example.com" in text
     assert "Send me the guide and the newsletter." in text
-    assert "ticked" in text and ">3<" in text and "tiktok" in text
+    assert "ticked" in text
+    assert ">3<" in text
+    assert "tiktok" in text
     assert f'href="/admin/emails/{message.id}">Confirm your address</a>' in text
-    assert "lead.created" in text and "https://crm.example/hooks" in text and ">2<" in text
-    assert "Lisbon" in text and "spring" in text
+    assert "lead.created" in text
+    assert "https://crm.example/hooks" in text
+    assert ">2<" in text
+    assert "Lisbon" in text
+    assert "spring" in text
 
 
 async def test_mark_as_customer_shows_status_and_value_and_queues_the_event(
@@ -75,7 +81,8 @@ async def test_mark_as_customer_shows_status_and_value_and_queues_the_event(
         f"{url}/customer", data={"csrf_token": token, "value": "49.999", "currency": "EUR"}
     )
     assert bad.status_code == 422
-    assert "at most two decimals" in bad.text and 'aria-invalid="true"' in bad.text
+    assert "at most two decimals" in bad.text
+    assert 'aria-invalid="true"' in bad.text
     no_currency = await client.post(
         f"{url}/customer", data={"csrf_token": token, "value": "49", "currency": ""}
     )
@@ -89,7 +96,8 @@ async def test_mark_as_customer_shows_status_and_value_and_queues_the_event(
     assert done.status_code == 303
     page = await client.get(done.headers["location"])
     assert "Marked as customer." in page.text
-    assert "customer" in page.text and "49.50 EUR" in page.text
+    assert "customer" in page.text
+    assert "49.50 EUR" in page.text
     events = (
         await session.scalars(
             select(WebhookDelivery.event_type).where(WebhookDelivery.lead_id == lead_id)
@@ -177,4 +185,5 @@ async def test_erase_by_address_needs_the_address_twice_and_stays_in_sight(
     session.expire_all()
     assert (await session.get_one(Lead, anna_id)).erased_at is not None
     bob_lead = await session.get_one(Lead, bob_id)
-    assert bob_lead.erased_at is None and bob_lead.email == "fan@example.com"
+    assert bob_lead.erased_at is None
+    assert bob_lead.email == "fan@example.com"
