@@ -128,12 +128,22 @@ def _privacy_page(
     )
 
 
-async def _leads_of(
-    session: AsyncSession, owner: Owner, email: str
-) -> tuple[str, list[queries.LeadRow]]:
-    address = privacy.normalize_email(email)
+async def _address_in_sight(
+    request: Request, session: AsyncSession, owner: Owner, email: str
+) -> str | HTMLResponse:
+    """The normalised address, if a lead in sight has it, or the page to answer instead: a 422
+    for an address that is not one, a note when no lead in sight has it (the address is not
+    repeated: it may be someone's on a handle out of sight)."""
+    try:
+        address = privacy.normalize_email(email)
+    except ValidationFailed as invalid:
+        return _privacy_page(
+            request, owner, status_code=422, email=email, errors={"email": invalid.detail}
+        )
     visible = leads_page.visible_ids(owner.sight)
-    return address, await queries.leads_with_email(session, address, visible)
+    if not await queries.leads_with_email(session, address, visible):
+        return _privacy_page(request, owner, note=NOT_FOUND)
+    return address
 
 
 @router.get("/privacy")
@@ -149,15 +159,9 @@ async def privacy_export(
     email: Annotated[str, Form(max_length=320)] = "",
 ) -> Response:
     """Everything held about the address on the owner's handles, as a JSON download."""
-    try:
-        address, rows = await _leads_of(session, owner, email)
-    except ValidationFailed as invalid:
-        return _privacy_page(
-            request, owner, status_code=422, email=email, errors={"email": invalid.detail}
-        )
-    if not rows:
-        # The address is not repeated: it may be someone on a handle out of sight.
-        return _privacy_page(request, owner, note=NOT_FOUND)
+    address = await _address_in_sight(request, session, owner, email)
+    if isinstance(address, HTMLResponse):
+        return address
     export = await privacy.export_person(
         session, address, visible=leads_page.visible_ids(owner.sight)
     )
@@ -180,14 +184,9 @@ async def privacy_erase(
     confirm_email: Annotated[str, Form(max_length=320)] = "",
 ) -> Response:
     """Erase every lead of the address on the owner's handles, once the address is retyped."""
-    try:
-        address, rows = await _leads_of(session, owner, email)
-    except ValidationFailed as invalid:
-        return _privacy_page(
-            request, owner, status_code=422, email=email, errors={"email": invalid.detail}
-        )
-    if not rows:
-        return _privacy_page(request, owner, note=NOT_FOUND)
+    address = await _address_in_sight(request, session, owner, email)
+    if isinstance(address, HTMLResponse):
+        return address
     if confirm_email.strip().lower() != address:
         message = "Type the same address again to confirm the erasure."
         return _privacy_page(
