@@ -1,4 +1,5 @@
-"""The report page, `/admin/report`: the per-source table, totals and charts of one range."""
+"""The report page, `/admin/report`: the per-source table, totals and charts of one range, its
+date presets, the platforms still missing likes and the A/B section."""
 
 from __future__ import annotations
 
@@ -30,15 +31,12 @@ async def report(
     end: Annotated[str | None, Query(alias="to", max_length=10)] = None,
 ) -> HTMLResponse:
     visible_handles = await handles.list_handles(session, sight=owner.sight)
+    today = report_page.today_in(settings.report_tz)
     filters = report_page.parse_filters(
-        handle=handle,
-        raw_from=start,
-        raw_to=end,
-        handles=visible_handles,
-        today=report_page.today_in(settings.report_tz),
+        handle=handle, raw_from=start, raw_to=end, handles=visible_handles, today=today
     )
     view = await report_page.build_report_view(
-        session, filters, tz=settings.report_tz, sight=owner.sight
+        session, filters, tz=settings.report_tz, sight=owner.sight, handles=visible_handles
     )
     return admin_page(
         request,
@@ -47,6 +45,7 @@ async def report(
         active="report",
         handles=visible_handles,
         filters=filters,
+        presets=report_page.presets(filters, today),
         view=view,
         tz=settings.report_tz,
     )

@@ -1,5 +1,7 @@
-"""The owner's report page: the filter form, then two report queries (per source, and per source
-and day) shaped into the table and the three inline SVG charts.
+"""The owner's report page: the filter form and its date presets, then a fixed handful of queries
+shaped into the table, the three inline SVG charts, the days without likes and the A/B section:
+the report per source, leads per source and day, the days with likes per handle and source, the
+handles running an A/B test, and (for one chosen handle with a test) its variant report.
 """
 
 from __future__ import annotations
@@ -7,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
@@ -14,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.handles.models import Handle
 from app.handles.visibility import Sight
-from app.reports import charts
+from app.reports import charts, variants
 from app.reports import service as reports
 from app.reports.timezones import week_start
 
@@ -22,10 +25,14 @@ __all__ = [
     "COLUMNS",
     "DEFAULT_DAYS",
     "MAX_DAYS",
+    "LikesGap",
+    "Preset",
     "ReportFilters",
     "ReportView",
+    "VariantLine",
     "build_report_view",
     "parse_filters",
+    "presets",
     "today_in",
 ]
 
@@ -50,6 +57,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("lead_to_customer", "Lead → customer"),
 )
 RATE_FIELDS = frozenset({"visit_to_lead", "like_to_lead", "lead_to_customer"})
+# Sources that have no likes to enter (not a social platform).
+SOURCES_WITHOUT_LIKES = frozenset({"email", "direct", "other"})
 FUNNEL_STAGES = (
     ("likes", "likes"),
     ("visits", "visits"),
@@ -72,6 +81,51 @@ class ReportFilters:
 
 
 @dataclass(frozen=True, slots=True)
+class Preset:
+    """A link setting the range to a common span ending today; `current` when it is the
+    range shown."""
+
+    label: str
+    href: str
+    current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LikesGap:
+    """A platform of a handle with visits or leads in the range but days without likes."""
+
+    handle: str
+    source: str
+    days_without: int
+    days: int
+    href: str
+
+
+@dataclass(frozen=True, slots=True)
+class VariantLine:
+    """One variant of an A/B test, ready to print."""
+
+    experiment: str
+    variant: str
+    page: str
+    visits: str
+    leads: str
+    rate: str
+    interval: str
+    p_best: str
+
+
+@dataclass(frozen=True, slots=True)
+class HandleExperiments:
+    """The A/B section of a handle: its variants over all sources, or (when the page cannot
+    afford the queries) only the link that shows them."""
+
+    handle: str
+    href: str
+    lines: Sequence[VariantLine] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ReportView:
     columns: Sequence[tuple[str, str]]
     rows: Sequence[Sequence[str]]
@@ -82,6 +136,8 @@ class ReportView:
     leads_table: Sequence[Sequence[str]]
     bucket: str
     like_to_lead_chart: Markup
+    likes_gaps: Sequence[LikesGap] = ()
+    experiments: Sequence[HandleExperiments] = ()
 
 
 def _parse_date(raw: str) -> date | None:
@@ -132,6 +188,32 @@ def today_in(tz: str) -> date:
     return datetime.now(ZoneInfo(tz)).date()
 
 
+def report_href(handle: Handle | None, start: date | None = None, end: date | None = None) -> str:
+    """The report's address for a handle (or all) and a range (or the default)."""
+    query = {"handle": handle.name} if handle is not None else {}
+    if start is not None and end is not None:
+        query.update({"from": start.isoformat(), "to": end.isoformat()})
+    return "/admin/report" + (f"?{urlencode(query)}" if query else "")
+
+
+def presets(filters: ReportFilters, today: date) -> list[Preset]:
+    """The last 7, 30 and 90 days and this month, each ending today, for the chosen handle."""
+    spans = [
+        ("Last 7 days", today - timedelta(days=6)),
+        ("Last 30 days", today - timedelta(days=29)),
+        ("Last 90 days", today - timedelta(days=89)),
+        ("This month", today.replace(day=1)),
+    ]
+    return [
+        Preset(
+            label,
+            report_href(filters.handle, start, today),
+            (filters.start, filters.end) == (start, today),
+        )
+        for label, start in spans
+    ]
+
+
 def _cells(row: reports.ReportRow, label: str | None = None) -> list[str]:
     cells: list[str] = []
     for name, _heading in COLUMNS:
@@ -166,11 +248,87 @@ def _leads_buckets(
     ]
 
 
+def _likes_gaps(
+    coverage: Sequence[reports.LikesCoverage], names: Mapping[int, str]
+) -> list[LikesGap]:
+    return [
+        LikesGap(
+            handle=names.get(entry.handle_id, ""),
+            source=entry.source,
+            days_without=entry.days_without_likes,
+            days=entry.days,
+            href="/admin/likes?" + urlencode({"handle": names.get(entry.handle_id, "")}),
+        )
+        for entry in sorted(coverage, key=lambda e: (names.get(e.handle_id, ""), e.source))
+        if entry.days_without_likes and entry.source not in SOURCES_WITHOUT_LIKES
+    ]
+
+
+def _variant_lines(report: variants.VariantReport) -> list[VariantLine]:
+    """The variants of each test over all its sources (tests of a single route are rules)."""
+    lines = []
+    for row in report.rows:
+        if row.source is not None or row.p_best is None:
+            continue
+        low_high = (
+            f"{charts.format_rate(row.interval[0])} to {charts.format_rate(row.interval[1])}"
+            if row.interval
+            else "—"
+        )
+        lines.append(
+            VariantLine(
+                experiment=row.experiment or "any source",
+                variant=row.variant,
+                page=row.page or "external URL",
+                visits=charts.format_count(row.visits),
+                leads=charts.format_count(row.leads),
+                rate=charts.format_rate(row.visit_to_lead),
+                interval=low_high,
+                p_best=f"{row.p_best * 100:.0f}%",
+            )
+        )
+    return lines
+
+
+async def _experiments(
+    session: AsyncSession,
+    filters: ReportFilters,
+    handles: Sequence[Handle],
+    sight: Sight,
+    tz: str,
+) -> list[HandleExperiments]:
+    """The A/B section: the chosen handle's variants when it runs a test; with all handles, a
+    link per handle that runs one (a variant report per handle would make the page's query
+    count grow with the handles)."""
+    running = await variants.handles_with_experiments(
+        session, [filters.handle.id] if filters.handle is not None else sight
+    )
+    if filters.handle is not None:
+        if filters.handle.id not in running:
+            return []
+        report = await variants.variant_report(
+            session, filters.handle, filters.start, filters.end, tz=tz
+        )
+        href = report_href(filters.handle, filters.start, filters.end)
+        return [HandleExperiments(filters.handle.name, href, _variant_lines(report))]
+    return [
+        HandleExperiments(h.name, report_href(h, filters.start, filters.end))
+        for h in handles
+        if h.id in running
+    ]
+
+
 async def build_report_view(
-    session: AsyncSession, filters: ReportFilters, *, tz: str, sight: Sight
+    session: AsyncSession,
+    filters: ReportFilters,
+    *,
+    tz: str,
+    sight: Sight,
+    handles: Sequence[Handle] = (),
 ) -> ReportView:
     """Run the report queries for the filters (over the handles in `sight` when no handle is
-    chosen) and lay out the table and charts."""
+    chosen) and lay out the table, charts, likes gaps and A/B section. `handles` are the
+    visible handles (their names label the notes)."""
     handle_ids = sorted(sight) if sight is not None else None
     if filters.handle is not None:
         handle_ids = [filters.handle.id]
@@ -232,6 +390,12 @@ async def build_report_view(
         for bar in bars
         if bar.values
     ]
+    coverage = await reports.likes_coverage(
+        session, handle_ids=handle_ids, start=filters.start, end=filters.end
+    )
+    names = {h.id: h.name for h in handles}
+    if filters.handle is not None:
+        names[filters.handle.id] = filters.handle.name
     return ReportView(
         columns=COLUMNS,
         rows=[_cells(row) for row in rows],
@@ -242,4 +406,6 @@ async def build_report_view(
         leads_table=leads_table,
         bucket=bucket,
         like_to_lead_chart=Markup(like_to_lead),  # noqa: S704 - escaped by the chart
+        likes_gaps=_likes_gaps(coverage, names),
+        experiments=await _experiments(session, filters, handles, sight, tz),
     )

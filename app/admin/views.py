@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.admin import leads, report
+from app.admin import dashboard, emails, handles, leads, likes, report
 from app.admin.dependencies import OwnerDep, SessionCodecDep, SettingsDep, check_csrf_token
 from app.admin.layout import owner_router
 from app.admin.sessions import (
@@ -30,7 +30,7 @@ from app.users import service as users
 __all__ = ["router"]
 
 MAX_FORM_BYTES = 16 * 1024
-HOME = "/admin/report"
+HOME = "/admin"
 LOGIN_FAILED = "That email and password do not match an account. Check both and try again."
 
 public_router = APIRouter(prefix="/admin")
@@ -136,14 +136,8 @@ async def logout(session: SessionDep, owner: OwnerDep, codec: SessionCodecDep) -
     return response
 
 
-@session_router.get("")
-async def admin_home(owner: OwnerDep) -> Response:
-    del owner
-    return RedirectResponse(HOME, status_code=303)
-
-
 router.include_router(public_router)
 router.include_router(session_router)
 # The sections of the navigation, each a module with its own owner router.
-for section in (report, leads):
+for section in (dashboard, handles, likes, report, emails, leads):
     router.include_router(section.router)

@@ -93,7 +93,11 @@ async def _deliver(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, outbox.request_stop)
-    mail = f"SMTP {settings.smtp_host}" if settings.smtp_host else "the log (no SMTP host)"
+    mail = (
+        f"SMTP {settings.smtp_host}"
+        if settings.smtp_host
+        else "the admin outbox at /admin/emails (no SMTP host: nothing is sent)"
+    )
     err.print(f"outbox worker started; email goes to {mail}", highlight=False)
     try:
         await outbox.run_forever()

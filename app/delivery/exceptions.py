@@ -1,13 +1,26 @@
 """Errors of the delivery domain: bad input to the outbox, and how a handler reports a failure."""
 
-from app.errors import FieldError, ValidationFailed
+from app.errors import FieldError, NotFound, ValidationFailed
 
-__all__ = ["DeliveryFailed", "InvalidRecipient", "PermanentFailure", "TemporaryFailure"]
+__all__ = [
+    "DeliveryFailed",
+    "InvalidRecipient",
+    "MessageNotFound",
+    "PermanentFailure",
+    "TemporaryFailure",
+]
 
 
 class InvalidRecipient(ValidationFailed):
     def __init__(self, message: str) -> None:
         super().__init__(message, errors=[FieldError("email", message)])
+
+
+class MessageNotFound(NotFound):
+    """No such email in the outbox, or one the caller may not see (the same answer)."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(f"There is no email {message_id[:20]!r} in the outbox.")
 
 
 class DeliveryFailed(Exception):

@@ -1,7 +1,9 @@
 """Mail backends (SMTP, and the development log) and the outbox handler for kind `email`.
 
-`LEADLINK_SMTP_HOST` set → `SmtpBackend`; unset → `LogBackend`, which writes each email and
-the links of its text part to the log, so `make run` works without a mail server.
+`LEADLINK_SMTP_HOST` set → `SmtpBackend`; unset → `LogBackend`, which sends nothing: the email
+stays readable in the admin outbox (`/admin/emails/{id}`), so `make run` works without a mail
+server. The log then names the message's id, never its address or links: a log line outlives an
+erased lead.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "backend_from_settings",
     "build_email",
     "links_in",
+    "readable_at",
 ]
 
 logger = logging.getLogger(__name__)
@@ -45,7 +48,10 @@ MAIL_POLICY = email.policy.SMTP.clone(max_line_length=998, cte_type="7bit")
 
 
 class MailBackend(Protocol):
-    """Sends one message or raises `TemporaryFailure` / `PermanentFailure`."""
+    """Sends one message or raises `TemporaryFailure` / `PermanentFailure`; `delivers` says
+    whether a message handed over leaves the instance at all."""
+
+    delivers: bool
 
     async def send(self, message: EmailMessage) -> None: ...
 
@@ -80,6 +86,8 @@ def links_in(text: str) -> list[str]:
 
 class SmtpBackend:
     """Delivers through an SMTP server with aiosmtplib: one connection per message."""
+
+    delivers = True
 
     def __init__(
         self,
@@ -149,28 +157,21 @@ class SmtpBackend:
 
 
 class LogBackend:
-    """Development: logs the email and the links of its text part instead of sending it.
-
-    The outbox row keeps the rendered message (the admin outbox shows it); the last
-    `KEPT_BY_LOG_BACKEND` messages are also kept in `messages` for tests and the console.
+    """Development: sends nothing. The outbox row keeps the rendered message, which the admin
+    outbox shows with its links; the worker's log line names only the message id (see
+    `EmailHandler`). The last `KEPT_BY_LOG_BACKEND` messages are also kept in `messages` for
+    tests and the console.
     """
+
+    delivers = False
 
     def __init__(self) -> None:
         self.messages: deque[EmailMessage] = deque(maxlen=KEPT_BY_LOG_BACKEND)
 
     def __str__(self) -> str:
-        return "the log (LEADLINK_SMTP_HOST is not set)"
+        return "the admin outbox (LEADLINK_SMTP_HOST is not set)"
 
     async def send(self, message: EmailMessage) -> None:
-        text_part = message.get_body(preferencelist=("plain",))
-        text = text_part.get_content() if text_part is not None else ""
-        links = links_in(text)
-        logger.info(
-            "email to %s, subject %r (not sent: no SMTP server configured)%s",
-            message["To"],
-            str(message["Subject"]),
-            "".join(f"\n    link: {link}" for link in links),
-        )
         self.messages.append(message)
 
 
@@ -178,17 +179,31 @@ def backend_from_settings(settings: Settings) -> MailBackend:
     if settings.smtp_host:
         return SmtpBackend.from_settings(settings)
     if settings.is_production:
-        logger.warning("LEADLINK_SMTP_HOST is not set: emails are written to the log and not sent")
+        logger.warning(
+            "LEADLINK_SMTP_HOST is not set: emails are not sent, only kept in /admin/emails"
+        )
     return LogBackend()
 
 
+def readable_at(message_id: int) -> str:
+    """Where the admin reads an email that was not sent."""
+    return f"/admin/emails/{message_id}"
+
+
 class EmailHandler:
-    """The outbox handler of kind `email`: builds the MIME message and hands it to a backend."""
+    """The outbox handler of kind `email`: builds the MIME message and hands it to a backend.
+
+    Returns what the worker's log line should say instead of "sent" when the backend does not
+    deliver (no SMTP server), so the log tells the truth once: not sent, readable in the admin.
+    """
 
     def __init__(self, backend: MailBackend, *, mail_from: str) -> None:
         self.backend = backend
         self.mail_from = mail_from
 
-    async def __call__(self, message: OutboxMessage) -> None:
+    async def __call__(self, message: OutboxMessage) -> str | None:
         email = build_email(message.payload, mail_from=self.mail_from, date=message.created_at)
         await self.backend.send(email)
+        if self.backend.delivers:
+            return None
+        return f"not sent (no SMTP server configured); read it at {readable_at(message.id)}"

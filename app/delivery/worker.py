@@ -36,9 +36,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[OutboxMessage], Awaitable[None]]
+Handler = Callable[[OutboxMessage], Awaitable[str | None]]
 """Delivers one message; raises `TemporaryFailure` (or anything) to retry, `PermanentFailure`
-to give up at once."""
+to give up at once. It may return what the log should say instead of "sent" (an email that the
+development backend kept instead of sending): the message is settled either way."""
 
 MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
 MAX_IDLE_BACKOFF_SECONDS = 30.0
@@ -92,6 +93,7 @@ class _Outcome:
     delay: float = 0.0
     bug: BaseException | None = None  # an unexpected exception: logged with its traceback
     elapsed: float = 0.0
+    settled_as: str | None = None  # the handler's own word for "sent", when it has one
 
 
 class OutboxWorker(BackgroundLoop):
@@ -189,7 +191,7 @@ class OutboxWorker(BackgroundLoop):
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.attempt_timeout):
-                await self.handlers[message.kind](message)
+                settled_as = await self.handlers[message.kind](message)
         except PermanentFailure as exc:
             return _Outcome(message, FAILED, f"refused: {exc}")
         except Exception as exc:
@@ -202,7 +204,8 @@ class OutboxWorker(BackgroundLoop):
                 delay = max(delay, min(exc.retry_after, MAX_RETRY_AFTER_SECONDS))
             expected = isinstance(exc, (TemporaryFailure, OSError, TimeoutError))
             return _Outcome(message, RETRY, error, delay, None if expected else exc)
-        return _Outcome(message, SENT, elapsed=time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        return _Outcome(message, SENT, elapsed=elapsed, settled_as=settled_as)
 
     async def _record(self, outcomes: list[_Outcome]) -> None:
         """Settle a batch in one transaction (one write-lock on SQLite), then log and count.
@@ -234,9 +237,10 @@ class OutboxWorker(BackgroundLoop):
         if outcome.status == SENT:
             metrics.outbox_sent.labels(message.kind).inc()
             logger.info(
-                "outbox %s %d sent (attempt %d, %.0f ms)",
+                "outbox %s %d %s (attempt %d, %.0f ms)",
                 message.kind,
                 message.id,
+                outcome.settled_as or "sent",
                 message.attempts,
                 outcome.elapsed * 1000,
             )

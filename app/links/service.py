@@ -30,6 +30,7 @@ __all__ = [
     "RESERVED_HANDLES",
     "HandleSnapshot",
     "add_route",
+    "choose_winner",
     "create_handle",
     "get_route",
     "handle_read",
@@ -42,10 +43,13 @@ __all__ = [
     "remove_route",
     "route_reads",
     "set_default_page",
+    "set_route_weight",
     "update_handle",
 ]
 
 PRINTABLE_ASCII = "".join(chr(code) for code in range(0x21, 0x7F))
+MAX_WEIGHT = 10_000
+WINNER_WEIGHT = 100
 VARIANT_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 BY_HANDLE = "handles"
 
@@ -113,8 +117,7 @@ async def add_route(
             raise InvalidRoute("source", f"Unknown source {source!r}.")
     if (page_slug is None) == (target_url is None):
         raise InvalidRoute("page", "A route points to exactly one of a page or a URL.", "url")
-    if not 0 <= weight <= 10_000:
-        raise InvalidRoute("weight", "A weight is between 0 and 10000.")
+    _check_weight(weight)
     if variant is not None and not VARIANT_PATTERN.fullmatch(variant):
         raise InvalidRoute("variant", "A variant name has 1 to 32 letters, digits, '.', '_', '-'.")
     page_id = None
@@ -138,6 +141,35 @@ async def add_route(
     session.add(route)
     await session.flush()
     return route
+
+
+def _check_weight(weight: int) -> None:
+    if not 0 <= weight <= MAX_WEIGHT:
+        raise InvalidRoute("weight", f"A weight is between 0 and {MAX_WEIGHT}.")
+
+
+async def set_route_weight(
+    session: AsyncSession, handle: Handle, route_id: int, weight: int
+) -> Route:
+    """Change a route's share of its source's visitors (0 pauses it; the row stays, so its
+    visits and leads keep counting in the variants report)."""
+    route = await get_route(session, handle, route_id)
+    _check_weight(weight)
+    route.weight = weight
+    await session.flush()
+    return route
+
+
+async def choose_winner(session: AsyncSession, handle: Handle, route_id: int) -> Route:
+    """End an A/B test: the route gets every visitor of its source, its rivals (the handle's
+    routes for the same source) weight 0. The rivals are kept, not deleted: the variants
+    report still shows what they did, and visits and leads keep pointing at them."""
+    winner = await get_route(session, handle, route_id)
+    for route in await list_routes(session, handle):
+        if route.source == winner.source:
+            route.weight = WINNER_WEIGHT if route.id == winner.id else 0
+    await session.flush()
+    return winner
 
 
 async def list_routes(session: AsyncSession, handle: Handle) -> Sequence[Route]:

@@ -24,6 +24,8 @@ __all__ = [
     "detect_source",
     "device_class",
     "in_app_browser",
+    "link_alias",
+    "platform_sources",
     "referrer_host",
 ]
 
@@ -80,41 +82,43 @@ class Attribution:
     raw_source: str | None
 
 
-def _aliases() -> dict[str, str]:
-    table = {
-        "instagram": ("ig", "insta", "instagram"),
-        "facebook": ("fb", "facebook", "messenger"),
-        "tiktok": ("tt", "tiktok"),
-        "x": ("x", "tw", "twitter"),
-        "youtube": ("yt", "youtube"),
-        "linkedin": ("li", "linkedin", "lnkd"),
-        "pinterest": ("pin", "pinterest"),
-        "snapchat": ("snap", "snapchat"),
-        "threads": ("th", "threads"),
-        "reddit": ("reddit",),
-        "whatsapp": ("wa", "whatsapp"),
-        "telegram": ("tg", "telegram"),
-        "email": (
-            "email",
-            "mail",
-            "newsletter",
-            "mailchimp",
-            "convertkit",
-            "mailerlite",
-            "klaviyo",
-            "brevo",
-            "sendinblue",
-            "listmonk",
-        ),
-        "direct": ("direct",),
-        "other": ("other",),
-    }
-    return {alias: source for source, aliases in table.items() for alias in aliases}
-
+_ALIAS_TABLE: dict[str, tuple[str, ...]] = {
+    "instagram": ("ig", "insta", "instagram"),
+    "facebook": ("fb", "facebook", "messenger"),
+    "tiktok": ("tt", "tiktok"),
+    "x": ("x", "tw", "twitter"),
+    "youtube": ("yt", "youtube"),
+    "linkedin": ("li", "linkedin", "lnkd"),
+    "pinterest": ("pin", "pinterest"),
+    "snapchat": ("snap", "snapchat"),
+    "threads": ("th", "threads"),
+    "reddit": ("reddit",),
+    "whatsapp": ("wa", "whatsapp"),
+    "telegram": ("tg", "telegram"),
+    "email": (
+        "email",
+        "mail",
+        "newsletter",
+        "mailchimp",
+        "convertkit",
+        "mailerlite",
+        "klaviyo",
+        "brevo",
+        "sendinblue",
+        "listmonk",
+    ),
+    "direct": ("direct",),
+    "other": ("other",),
+}
+"""Each canonical source with its aliases, the shortest first."""
 
 # "meta" is deliberately absent: Meta ads run on Facebook and Instagram alike, so the click id or
 # the in-app browser decides better than a guess.
-_ALIASES = _aliases()
+_ALIASES = {alias: source for source, aliases in _ALIAS_TABLE.items() for alias in aliases}
+# Sources that are no platform a creator posts a link on.
+_NOT_PLATFORMS = frozenset({"direct", "other"})
+# A canonical name this short reads better in a bio than its abbreviation (`tiktok`, not `tt`).
+_READABLE_NAME_LENGTH = 6
 # "Tik Tok", "you_tube", "e-mail", "linked-in" are the same alias as their compact spelling.
 _ALIAS_FOLD = str.maketrans("", "", " -_")
 
@@ -273,6 +277,19 @@ def canonical_source(alias: str) -> str | None:
     """
     key = alias[:_VALUE_SCAN].strip().lower().translate(_ALIAS_FOLD)
     return _ALIASES.get(key)
+
+
+def platform_sources() -> tuple[str, ...]:
+    """The canonical sources a creator can post a per-platform link on (not `direct`, `other`)."""
+    return tuple(source for source in CANONICAL_SOURCES if source not in _NOT_PLATFORMS)
+
+
+def link_alias(source: str) -> str:
+    """The path segment of a canonical source's per-platform link (`/@anna/ig`, `/@anna/tiktok`):
+    the name itself when it is short enough to read, otherwise its shortest alias."""
+    if len(source) <= _READABLE_NAME_LENGTH:
+        return source
+    return _ALIAS_TABLE[source][0]
 
 
 @lru_cache(maxsize=1024)

@@ -45,6 +45,7 @@ __all__ = [
     "MEASURES",
     "ReportShape",
     "leads_by_source_statement",
+    "likes_coverage_statement",
     "report_statement",
 ]
 
@@ -290,3 +291,19 @@ def leads_by_source_statement(
         .order_by(bucket, ReportDay.source)
     )
     return query.where(visible_only(ReportDay.handle_id, handle_ids))
+
+
+def likes_coverage_statement(
+    handle_ids: Collection[int] | None, start: date, end: date
+) -> Select[int, str, int]:
+    """(handle id, source, days with known likes) for every handle and source that had visits
+    or leads in `start..end`, from the daily rollups (a day's row holds both)."""
+    day: ColumnElement[date] = ReportDay.__table__.c.day
+    days_with_likes = func.sum(case((ReportDay.likes_known > 0, 1), else_=0))
+    return (
+        select(ReportDay.handle_id, ReportDay.source, days_with_likes)
+        .where(day.between(start, end), visible_only(ReportDay.handle_id, handle_ids))
+        .group_by(ReportDay.handle_id, ReportDay.source)
+        .having(func.sum(ReportDay.visits) + func.sum(ReportDay.leads) > 0)
+        .order_by(ReportDay.handle_id, ReportDay.source)
+    )

@@ -27,7 +27,13 @@ from app.pages import service as pages
 from app.pages.exceptions import PageNotFound
 from app.pages.models import Page
 from app.reports.exceptions import InvalidReportInput
-from app.reports.queries import COUNTS, ReportShape, leads_by_source_statement, report_statement
+from app.reports.queries import (
+    COUNTS,
+    ReportShape,
+    leads_by_source_statement,
+    likes_coverage_statement,
+    report_statement,
+)
 from app.reports.timezones import (
     week_start,
     zone,
@@ -41,12 +47,14 @@ __all__ = [
     "MAX_RANGE_DAYS",
     "ROW_FIELDS",
     "GroupBy",
+    "LikesCoverage",
     "Report",
     "ReportRow",
     "check_day",
     "check_range",
     "conversion_report",
     "leads_by_source_over_time",
+    "likes_coverage",
     "report_csv",
     "resolve_scope",
     "source_rank",
@@ -260,6 +268,35 @@ async def leads_by_source_over_time(
     )
     rows = await session.execute(query)
     return [(bucket_day, source, int(leads)) for bucket_day, source, leads in rows if leads]
+
+
+@dataclass(frozen=True, slots=True)
+class LikesCoverage:
+    """Of the days `start..end`, on how many a handle's platform has likes, for a handle and
+    source that had visits or leads in that range (like-to-lead needs both)."""
+
+    handle_id: int
+    source: str
+    days: int
+    days_with_likes: int
+
+    @property
+    def days_without_likes(self) -> int:
+        return self.days - self.days_with_likes
+
+
+async def likes_coverage(
+    session: AsyncSession, *, handle_ids: Collection[int] | None, start: date, end: date
+) -> list[LikesCoverage]:
+    """Per handle and source with visits or leads in the range: how many of its days have likes
+    (one query over the daily rollups; every handle for `handle_ids` None)."""
+    check_range(start, end)
+    days = (end - start).days + 1
+    rows = await session.execute(likes_coverage_statement(handle_ids, start, end))
+    return [
+        LikesCoverage(handle_id, source, days, int(with_likes or 0))
+        for handle_id, source, with_likes in rows
+    ]
 
 
 def _sum_known(values: Iterable[int | None]) -> int | None:

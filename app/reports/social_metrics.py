@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     and_,
+    delete,
     func,
     or_,
     select,
@@ -25,7 +26,7 @@ from app.db import utcnow
 from app.handles.exceptions import HandleNotFound
 from app.handles.models import Handle
 from app.handles.names import handle_key
-from app.handles.visibility import sees, visible_only
+from app.handles.visibility import Sight, sees, visible_only
 from app.links.sources import CANONICAL_SOURCES, canonical_source
 from app.pagination import CursorCodec, InvalidCursor
 from app.reports.exceptions import InvalidReportInput
@@ -37,6 +38,7 @@ from app.reports.service import FIRST_DAY, LAST_DAY
 
 __all__ = [
     "CSV_COLUMNS",
+    "HANDLE_COLUMN",
     "MAX_METRIC_VALUE",
     "ImportResult",
     "MetricPage",
@@ -45,12 +47,18 @@ __all__ = [
     "check_platform",
     "import_social_metrics_csv",
     "list_social_metrics",
+    "parse_metric_day",
+    "parse_metric_number",
+    "replace_day_metrics",
     "upsert_named_social_metrics",
     "upsert_social_metrics",
 ]
 
 MAX_METRIC_VALUE = 10**15
 CSV_COLUMNS = ("date", "platform", *METRIC_FIELDS)
+# An optional column naming each row's handle; without it (or with the cell empty) a row belongs
+# to the handle the import was given.
+HANDLE_COLUMN = "handle"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +108,16 @@ def _upsert(session: AsyncSession) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite_dialect.insert
 
 
-async def upsert_social_metrics(session: AsyncSession, snapshots: Iterable[MetricSnapshot]) -> int:
+async def upsert_social_metrics(
+    session: AsyncSession, snapshots: Iterable[MetricSnapshot], *, replace: bool = False
+) -> int:
     """Store snapshots idempotently by (handle, platform, day); returns how many keys were written.
 
     A number a snapshot carries replaces the stored one; a number it leaves out (None) keeps what
     was stored, so sending likes today and followers tomorrow for the same day keeps both. The
     same key twice in one batch is merged in order, so the batch equals sending them one by one.
+    With `replace`, a snapshot replaces its stored day whole: a number it leaves out is unknown
+    again (the owner's form, which shows every number of the day, saves this way).
     """
     merged: dict[tuple[int, str, date], MetricSnapshot] = {}
     for snapshot in snapshots:
@@ -132,7 +144,9 @@ async def upsert_social_metrics(session: AsyncSession, snapshots: Iterable[Metri
         index_elements=["handle_id", "platform", "day"],
         set_={
             **{
-                name: func.coalesce(excluded[name], SocialMetric.__table__.c[name])
+                name: excluded[name]
+                if replace
+                else func.coalesce(excluded[name], SocialMetric.__table__.c[name])
                 for name in METRIC_FIELDS
             },
             "updated_at": excluded.updated_at,
@@ -173,6 +187,27 @@ async def upsert_named_social_metrics(
     )
 
 
+async def replace_day_metrics(
+    session: AsyncSession, handle_id: int, day: date, snapshots: Sequence[MetricSnapshot]
+) -> int:
+    """Make `snapshots` the whole of a handle's day: each platform given replaces its stored
+    numbers (`upsert_social_metrics(replace=True)`), a platform not given is forgotten (its
+    numbers become unknown). Returns how many platforms the day now has."""
+    if any(s.handle_id != handle_id or s.day != day for s in snapshots):
+        raise ValueError("every snapshot must be of the handle and day being replaced")
+    kept = [s.platform for s in snapshots]
+    await session.execute(
+        delete(SocialMetric)
+        .where(
+            SocialMetric.handle_id == handle_id,
+            SocialMetric.day == day,
+            SocialMetric.platform.not_in(kept),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return await upsert_social_metrics(session, snapshots, replace=True)
+
+
 @dataclass(frozen=True, slots=True)
 class ImportResult:
     """What a CSV import kept, and each line it could not use (1-based line numbers)."""
@@ -181,10 +216,19 @@ class ImportResult:
     errors: list[tuple[int, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class _CsvRow:
+    line: int
+    handle_name: str | None  # the row's `handle` cell; None: the import's handle
+    snapshot: MetricSnapshot  # handle_id 0 until the name is resolved
+
+
 _NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+|\d+")
 
 
-def _parse_number(raw: str, column: str) -> int | None:
+def parse_metric_number(raw: str, column: str) -> int | None:
+    """A count as a person types it (`1200`, `1,200`, `1 200`), None when empty (unknown);
+    `ValueError` with a sentence naming `column` otherwise."""
     value = raw.strip().replace("_", "").replace(" ", "")
     if not value:
         return None
@@ -196,7 +240,8 @@ def _parse_number(raw: str, column: str) -> int | None:
     return number
 
 
-def _parse_date(raw: str) -> date:
+def parse_metric_day(raw: str) -> date:
+    """A snapshot's day, `YYYY-MM-DD` within the report's years; `ValueError` otherwise."""
     value = raw.strip()
     try:
         if len(value) != 10:
@@ -212,11 +257,12 @@ def _parse_date(raw: str) -> date:
 def _csv_header(cells: list[str]) -> list[str]:
     names = [cell.strip().lower() for cell in cells]
     missing = [name for name in ("date", "platform") if name not in names]
-    unknown = [name for name in names if name not in CSV_COLUMNS]
+    unknown = [name for name in names if name not in (*CSV_COLUMNS, HANDLE_COLUMN)]
     if missing or unknown or len(set(names)) != len(names):
         raise ValueError(
             f"the first line must be the header {','.join(CSV_COLUMNS)} "
-            "(date and platform required, the numbers optional, in any order)"
+            f"(date and platform required, the numbers and a {HANDLE_COLUMN} column optional, "
+            "in any order)"
         )
     return names
 
@@ -227,20 +273,39 @@ def _no_progress() -> None:
 
 async def import_social_metrics_csv(
     session: AsyncSession,
-    handle: Handle,
+    handle: Handle | None,
     text: str,
     *,
+    visible: Sight = None,
+    all_or_nothing: bool = False,
     line_done: Callable[[], None] = _no_progress,
 ) -> ImportResult:
-    """Import `date,platform,likes,followers,impressions,comments,shares` rows for a handle.
+    """Import `date,platform,likes,followers,impressions,comments,shares` rows.
 
-    Good rows are kept and bad ones reported by line number; an empty number is unknown.
-    Importing the same file again changes nothing (an upsert by handle, platform and day).
-    `line_done` is called per CSV record read, and once more when the rows are stored.
+    A row belongs to `handle`, or to the handle its optional `handle` column names: one that is
+    unknown or out of `visible` is an error of that line ("no handle 'bob'"), like a bad number.
+    Good rows are kept and bad ones reported by line number, or with `all_or_nothing` nothing is
+    stored when any line is bad. An empty number is unknown. Importing the same file again
+    changes nothing (an upsert by handle, platform and day). `line_done` is called per CSV
+    record read, and once more when the rows are stored.
     """
+    rows, errors = _read_csv(text, line_done)
+    snapshots = await _with_handles(session, rows, handle, visible, errors)
+    errors.sort(key=lambda error: error[0])
+    if errors and all_or_nothing:
+        line_done()
+        return ImportResult(imported=0, errors=errors)
+    await upsert_social_metrics(session, snapshots)
+    line_done()
+    return ImportResult(imported=len(snapshots), errors=errors)
+
+
+def _read_csv(
+    text: str, line_done: Callable[[], None]
+) -> tuple[list[_CsvRow], list[tuple[int, str]]]:
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
     header: list[str] | None = None
-    snapshots: list[MetricSnapshot] = []
+    rows: list[_CsvRow] = []
     errors: list[tuple[int, str]] = []
     try:
         for cells in reader:
@@ -252,33 +317,67 @@ async def import_social_metrics_csv(
                 if header is None:
                     header = _csv_header(cells)
                     continue
-                snapshots.append(_csv_snapshot(handle.id, header, cells))
+                rows.append(_csv_row(line, header, cells))
             except ValueError as exc:
                 errors.append((line, str(exc)))
                 if header is None:
-                    return ImportResult(imported=0, errors=errors)
+                    return [], errors
     except csv.Error as exc:
         errors.append((reader.line_num, f"not readable as CSV: {exc}"))
     if header is None and not errors:
         errors.append((1, "the file is empty; expected the header " + ",".join(CSV_COLUMNS)))
-    await upsert_social_metrics(session, snapshots)
-    line_done()
-    return ImportResult(imported=len(snapshots), errors=errors)
+    return rows, errors
 
 
-def _csv_snapshot(handle_id: int, header: list[str], cells: list[str]) -> MetricSnapshot:
+async def _with_handles(
+    session: AsyncSession,
+    rows: list[_CsvRow],
+    handle: Handle | None,
+    visible: Sight,
+    errors: list[tuple[int, str]],
+) -> list[MetricSnapshot]:
+    """The rows' snapshots with their handle ids; a row whose handle is unknown, out of sight
+    or missing is added to `errors` instead (one query for all the names)."""
+    names = {handle_key(row.handle_name) for row in rows if row.handle_name}
+    found: dict[str, int] = {}
+    if names:
+        found = dict(
+            (
+                await session.execute(
+                    select(Handle.name, Handle.id).where(Handle.name.in_(sorted(names)))
+                )
+            ).all()
+        )
+    snapshots: list[MetricSnapshot] = []
+    for row in rows:
+        if row.handle_name:
+            handle_id = found.get(handle_key(row.handle_name))
+            if handle_id is None or not sees(visible, handle_id):
+                errors.append((row.line, f"no handle {row.handle_name.strip()[:40]!r}"))
+                continue
+        elif handle is not None:
+            handle_id = handle.id
+        else:
+            errors.append((row.line, f"no handle: fill the {HANDLE_COLUMN} column"))
+            continue
+        snapshots.append(replace(row.snapshot, handle_id=handle_id))
+    return snapshots
+
+
+def _csv_row(line: int, header: list[str], cells: list[str]) -> _CsvRow:
     if len(cells) > len(header):
         raise ValueError(f"{len(cells)} values for {len(header)} columns")
     values = dict(zip(header, [*cells, *[""] * (len(header) - len(cells))], strict=True))
     platform = canonical_source(values["platform"])
     if platform is None:
         raise ValueError(f"unknown platform {values['platform'].strip()[:40]!r}")
-    return MetricSnapshot(
-        handle_id=handle_id,
+    snapshot = MetricSnapshot(
+        handle_id=0,
         platform=platform,
-        day=_parse_date(values["date"]),
-        **{name: _parse_number(values.get(name, ""), name) for name in METRIC_FIELDS},
+        day=parse_metric_day(values["date"]),
+        **{name: parse_metric_number(values.get(name, ""), name) for name in METRIC_FIELDS},
     )
+    return _CsvRow(line, values.get(HANDLE_COLUMN, "").strip() or None, snapshot)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.handles.models import Handle
+from app.handles.visibility import Sight, visible_only
 from app.leads.models import Lead
 from app.links.models import Route, Visit
 from app.pages.models import Page
@@ -28,7 +29,14 @@ from app.reports.timezones import (
     zone,
 )
 
-__all__ = ["VariantReport", "VariantRow", "p_best", "variant_report", "wilson_interval"]
+__all__ = [
+    "VariantReport",
+    "VariantRow",
+    "handles_with_experiments",
+    "p_best",
+    "variant_report",
+    "wilson_interval",
+]
 
 Z_95 = 1.959963984540054
 GRID_POINTS_PER_ARM = 200
@@ -213,3 +221,15 @@ async def variant_report(
                     )
                 )
     return VariantReport(start, end, rows)
+
+
+async def handles_with_experiments(session: AsyncSession, sight: Sight) -> set[int]:
+    """The handles in `sight` that run an A/B test: two or more routes for the same source
+    (one query; a page shows `variant_report` only for these)."""
+    rows = await session.execute(
+        select(Route.handle_id)
+        .where(visible_only(Route.handle_id, sight))
+        .group_by(Route.handle_id, Route.source)
+        .having(func.count() > 1)
+    )
+    return set(rows.scalars())

@@ -44,7 +44,7 @@ def svgs(html: str) -> dict[str, ET.Element]:
 
 
 def table_rows(html: str) -> list[list[str]]:
-    table = re.search(r"<table>(.*?)</table>", html, re.DOTALL)
+    table = re.search(r"<table[^>]*>(.*?)</table>", html, re.DOTALL)
     assert table
     rows = []
     for row in re.findall(r"<tr>(.*?)</tr>", table.group(1), re.DOTALL):

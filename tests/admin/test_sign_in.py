@@ -33,10 +33,10 @@ async def _report_with_cookie(client: httpx.AsyncClient, value: str) -> httpx.Re
     return await client.get("/admin/report", headers={"cookie": f"{SESSION_COOKIE}={value}"})
 
 
-async def test_signing_in_opens_the_report(client: httpx.AsyncClient, owner: User) -> None:
+async def test_signing_in_opens_the_dashboard(client: httpx.AsyncClient, owner: User) -> None:
     response = await sign_in(client)
     assert response.status_code == 303
-    assert response.headers["location"] == "/admin/report"
+    assert response.headers["location"] == "/admin"
     report = await client.get("/admin/report")
     assert report.status_code == 200
     assert "Likes to leads" in report.text
@@ -200,7 +200,7 @@ async def test_the_login_form_sends_a_signed_in_owner_on(
     await sign_in(client)
     response = await client.get("/admin/login")
     assert response.status_code == 303
-    assert response.headers["location"] == "/admin/report"
+    assert response.headers["location"] == "/admin"
 
 
 async def test_the_login_form_is_accessible_and_never_cached(client: httpx.AsyncClient) -> None:

@@ -260,7 +260,7 @@ async def test_a_commit_wakes_the_running_worker_and_stop_finishes_the_message_i
     assert (await load_message(db, message_id)).status == "sent"
 
 
-async def test_log_backend_logs_the_links_and_marks_the_message_sent(
+async def test_without_smtp_the_log_says_not_sent_once_and_names_no_address_or_link(
     db: Database, make_worker: Callable[..., OutboxWorker], caplog: pytest.LogCaptureFixture
 ) -> None:
     message_id = await enqueue_ping(db, link="http://127.0.0.1:8000/c/confirm-token")
@@ -268,12 +268,20 @@ async def test_log_backend_logs_the_links_and_marks_the_message_sent(
     backend = worker.handlers["email"].backend  # type: ignore[attr-defined]
     assert isinstance(backend, LogBackend)
 
-    with caplog.at_level(logging.INFO, logger="app.delivery.mail"):
+    with caplog.at_level(logging.DEBUG, logger="app"):
         assert await worker.run_once() == 1
 
-    assert "email to ann@example.com" in caplog.text
-    assert "leadlink test email: Checking the pipes." in caplog.text
-    assert "link: http://127.0.0.1:8000/c/confirm-token" in caplog.text
+    lines = [record.getMessage() for record in caplog.records]
+    [about] = [line for line in lines if f"email {message_id}" in line]
+    assert about.startswith(
+        f"outbox email {message_id} not sent (no SMTP server configured); "
+        f"read it at /admin/emails/{message_id} (attempt 1, "
+    )
+    assert not any(f"{message_id} sent" in line for line in lines), "and not also 'sent'"
+    assert "ann@example.com" not in caplog.text
+    assert "confirm-token" not in caplog.text
+    assert "Checking the pipes" not in caplog.text
+    # The message is settled, and readable in the admin outbox.
     assert (await load_message(db, message_id)).status == "sent"
     [kept] = backend.messages
     assert kept["To"] == "ann@example.com"

@@ -47,7 +47,8 @@ async def test_worker_command_delivers_and_stops_on_sigterm(tmp_path: Path) -> N
 
     stderr = raw_stderr.decode()
     assert process.returncode == 0, stderr
-    assert "outbox worker started; email goes to the log" in stderr
-    assert "link: http://127.0.0.1:8000/c/cli-token" in stderr
+    assert "outbox worker started; email goes to the admin outbox" in stderr
+    assert f"read it at /admin/emails/{message_id}" in stderr
+    assert "cli-token" not in stderr  # no link (nor address) of a message in the log
     assert "outbox worker stopped" in stderr
     assert "Traceback" not in stderr
