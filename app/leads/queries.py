@@ -52,8 +52,8 @@ __all__ = [
     "get_lead",
     "iter_lead_chunks",
     "lead_emails",
-    "lead_webhook_events",
     "lead_ids_in_sight",
+    "lead_webhook_events",
     "leads_with_email",
     "list_leads",
     "parse_lead_id",
@@ -503,6 +503,8 @@ async def lead_webhook_events(session: AsyncSession, lead_id: int) -> list[Webho
         )
         for delivery, url in rows
     ]
+
+
 def lead_ids_in_sight(sight: frozenset[int] | None) -> Select[int]:
     """The ids of the leads on the handles in `sight` (all for None), as a subquery for the
     domains that keep a `lead_id` without knowing leads (the outbox)."""
