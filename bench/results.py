@@ -273,7 +273,7 @@ def print_report(
         _print_table(f"growth: p95 at {scales}", GROWTH_COLUMNS, [growth_cells(r) for r in grown])
     checks = target_checks(report, p95_limits, growth=growth)
     if checks:
-        print(f"\ntargets (issues 3-6; the latency ones are stated at --scale {FULL_SCALE}):")
+        print(f"\ntargets (issues 3-6, 13; latency ones are stated at --scale {FULL_SCALE}):")
         for check in checks:
             print(f"  {check.line()}")
     if report.seeding:

@@ -50,8 +50,12 @@ SOURCE_WEIGHTS = (30, 8, 24, 6, 9, 4, 3, 2, 3, 2, 2, 1, 2, 3, 1)
 STATUS_WEIGHTS = {"pending": 30, "confirmed": 52, "unsubscribed": 8, "customer": 10}
 LEAD_COLUMNS = (
     "page_id", "handle_id", "email", "fields", "status", "source", "created_at", "updated_at",
-    "confirmed_at", "customer_at", "customer_value", "customer_currency",
+    "confirmed_at", "customer_at", "customer_value", "customer_currency", "name",
+    "newsletter_consent",
 )  # fmt: skip
+# Names for the admin table's search; three leads in five tick the newsletter box.
+FIRST_NAMES = ("Anna", "Ben", "Chloé", "Dmitri", "Elif", "Farah", "Gus", "Hana", "Ivo", "June")
+NEWSLETTER_SHARE = (3, 5)
 
 
 class SeedPlan:
@@ -127,6 +131,8 @@ def _lead_rows(plan: SeedPlan, rng: random.Random, *, sqlite: bool) -> Iterator[
             stamp(confirmed), stamp(customer),
             ("49.00" if sqlite else Decimal("49.00")) if customer else None,
             "EUR" if customer else None,
+            f"{FIRST_NAMES[number % len(FIRST_NAMES)]} {number}",
+            number % NEWSLETTER_SHARE[1] < NEWSLETTER_SHARE[0],
         )  # fmt: skip
 
 

@@ -49,6 +49,9 @@ class Lead(Base):
         # Keyset pages of one handle's leads (API keys restricted to a handle, `?handle=`).
         Index("ix_leads_handle_id_id", "handle_id", "id"),
         Index("ix_leads_handle_id_updated_at_id", "handle_id", "updated_at", "id"),
+        # The admin's search by the start of an address or of a name (app/leads/queries.py).
+        Index("ix_leads_email", "email"),
+        Index("ix_leads_name", "name"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)

@@ -11,10 +11,8 @@ holding its data is deleted.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
@@ -22,7 +20,7 @@ from app.delivery import service as delivery
 from app.errors import FieldError, ValidationFailed
 from app.idempotency import service as idempotency
 from app.leads import events, queries
-from app.leads.models import ConsentEvent, Lead
+from app.leads.models import Lead
 from app.leads.schemas import ConsentEventRead, LeadRead, PersonExport, PersonLead
 
 __all__ = ["erase_lead", "erase_person", "erased_email", "export_person", "normalize_email"]
@@ -51,26 +49,13 @@ def normalize_email(raw: str) -> str:
         raise ValidationFailed(message, errors=[FieldError("email", message)]) from exc
 
 
-async def _ledger(session: AsyncSession, lead_ids: Sequence[int]) -> dict[int, list[ConsentEvent]]:
-    ledger: dict[int, list[ConsentEvent]] = {lead_id: [] for lead_id in lead_ids}
-    if lead_ids:
-        events = await session.scalars(
-            select(ConsentEvent)
-            .where(ConsentEvent.lead_id.in_(lead_ids))
-            .order_by(ConsentEvent.created_at, ConsentEvent.id)
-        )
-        for event in events:
-            ledger[event.lead_id].append(event)
-    return ledger
-
-
 async def export_person(
     session: AsyncSession, email: str, *, visible: frozenset[int] | None
 ) -> PersonExport:
     """Every lead with this address (on the pages the key can see) and its consent ledger."""
     address = normalize_email(email)
     rows = await queries.leads_with_email(session, address, visible)
-    ledger = await _ledger(session, [row.lead.id for row in rows])
+    ledger = await queries.consent_ledger(session, [row.lead.id for row in rows])
     return PersonExport(
         email=address,
         leads=[
