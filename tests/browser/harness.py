@@ -82,6 +82,7 @@ ADMIN_EMAIL = "admin@example.test"
 ADMIN_PASSWORD = "browser-tests-only-password"
 # Fixed so a test can sign the links an email would carry (confirm, gift, unsubscribe).
 SECRET_KEY = "browser-tests-only-secret-key-0123456789abcdef"
+WAIT_MS = 10_000
 MAX_NODES_SHOWN = 5  # elements listed per violation in a failure message
 SERIOUS = frozenset({"serious", "critical"})
 # axe's rule tags: WCAG 2.0, 2.1 and 2.2 A/AA plus axe's best practices.
@@ -242,8 +243,11 @@ class PageWatch:
 async def new_context(
     browser: Browser, *, viewport: ViewportSize = DESKTOP, **options: Any
 ) -> BrowserContext:
-    """A fresh context (no cookies) of the given size; `options` go to `new_context`."""
-    return await browser.new_context(viewport=viewport, **options)
+    """A fresh context (no cookies) of the given size; `options` go to `new_context`. A local
+    server answers in milliseconds, so waits give up after 10 s rather than Playwright's 30."""
+    context = await browser.new_context(viewport=viewport, **options)
+    context.set_default_timeout(WAIT_MS)
+    return context
 
 
 async def open_page(context: BrowserContext, base_url: str) -> tuple[Page, PageWatch]:
