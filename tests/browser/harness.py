@@ -41,9 +41,11 @@ __all__ = [
     "ADMIN_PASSWORD",
     "AXE_SCRIPT",
     "CHROMIUM",
+    "CHROMIUM_ARGS",
     "DESKTOP",
     "PHONE",
     "SCREENSHOTS_DIR",
+    "SECRET_KEY",
     "BrowserProblems",
     "Instance",
     "PageWatch",
@@ -52,13 +54,16 @@ __all__ = [
     "chromium",
     "demo_instance",
     "format_violations",
+    "horizontal_overflow",
     "new_context",
     "open_page",
     "require_chromium",
     "run_axe",
     "screenshot",
+    "screenshot_path",
     "serious_violations",
     "sign_in",
+    "widest_elements",
 ]
 
 CHROMIUM = Path("/usr/bin/chromium")

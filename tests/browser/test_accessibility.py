@@ -38,6 +38,8 @@ from tests.browser.harness import (
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page, ViewportSize
 
+pytestmark = pytest.mark.slow
+
 # Navigation targets allowed to answer 404 because their section is not merged yet. It must be
 # empty when the admin is complete: every entry of the navigation is a page.
 NOT_BUILT_YET: frozenset[str] = frozenset()
