@@ -7,7 +7,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help run test test-fast lint typecheck pytest fmt bench lock clean
+.PHONY: help run test test-fast lint typecheck pytest fmt bench screenshots lock clean
 .DEFAULT_GOAL := help
 
 # The lock files pin every package `make run`, the Dockerfile and CI install (the serving
@@ -33,7 +33,7 @@ $(DEV_STAMP): $(RUN_STAMP) requirements-dev.lock
 
 help:  ## list the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
-		awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
+		awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
 run: $(RUN_STAMP)  ## migrate the SQLite file under ./var, seed the demo once, serve on :8000
 	$(BIN)/leadlink migrate
@@ -62,6 +62,9 @@ fmt: $(DEV_STAMP)  ## ruff format and ruff check --fix
 
 bench: $(DEV_STAMP)  ## bare ASGI vs leadlink under wrk; BENCH_ARGS="--database both" etc.
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+screenshots: $(DEV_STAMP)  ## the README's images in docs/images/, from a fresh demo in Chromium
+	$(BIN)/python -m tests.browser.screenshots
 
 lock: $(DEV_STAMP)  ## pin every dependency again after a change in pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \

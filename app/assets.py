@@ -25,6 +25,7 @@ DOCS_HTML = f"""<!doctype html>
 <title>leadlink API</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="{SWAGGER_UI}/swagger-ui.css">
+<link rel="stylesheet" href="/static/docs.css">
 </head>
 <body>
 <main id="swagger-ui"><noscript>The interactive API docs need JavaScript; the API itself is

@@ -11,24 +11,15 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
+from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS
 from tests.databases import IN_CI
 from tests.servers import free_port, running_server, serve_env
 
-CHROMIUM = Path("/usr/bin/chromium")
 INSTAGRAM_ANDROID = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/UQ1A.240205.004; wv) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Version/4.0 Chrome/122.0.6261.119 Mobile Safari/537.36 "
     "Instagram 321.0.0.39.106 Android (34/14; 420dpi; 1080x2400; Google/google; Pixel 8)"
 )
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
 
 if not CHROMIUM.exists():
     if IN_CI:
