@@ -125,7 +125,7 @@ async def test_an_email_reads_with_its_links_and_nothing_of_it_runs(
     part = await client.get(f"/admin/emails/{message_id}/preview")
     assert part.status_code == 200
     assert part.text.startswith(
-        "<!doctype html><meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        '<!doctype html><meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "img-src data:; style-src 'unsafe-inline'\">"
     )
     policy = part.headers["content-security-policy"]

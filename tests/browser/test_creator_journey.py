@@ -92,7 +92,7 @@ async def _download(page: Page, link: Locator, directory: Path) -> bytes:
     return saved.read_bytes()
 
 
-async def test_a_creator_runs_the_whole_funnel_from_the_browser(  # noqa: PLR0915 - one story
+async def test_a_creator_runs_the_whole_funnel_from_the_browser(
     browser: Browser, instance: Instance, tmp_path: Path
 ) -> None:
     from playwright.async_api import expect  # noqa: PLC0415 - only with Chromium
