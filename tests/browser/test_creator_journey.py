@@ -217,6 +217,9 @@ async def test_a_creator_runs_the_whole_funnel_from_the_browser(
         )
         await expect(email_row).to_have_count(1)
         await email_row.get_by_role("link").click()
+        await expect(owner.get_by_role("heading", level=1)).to_have_text(
+            f"Confirm your email to get {GIFT_TITLE}"
+        )
         await expect(owner.get_by_text(VISITOR_EMAIL, exact=True)).to_be_visible()
         await steps.done(owner, "confirmation-email")
         # The link reads as its address, /c/<token> on this instance ("/" escaped for Playwright).
