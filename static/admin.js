@@ -2,7 +2,12 @@
 (function () {
   "use strict";
 
-  // <button data-copy="#id"> copies the text (or value) of the element #id.
+  // <button data-copy="#id" hidden> copies the text (or value) of the element #id. It comes
+  // hidden, as it does nothing without this file or without a clipboard (plain http), and is
+  // shown here only where it works; the text next to it can always be selected and copied.
+  if (navigator.clipboard) {
+    document.querySelectorAll("[data-copy]").forEach(function (button) { button.hidden = false; });
+  }
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-copy]");
     if (!button) return;

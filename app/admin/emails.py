@@ -16,12 +16,14 @@ from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup, escape
 from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin.dependencies import Owner, OwnerDep, SettingsDep
 from app.admin.layout import admin_page, owner_router
 from app.db import SessionDep
 from app.delivery import queries as outbox
 from app.delivery.exceptions import MessageNotFound
+from app.delivery.models import OutboxMessage
 from app.leads import queries as leads
 from app.pagination import CursorCodecDep, InvalidCursor
 
@@ -34,8 +36,9 @@ PAGE_SIZE = 50
 _URL = re.compile(r"https?://[^\s<>\"'`]+")
 _TRAILING = ".,;:!?)]}>'\""
 # The HTML part runs nothing and loads nothing, whatever it contains: the frame is sandboxed
-# (sandbox="": no scripts, no forms, no top navigation, an opaque origin) and its document
-# starts with this policy, on top of the admin's own that it inherits.
+# (sandbox="": no scripts, no forms, no top navigation, an opaque origin) and its document, served
+# at …/preview with the landing pages' policy (inline styles, which an email needs and the
+# admin's own policy refuses), starts with this stricter one on top.
 HTML_PART_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
@@ -59,7 +62,7 @@ def linkify(text: str) -> Markup:
 
 
 def html_part_document(html: str) -> str:
-    """The HTML part as the `srcdoc` of a sandboxed frame (autoescaped into the attribute)."""
+    """The HTML part as the document of a sandboxed frame, its own policy first."""
     meta = f'<meta http-equiv="Content-Security-Policy" content="{HTML_PART_POLICY}">'
     return f"<!doctype html>{meta}{html}"
 
@@ -114,6 +117,16 @@ async def emails(
     )
 
 
+async def _email(session: AsyncSession, owner: Owner, message_id: str) -> OutboxMessage:
+    """The email `message_id` if the owner may read it; else a 404, as for a missing one."""
+    found = None
+    if message_id.isdecimal() and len(message_id) <= 18:
+        found = await outbox.find_email(session, int(message_id), lead_scope=_lead_scope(owner))
+    if found is None:
+        raise MessageNotFound(message_id)
+    return found
+
+
 @router.get("/{message_id}")
 async def email(
     *,
@@ -123,11 +136,7 @@ async def email(
     settings: SettingsDep,
     message_id: str,
 ) -> HTMLResponse:
-    found = None
-    if message_id.isdecimal() and len(message_id) <= 18:
-        found = await outbox.find_email(session, int(message_id), lead_scope=_lead_scope(owner))
-    if found is None:
-        raise MessageNotFound(message_id)
+    found = await _email(session, owner, message_id)
     payload = found.payload
     return admin_page(
         request,
@@ -138,6 +147,16 @@ async def email(
         subject=str(payload.get("subject", "")),
         to=str(payload.get("to", "")),
         text=linkify(str(payload.get("text", ""))),
-        html_document=html_part_document(str(payload["html"])) if payload.get("html") else None,
+        has_html=bool(payload.get("html")),
         smtp_configured=bool(settings.smtp_host),
     )
+
+
+@router.get("/{message_id}/preview")
+async def email_html_part(*, session: SessionDep, owner: OwnerDep, message_id: str) -> HTMLResponse:
+    """The HTML part alone, for the detail page's sandboxed frame: served on its own so that its
+    inline styles are governed by the framed preview's policy, not refused by the admin's."""
+    html = (await _email(session, owner, message_id)).payload.get("html")
+    if not html:
+        raise MessageNotFound(message_id)
+    return HTMLResponse(html_part_document(str(html)), headers={"Cache-Control": "no-store"})

@@ -86,6 +86,7 @@ async def test_an_owner_sees_only_the_emails_of_their_handles_leads(
     for hidden in (bobs, ping):
         response = await client.get(f"/admin/emails/{hidden}")
         assert response.status_code == 404
+        assert (await client.get(f"/admin/emails/{hidden}/preview")).status_code == 404
         assert "other@example.com" not in response.text
         assert "someone@example.com" not in response.text
 
@@ -115,11 +116,23 @@ async def test_an_email_reads_with_its_links_and_nothing_of_it_runs(
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert 'href="javascript' not in html
     assert "<b>bold</b>" not in html
-    # The HTML part only inside a frame that runs nothing, its markup escaped into srcdoc.
+    # The HTML part only inside a frame that runs nothing, served on its own with a policy
+    # that lets its inline styles apply (the admin's refuses them) and loads nothing else.
     [frame] = re.findall(r"<iframe\b[^>]*>", html)
     assert 'sandbox=""' in frame
-    assert 'srcdoc="&lt;!doctype html&gt;&lt;meta http-equiv=&#34;Content-Security-Policy' in frame
+    assert f'src="/admin/emails/{message_id}/preview"' in frame
     assert_only_static_scripts(html)
+    part = await client.get(f"/admin/emails/{message_id}/preview")
+    assert part.status_code == 200
+    assert part.text.startswith(
+        '<!doctype html><meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "img-src data:; style-src 'unsafe-inline'\">"
+    )
+    policy = part.headers["content-security-policy"]
+    assert "script-src" not in policy
+    assert "style-src 'unsafe-inline'" in policy
+    assert "frame-ancestors 'self'" in policy
+    assert part.headers["cache-control"] == "no-store"
 
 
 def test_linkify_leaves_other_schemes_and_markup_as_text() -> None:
