@@ -53,7 +53,7 @@ async def demo(cmd: CommandScope) -> None:
     out.print(f"  landing page   {base}/p/demo", highlight=False)
     out.print(f"  API docs       {base}/docs", highlight=False)
     out.print(f"  health         {base}/healthz  ·  {base}/readyz", highlight=False)
-    out.print(f"  admin          {base}/admin/report", highlight=False)
+    out.print(f"  admin          {base}/admin", highlight=False)
     if seeded.owner_password:
         out.print(f"  admin login    {DEMO_OWNER_EMAIL}", highlight=False)
         out.print(f"  admin password {seeded.owner_password}", highlight=False)
