@@ -10,16 +10,51 @@ body's chunks, uvicorn's own error answers) goes out at the end of the event loo
 wrote it. Closing flushes first.
 
 `leadlink serve` uses it, and so does the bench's bare endpoint, so both run the same server.
+
+It also bounds what a client can make a connection hold (`ConnectionLimits`, from the settings):
+a request head (request line and headers) larger than `max_header_bytes`, or with more than
+`max_header_count` headers, is answered 431 and the connection closed, counted as the bytes
+arrive, so a 100 MB header is never buffered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from dataclasses import dataclass
+from functools import cache
+from http import HTTPStatus
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["CoalescingHttpToolsProtocol"]
+from app.config import get_settings
+
+__all__ = ["CoalescingHttpToolsProtocol", "ConnectionLimits", "connection_limits"]
+
+logger = logging.getLogger(__name__)
+# A header line's separator and line end (`: ` and CRLF), counted like the bytes on the wire.
+HEADER_LINE_OVERHEAD = 4
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    max_header_bytes: int
+    max_header_count: int
+
+
+@cache
+def connection_limits() -> ConnectionLimits:
+    """The limits of this process's connections, read once from the settings."""
+    settings = get_settings()
+    return ConnectionLimits(
+        max_header_bytes=settings.max_header_bytes,
+        max_header_count=settings.max_header_count,
+    )
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback to stop parsing a head over the limits."""
 
 
 class _CoalescingTransport:
@@ -63,10 +98,91 @@ class _CoalescingTransport:
 
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._limits = connection_limits()
         self._coalescing = _CoalescingTransport(transport, self.loop)
+        self._reading_head = True  # between requests, the next bytes are a head
+        self._head_bytes = 0  # bytes received since the head began, while it is incomplete
+        self._head_size = 0  # the parsed request line and headers
+        self._head_lines = 0
+        self._head_too_large = False
         coalescing: Any = self._coalescing
         super().connection_made(coalescing)
 
     def on_response_complete(self) -> None:
         self._coalescing.flush()  # head and body, in one write, before anything else happens
         super().on_response_complete()
+
+    # The head: counted as it arrives, refused past the limits
+
+    def data_received(self, data: bytes) -> None:
+        if self._reading_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if (
+            self._reading_head
+            and self._head_bytes > self._limits.max_header_bytes
+            and not self.transport.is_closing()
+        ):
+            self._refuse_head()  # still incomplete, and already too large
+
+    def on_message_begin(self) -> None:
+        self._head_size = 0
+        self._head_lines = 0
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url), lines=0)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + HEADER_LINE_OVERHEAD, lines=1)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._reading_head = True
+        self._head_bytes = 0
+        super().on_message_complete()
+
+    def _count_head(self, size: int, *, lines: int) -> None:
+        # A head that completes within one read is counted here, exactly; `data_received`
+        # counts the one still arriving.
+        self._head_size += size
+        self._head_lines += lines
+        if (
+            self._head_size > self._limits.max_header_bytes
+            or self._head_lines > self._limits.max_header_count
+        ):
+            self._head_too_large = True
+            raise _HeadTooLarge  # stops the parser; uvicorn answers with `send_400_response`
+
+    def send_400_response(self, msg: str) -> None:
+        if self._head_too_large:
+            self._refuse_head()
+        else:
+            super().send_400_response(msg)
+
+    def _refuse_head(self) -> None:
+        logger.warning(
+            "Refused a request head over %d bytes or %d headers (431).",
+            self._limits.max_header_bytes,
+            self._limits.max_header_count,
+        )
+        self._answer_and_close(
+            HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Request header fields too large."
+        )
+
+    def _answer_and_close(self, status: HTTPStatus, message: str) -> None:
+        body = message.encode("ascii")
+        head = [f"HTTP/1.1 {status.value} {status.phrase}".encode("ascii")]
+        head += [name + b": " + value for name, value in self.server_state.default_headers]
+        head += [
+            b"content-type: text/plain; charset=utf-8",
+            b"content-length: " + str(len(body)).encode("ascii"),
+            b"connection: close",
+        ]
+        self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        self.transport.close()

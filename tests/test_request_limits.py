@@ -75,3 +75,33 @@ def test_an_api_body_is_refused_before_it_is_sent(
         sock.sendall(head)  # and not a byte of the body announced
         response = read_until_closed(sock)
     assert status_of(response) == status
+
+
+def get_head(*headers: str) -> bytes:
+    return (
+        "\r\n".join(["GET /healthz HTTP/1.1", "Host: 127.0.0.1", *headers]) + "\r\n\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        get_head("User-Agent: " + "a" * 64 * 1024),
+        get_head("Cookie: " + "c" * 20 * 1024),
+        get_head(*(f"X-Header-{n}: {n}" for n in range(101))),
+    ],
+    ids=["64-KiB-user-agent", "20-KiB-cookie", "101-headers"],
+)
+def test_an_oversized_request_head_is_a_431(server: RunningServer, head: bytes) -> None:
+    with connect(server) as sock:
+        sock.sendall(head)
+        response = read_until_closed(sock)
+    assert status_of(response) == 431
+    assert b"connection: close" in response.lower()
+
+
+def test_an_ordinary_large_head_is_served(server: RunningServer) -> None:
+    head = get_head("Cookie: " + "c" * 8 * 1024, *(f"X-Header-{n}: {n}" for n in range(90)))
+    with connect(server) as sock:
+        sock.sendall(head)
+        assert status_of(sock.recv(65536)) == 200
