@@ -76,10 +76,12 @@ class Settings(BaseSettings):
     max_gift_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     # The largest `/api/v1` request body; a larger one is a 413 before any of it is read.
     max_api_body_bytes: int = Field(default=1024 * 1024, ge=1024)
-    # What one connection may make the server hold (app.http_protocol): a larger request head
-    # is a 431.
+    # What one connection may make the server hold or wait for (app.http_protocol): a larger
+    # request head is a 431; a head or a body that does not arrive in time closes it.
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     max_header_count: int = Field(default=100, ge=10)
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

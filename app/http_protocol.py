@@ -14,7 +14,10 @@ wrote it. Closing flushes first.
 It also bounds what a client can make a connection hold (`ConnectionLimits`, from the settings):
 a request head (request line and headers) larger than `max_header_bytes`, or with more than
 `max_header_count` headers, is answered 431 and the connection closed, counted as the bytes
-arrive, so a 100 MB header is never buffered.
+arrive, so a 100 MB header is never buffered; a head not complete within
+`header_timeout_seconds` of its first byte (or of the connection, for the first request) and a
+body that stalls for `body_timeout_seconds` while the app waits for it close the connection.
+uvicorn's own `timeout_keep_alive` covers only the idle time between requests.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ HEADER_LINE_OVERHEAD = 4
 class ConnectionLimits:
     max_header_bytes: int
     max_header_count: int
+    header_timeout_seconds: float
+    body_timeout_seconds: float
 
 
 @cache
@@ -50,6 +55,8 @@ def connection_limits() -> ConnectionLimits:
     return ConnectionLimits(
         max_header_bytes=settings.max_header_bytes,
         max_header_count=settings.max_header_count,
+        header_timeout_seconds=settings.header_timeout_seconds,
+        body_timeout_seconds=settings.body_timeout_seconds,
     )
 
 
@@ -105,8 +112,15 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         self._head_size = 0  # the parsed request line and headers
         self._head_lines = 0
         self._head_too_large = False
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
         coalescing: Any = self._coalescing
         super().connection_made(coalescing)
+        self._arm_head_timer()  # a connection that never sends a byte is closed too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timers()
+        super().connection_lost(exc)
 
     def on_response_complete(self) -> None:
         self._coalescing.flush()  # head and body, in one write, before anything else happens
@@ -117,6 +131,8 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._reading_head:
             self._head_bytes += len(data)
+            if self._head_timer is None:
+                self._arm_head_timer()
         super().data_received(data)
         if (
             self._reading_head
@@ -140,9 +156,16 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
+        self._cancel_head_timer()
+        self._arm_body_timer()
         super().on_headers_complete()
 
+    def on_body(self, body: bytes) -> None:
+        self._arm_body_timer()  # the body moves: the stall is counted again from now
+        super().on_body(body)
+
     def on_message_complete(self) -> None:
+        self._cancel_body_timer()
         self._reading_head = True
         self._head_bytes = 0
         super().on_message_complete()
@@ -176,6 +199,7 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         )
 
     def _answer_and_close(self, status: HTTPStatus, message: str) -> None:
+        self._cancel_timers()
         body = message.encode("ascii")
         head = [f"HTTP/1.1 {status.value} {status.phrase}".encode("ascii")]
         head += [name + b": " + value for name, value in self.server_state.default_headers]
@@ -186,3 +210,52 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         ]
         self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
         self.transport.close()
+
+    # The timeouts
+
+    def _arm_head_timer(self) -> None:
+        self._cancel_head_timer()
+        self._head_timer = self.loop.call_later(
+            self._limits.header_timeout_seconds, self._head_timed_out
+        )
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing() or not self._reading_head:
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._arm_head_timer()  # a request pipelined behind a slow answer waits for it
+        elif self._head_bytes:
+            self._answer_and_close(HTTPStatus.REQUEST_TIMEOUT, "The request was not sent in time.")
+        else:
+            self.transport.close()  # a connection that never sent a byte
+
+    def _arm_body_timer(self) -> None:
+        self._cancel_body_timer()
+        self._body_timer = self.loop.call_later(
+            self._limits.body_timeout_seconds, self._body_timed_out
+        )
+
+    def _cancel_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_timed_out(self) -> None:
+        self._body_timer = None
+        if self.transport.is_closing() or self._reading_head:
+            return
+        if self.flow.read_paused:
+            self._arm_body_timer()  # the app is not reading: the client is not the one stalling
+            return
+        logger.info("Closed a connection whose request body stalled.")
+        self.transport.close()
+
+    def _cancel_timers(self) -> None:
+        self._cancel_head_timer()
+        self._cancel_body_timer()

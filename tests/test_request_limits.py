@@ -15,12 +15,17 @@ from app.cli import cli
 from tests.servers import RunningServer, running_server, serve_env
 
 ANSWER_WITHIN = 5.0
+TIMEOUT = 1.0  # the server's header and body timeouts here; the defaults are 10 s and 30 s
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     data_dir = tmp_path_factory.mktemp("limits")
-    env = serve_env(data_dir)
+    env = serve_env(
+        data_dir,
+        LEADLINK_HEADER_TIMEOUT_SECONDS=str(TIMEOUT),
+        LEADLINK_BODY_TIMEOUT_SECONDS=str(TIMEOUT),
+    )
     result = CliRunner(env=env).invoke(cli, ["migrate"])
     assert result.exit_code == 0, result.output
     with running_server(env, data_dir / "serve.log") as running:
@@ -104,4 +109,44 @@ def test_an_ordinary_large_head_is_served(server: RunningServer) -> None:
     head = get_head("Cookie: " + "c" * 8 * 1024, *(f"X-Header-{n}: {n}" for n in range(90)))
     with connect(server) as sock:
         sock.sendall(head)
+        assert status_of(sock.recv(65536)) == 200
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"", b"GET /heal", b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Ag"],
+    ids=["nothing", "half-a-request-line", "half-the-headers"],
+)
+def test_a_stalled_head_is_closed_within_the_timeout(server: RunningServer, sent: bytes) -> None:
+    with connect(server) as sock:
+        sock.sendall(sent)
+        started = time.monotonic()
+        response = read_until_closed(sock)
+        waited = time.monotonic() - started
+    assert TIMEOUT * 0.9 <= waited < TIMEOUT + 2
+    if sent:
+        assert status_of(response) == 408
+    else:
+        assert response == b""
+
+
+def test_a_stalled_body_is_closed_within_the_timeout(server: RunningServer) -> None:
+    head = (
+        "POST /admin/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
+    )
+    with connect(server) as sock:
+        sock.sendall(head.encode() + b"email=someone%40example.com&pass")  # and no more
+        started = time.monotonic()
+        read_until_closed(sock)
+        waited = time.monotonic() - started
+    assert TIMEOUT * 0.9 <= waited < TIMEOUT + 2
+
+
+def test_a_slow_but_moving_request_is_served(server: RunningServer) -> None:
+    head = get_head("User-Agent: patient")
+    with connect(server) as sock:
+        for part in (head[:10], head[10:30], head[30:]):
+            sock.sendall(part)
+            time.sleep(TIMEOUT / 8)  # a slow client, within the head's deadline
         assert status_of(sock.recv(65536)) == 200
