@@ -31,7 +31,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from app.config import get_settings
+from app.config import Settings
 
 __all__ = ["CoalescingHttpToolsProtocol", "ConnectionLimits", "connection_limits"]
 
@@ -50,8 +50,9 @@ class ConnectionLimits:
 
 @cache
 def connection_limits() -> ConnectionLimits:
-    """The limits of this process's connections, read once from the settings."""
-    settings = get_settings()
+    """The limits of this process's connections, read once from the environment (`Settings`
+    alone: the protocol needs no secret key, and must not create one, e.g. for the bench)."""
+    settings = Settings()
     return ConnectionLimits(
         max_header_bytes=settings.max_header_bytes,
         max_header_count=settings.max_header_count,
