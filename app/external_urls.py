@@ -5,9 +5,18 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from urllib.parse import urlsplit
+import unicodedata
+from urllib.parse import unquote, urlsplit
 
-__all__ = ["MAX_TARGET_URL_LENGTH", "check_external_url", "check_thank_you_url"]
+import idna
+
+__all__ = [
+    "MAX_TARGET_URL_LENGTH",
+    "InvalidHost",
+    "canonical_host",
+    "check_external_url",
+    "check_thank_you_url",
+]
 
 MAX_TARGET_URL_LENGTH = 2048
 _UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f\\]")
@@ -37,7 +46,101 @@ def check_external_url(url: str) -> str | None:
         return "A target URL cannot carry a user name or password."
     if port == 0:
         return "This is not a valid URL."
+    try:
+        canonical_host(parts.hostname)
+    except InvalidHost as exc:
+        return str(exc)
     return None
+
+
+class InvalidHost(ValueError):
+    """A URL's host that no HTTP client could connect to (the message says why)."""
+
+
+_HOST_FORBIDDEN = re.compile(r"[\x00-\x20#%/:<>?@\[\\\]^|\x7f]")
+MAX_HOST_LENGTH = 253  # DNS: 255 octets on the wire
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+_HEX_NUMBER = re.compile(r"0[xX][0-9A-Fa-f]*")
+_OCTAL = re.compile(r"0[0-7]+")
+
+
+def canonical_host(host: str) -> str:
+    """The host an HTTP client (a browser, curl, getaddrinfo) would really use, or `InvalidHost`.
+
+    Follows the WHATWG URL host parser, which is where the surprises are: the host is
+    percent-decoded and mapped by UTS 46 (so `①②⑦`, full-width and other compatibility
+    digits become ASCII), then a host whose last label is a number is an IPv4 address in any
+    of its spellings (`0177.0.0.1`, `0x7f.1`, `2130706433`, `127.1`) and is returned dotted
+    (`127.0.0.1`), or refused when it is not a valid one. IPv6 literals come back compressed;
+    other names as lower-case ASCII (punycode), refused when they cannot be encoded.
+    """
+    if ":" in host:  # only an IPv6 literal has one (`urlsplit` strips the brackets)
+        try:
+            address = ipaddress.IPv6Address(host)
+        except ValueError:
+            address = None
+        if address is None or address.scope_id is not None:
+            raise InvalidHost(f"{host!r} is not a valid IPv6 address.")
+        return address.compressed
+    try:
+        decoded = unicodedata.normalize("NFKC", unquote(host, errors="strict"))
+        mapped = idna.uts46_remap(decoded, std3_rules=False, transitional=False)
+    except (idna.IDNAError, UnicodeError):
+        raise InvalidHost(f"The host name {host!r} cannot be encoded.") from None
+    if not mapped or _HOST_FORBIDDEN.search(mapped):
+        raise InvalidHost(f"The host name {host!r} is not valid.")
+    if _ends_in_number(mapped):
+        return _ipv4(mapped, host)
+    if mapped.isascii():
+        encoded = mapped
+    else:
+        try:
+            encoded = idna.encode(mapped, uts46=False).decode("ascii")
+        except (idna.IDNAError, UnicodeError):
+            raise InvalidHost(f"The host name {host!r} cannot be encoded.") from None
+        if _ends_in_number(encoded):
+            return _ipv4(encoded, host)
+    labels = _labels(encoded)
+    if len(encoded) > MAX_HOST_LENGTH or not all(0 < len(label) <= 63 for label in labels):
+        raise InvalidHost(f"The host name {host!r} cannot be encoded.")
+    return encoded
+
+
+def _labels(host: str) -> list[str]:
+    labels = host.split(".")
+    if len(labels) > 1 and labels[-1] == "":
+        labels.pop()  # one trailing dot: the root
+    return labels
+
+
+def _ends_in_number(host: str) -> bool:
+    last = _labels(host)[-1]
+    return bool(_ASCII_DIGITS.fullmatch(last) or _HEX_NUMBER.fullmatch(last))
+
+
+def _ipv4(host: str, original: str) -> str:
+    """The dotted form of a host the WHATWG parser reads as IPv4, or `InvalidHost`."""
+    invalid = InvalidHost(f"{original!r} is not a valid IPv4 address.")
+    parts = _labels(host)
+    if len(parts) > 4:
+        raise invalid
+    numbers: list[int] = []
+    for part in parts:
+        if _HEX_NUMBER.fullmatch(part):
+            numbers.append(int(part[2:] or "0", 16))
+        elif len(part) > 1 and part.startswith("0"):
+            if not _OCTAL.fullmatch(part):
+                raise invalid
+            numbers.append(int(part, 8))
+        elif _ASCII_DIGITS.fullmatch(part):
+            numbers.append(int(part, 10))
+        else:
+            raise invalid
+    *leading, last = numbers
+    if any(number > 255 for number in leading) or last >= 256 ** (5 - len(numbers)):
+        raise invalid
+    value = last + sum(number << (8 * (3 - index)) for index, number in enumerate(leading))
+    return str(ipaddress.IPv4Address(value))
 
 
 _LOCAL_NAMES = (".localhost", ".local", ".internal", ".home.arpa", ".lan")

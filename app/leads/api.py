@@ -55,9 +55,19 @@ def _rfc3339(value: object) -> object:
     return value
 
 
-UTCQuery = Annotated[
-    datetime, BeforeValidator(_rfc3339), AfterValidator(lambda value: value.astimezone(UTC))
-]
+def _in_utc(value: datetime) -> datetime:
+    # A time at the ends of the calendar with an offset (0001-01-01T00:00:00+14:00) has no UTC
+    # equivalent Python can hold: refused by name rather than clamped, so a typo is noticed.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "utc_range",
+            "This time is outside years 1 to 9999 once converted to UTC.",
+        ) from None
+
+
+UTCQuery = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_in_utc)]
 
 
 async def _lead_filter(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -34,6 +35,7 @@ from app.pages.rendering import GiftView
 
 __all__ = [
     "RESEND_THROTTLE",
+    "Confirmation",
     "confirm_lead",
     "confirmation_context",
     "confirmation_email",
@@ -355,19 +357,33 @@ async def get_lead_and_page(session: AsyncSession, lead_id: int) -> tuple[Lead, 
     return row[0], row[1]
 
 
+class Confirmation(StrEnum):
+    """What following a confirmation link did."""
+
+    CONFIRMED = "confirmed"  # first click: confirmed, gift queued, announced
+    ALREADY = "already"  # confirmed before: shows the gift again, sends nothing
+    UNSUBSCRIBED = "unsubscribed"  # unsubscribed since: the link changes nothing
+
+
 async def confirm_lead(
-    session: AsyncSession, lead_id: int, links: LeadLinks
-) -> tuple[Lead, Page, bool]:
+    session: AsyncSession, lead_id: int, links: LeadLinks, *, link_issued_at: datetime
+) -> tuple[Lead, Page, Confirmation]:
     """Confirm the address (double opt-in) and queue the gift once.
 
-    Returns the lead, its page and whether it had been confirmed before (a second click is
-    harmless: it shows the gift again and sends nothing).
+    Returns the lead, its page and what the click did. A second click is harmless: it shows
+    the gift again and sends nothing. A lead who unsubscribed is resubscribed only by a link
+    issued after the unsubscribe, i.e. one a new opt-in on the page sent; an older link
+    changes nothing at all, because mail scanners follow every GET and must not undo an
+    unsubscribe. (Issue times are whole seconds: a link from the second of the unsubscribe
+    counts as older.)
     """
     lead, page = await get_lead_and_page(session, lead_id)
     if lead.status in CONFIRMED_STATES:
-        return lead, page, True
-    now = utcnow()
+        return lead, page, Confirmation.ALREADY
     was_unsubscribed = lead.status == LeadStatus.UNSUBSCRIBED.value
+    if was_unsubscribed and not _issued_after_unsubscribe(lead, link_issued_at):
+        return lead, page, Confirmation.UNSUBSCRIBED
+    now = utcnow()
     lead.status = LeadStatus.CONFIRMED.value
     lead.confirmed_at = lead.confirmed_at or now
     lead.unsubscribed_at = None
@@ -378,7 +394,11 @@ async def confirm_lead(
     await session.flush()
     await events.announce(session, "lead.confirmed", lead)
     await queue_email(session, lead, gift_email(lead.id, lead.email, lead.name, page, links))
-    return lead, page, False
+    return lead, page, Confirmation.CONFIRMED
+
+
+def _issued_after_unsubscribe(lead: Lead, link_issued_at: datetime) -> bool:
+    return lead.unsubscribed_at is not None and link_issued_at > lead.unsubscribed_at
 
 
 async def unsubscribe_lead(session: AsyncSession, lead_id: int) -> Lead:

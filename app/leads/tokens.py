@@ -5,6 +5,7 @@ thanks. Each purpose has its own key (see app.signing), so one can never stand i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from app.signing import BadSignature, Signer
 
@@ -28,6 +29,15 @@ class LeadTokens:
 
     def read_confirm(self, token: str) -> int | None:
         return _lead_id(self._confirm, token, CONFIRM_MAX_AGE)
+
+    def read_confirm_link(self, token: str) -> tuple[int, datetime] | None:
+        """The lead and the link's issue time (whole seconds, UTC): a confirmation link older
+        than an unsubscribe must not undo it."""
+        lead_id = _lead_id(self._confirm, token, CONFIRM_MAX_AGE)
+        if lead_id is None:
+            return None
+        _values, issued = self._confirm.unsign_fields(token)
+        return lead_id, datetime.fromtimestamp(issued, UTC)
 
     def unsubscribe(self, lead_id: int) -> str:
         return self._unsubscribe.sign_fields((str(lead_id),))

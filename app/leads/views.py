@@ -65,17 +65,22 @@ async def thanks(
 async def confirm(
     token: str, request: Request, session: WriteSessionDep, links: LeadLinksDep
 ) -> HTMLResponse:
-    lead_id = links.tokens.read_confirm(token)
-    if lead_id is None:
+    link = links.tokens.read_confirm_link(token)
+    if link is None:
         raise LinkExpired
-    lead, page, already = await leads.confirm_lead(session, lead_id, links)
+    lead_id, issued_at = link
+    lead, page, outcome = await leads.confirm_lead(
+        session, lead_id, links, link_issued_at=issued_at
+    )
+    if outcome is leads.Confirmation.UNSUBSCRIBED:
+        return HTMLResponse(rendering.render_still_unsubscribed(page))
     user_agent = request.headers.get("user-agent", "")
     html = rendering.render_confirmed(
         page,
         gift=leads.gift_view(page, lead.id, links),
         in_app_browser=in_app_browser(user_agent),
         android="Android" in user_agent,
-        already=already,
+        already=outcome is leads.Confirmation.ALREADY,
     )
     return HTMLResponse(html)
 

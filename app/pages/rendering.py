@@ -25,6 +25,7 @@ __all__ = [
     "render_confirmed",
     "render_gift",
     "render_preview",
+    "render_still_unsubscribed",
     "render_thanks",
     "render_unsubscribe",
 ]
@@ -172,6 +173,17 @@ def render_confirmed(
         **_visitor_context(page, gift, in_app_browser, android),
         heading="You are already confirmed" if already else "You are confirmed",
         already=already,
+    )
+
+
+def render_still_unsubscribed(page: Page) -> str:
+    """An old confirmation link of a lead who unsubscribed since: it changed nothing; the
+    page's own form is the way back in."""
+    return render(
+        "pages/still_unsubscribed.html",
+        page=page,
+        theme_css=theme_css(page.theme or DEFAULT_THEME),
+        heading="You are unsubscribed",
     )
 
 

@@ -14,10 +14,11 @@ import asyncio
 import ipaddress
 import socket
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from app.external_urls import check_external_url
+from app.external_urls import InvalidHost, canonical_host, check_external_url
 
 __all__ = ["RESOLVE_TIMEOUT_SECONDS", "Target", "TargetRefused", "refusal", "resolve_target"]
 
@@ -100,6 +101,21 @@ def _is_literal(host: str) -> bool:
     return True
 
 
+def _parse(url: str) -> httpx.URL:
+    """`url` with its host as a client would use it (`canonical_host`: `0177.0.0.1` is
+    127.0.0.1, `①②⑦.0.0.1` too, a name is punycode), so that the address checked and the one
+    connected to are the same and httpx never meets a spelling it refuses."""
+    parts = urlsplit(url)
+    try:
+        host = canonical_host(parts.hostname or "")
+        netloc = f"[{host}]" if ":" in host else host
+        if parts.port is not None:
+            netloc = f"{netloc}:{parts.port}"
+        return httpx.URL(urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")))
+    except (InvalidHost, httpx.InvalidURL, ValueError) as exc:
+        raise TargetRefused(f"This is not a valid URL: {exc}") from exc
+
+
 async def resolve_target(url: str, *, allow_private: bool) -> Target:
     """Check `url` and resolve its host; `TargetRefused` says why it cannot be used.
 
@@ -109,7 +125,7 @@ async def resolve_target(url: str, *, allow_private: bool) -> Target:
     problem = check_external_url(url)
     if problem is not None:
         raise TargetRefused(problem)
-    parsed = httpx.URL(url)
+    parsed = _parse(url)
     host = parsed.raw_host.decode("ascii")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     addresses = await _resolve(host, port)

@@ -185,6 +185,20 @@ async def test_a_private_target_is_refused_with_422_naming_the_url(
     assert await _count(session) == 0
 
 
+@pytest.mark.parametrize(
+    "url", ["http://0177.0.0.1/hooks", "http://\u2460\u2461\u2466.0.0.1/", "http://999.0.0.1/"]
+)
+@pytest.mark.parametrize("allow_private", [False])
+async def test_an_odd_spelling_of_a_private_or_invalid_host_is_a_422(
+    client: httpx.AsyncClient, session: AsyncSession, owner: User, url: str
+) -> None:
+    await sign_in(client)
+    response = await _post(client, "/admin/webhooks", url=url)
+    assert response.status_code == 422, response.text
+    assert re.search(r'id="f-url"[^>]*aria-invalid="true"', response.text)
+    assert await _count(session) == 0
+
+
 async def test_an_owner_sees_and_makes_endpoints_of_their_handles_only(
     client: httpx.AsyncClient, session: AsyncSession, world: World
 ) -> None:

@@ -94,6 +94,24 @@ async def test_bad_list_parameters_are_named(client: httpx.AsyncClient, world: W
     assert unknown.json()["errors"][0]["field"] == "handle"
 
 
+@pytest.mark.parametrize("path", [LEADS, f"{LEADS}/export.csv", f"{LEADS}/export.ndjson"])
+@pytest.mark.parametrize("parameter", ["created_after", "updated_after"])
+async def test_times_at_the_ends_of_the_calendar_are_a_422_or_an_answer_never_a_500(
+    client: httpx.AsyncClient, world: World, path: str, parameter: str
+) -> None:
+    """An offset can push a time past year 1 or 9999 in UTC: named 422, not an overflow."""
+    headers = bearer(world.keys["read"])
+    for beyond in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        response = await client.get(path, params={parameter: beyond}, headers=headers)
+        assert response.status_code == 422, (beyond, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert [error["field"] for error in response.json()["errors"]] == [parameter]
+        assert "UTC" in response.json()["errors"][0]["message"]
+    for edge in ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00-14:00", "9999-12-31T23:59:59Z"):
+        response = await client.get(path, params={parameter: edge}, headers=headers)
+        assert response.status_code == 200, (edge, response.text)
+
+
 async def test_a_cursor_only_works_with_its_own_ordering(
     client: httpx.AsyncClient, session: AsyncSession, world: World
 ) -> None:

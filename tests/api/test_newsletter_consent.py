@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.db import Database
+from app.db import Database, utcnow
 from app.delivery.models import OutboxMessage
 from app.leads import service as leads
 from app.leads.models import Lead
@@ -207,9 +208,10 @@ async def test_confirming_and_resubscribing_leave_the_box_as_it_was(
     new_id = await leads.submit_opt_in(session, page, unticked, None, lead_links())
     assert new_id is not None
 
-    await leads.confirm_lead(session, new_id, lead_links())
+    await leads.confirm_lead(session, new_id, lead_links(), link_issued_at=utcnow())
     await leads.unsubscribe_lead(session, new_id)
-    await leads.confirm_lead(session, new_id, lead_links())  # the old link resubscribes
+    newer = utcnow() + timedelta(seconds=1)  # the link of a new opt-in resubscribes
+    await leads.confirm_lead(session, new_id, lead_links(), link_issued_at=newer)
 
     lead = await session.get_one(Lead, new_id)
     assert lead.status == "confirmed"

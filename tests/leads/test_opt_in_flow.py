@@ -23,8 +23,10 @@ from app.links import service as links
 from app.pages import service as pages
 from app.pages.schemas import PageCreate
 from app.signing import Signer
+from app.webhooks.models import WebhookDelivery
 from tests.apps import build_app
 from tests.databases import BACKENDS, FreshDatabases, make_settings
+from tests.factories import add_endpoint
 from tests.smtp_server import SmtpServer
 
 INSTAGRAM_IOS = (
@@ -231,3 +233,49 @@ async def test_concurrent_submissions_of_one_address_make_one_lead(flow: Flow) -
     assert {r.status_code for r in responses} == {303}
     assert await flow.count(Lead) == 1
     assert await flow.count(OutboxMessage) == 1  # one confirmation, not 200
+
+
+async def test_an_old_confirmation_link_does_not_undo_an_unsubscribe(flow: Flow) -> None:
+    """Mail scanners follow every GET: the confirmation link of a lead who unsubscribed since
+    changes nothing and says how to opt in again; a new opt-in's link resubscribes."""
+    async with flow.database.session() as session:
+        await add_endpoint(session, "https://93.184.216.34/hook")
+        await session.commit()
+    await flow.submit(email="erin@example.com")
+    [confirmation] = await flow.mails(1)
+    old_link = link_in(confirmation, "/c")
+    assert (await flow.client.get(old_link)).status_code == 200
+    gift_mail = (await flow.mails(2))[1]
+    await flow.client.post(link_in(gift_mail, "/u"), data={})
+    assert (await flow.one(Lead)).status == "unsubscribed"
+    outbox_before = await flow.count(OutboxMessage)
+    deliveries_before = await flow.count(WebhookDelivery)
+    ledger_before = await flow.count(ConsentEvent)
+
+    scanned = await flow.client.get(old_link)
+
+    assert scanned.status_code == 200
+    assert "You are unsubscribed" in scanned.text
+    assert "Opt in again on the page" in scanned.text
+    assert 'href="/p/guide"' in scanned.text
+    assert "WELCOME10" not in scanned.text
+    lead = await flow.one(Lead)
+    assert (lead.status, lead.unsubscribed_at is not None) == ("unsubscribed", True)
+    assert await flow.count(ConsentEvent) == ledger_before
+    assert await flow.count(OutboxMessage) == outbox_before
+    assert await flow.count(WebhookDelivery) == deliveries_before
+
+    async with flow.database.session() as session:  # a new opt-in, later on
+        earlier = utcnow() - timedelta(minutes=11)
+        await session.execute(
+            update(Lead).values(unsubscribed_at=earlier, confirmation_sent_at=earlier)
+        )
+        await session.commit()
+    await flow.submit(email="erin@example.com")
+    sent = await flow.mails(3)
+    resubscribed = await flow.client.get(link_in(sent[-1], "/c"))
+    assert "WELCOME10" in resubscribed.text
+    assert (await flow.one(Lead)).status == "confirmed"
+    async with flow.database.session(write=False) as session:
+        ledger = (await session.scalars(select(ConsentEvent.kind).order_by(ConsentEvent.id))).all()
+    assert ledger == ["opt_in", "confirmed", "unsubscribed", "opt_in", "resubscribed"]

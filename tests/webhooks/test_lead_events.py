@@ -50,8 +50,9 @@ async def test_opt_in_confirmation_and_unsubscribe_are_announced(session: AsyncS
         session, page, opt_in_form("fan@example.com"), None, lead_links()
     )
     assert lead_id is not None
-    await leads.confirm_lead(session, lead_id, lead_links())
-    await leads.confirm_lead(session, lead_id, lead_links())  # a second click changes nothing
+    await leads.confirm_lead(session, lead_id, lead_links(), link_issued_at=utcnow())
+    # a second click changes nothing
+    await leads.confirm_lead(session, lead_id, lead_links(), link_issued_at=utcnow())
     await leads.unsubscribe_lead(session, lead_id)
 
     events = await _events(session, everything)

@@ -120,3 +120,28 @@ def test_the_documented_example_verifies_signatures() -> None:
     assert not verify_webhook(raw, headers(now + 301, new), new), "from the future"
     assert verify_webhook(raw, headers(now - 290, new), new)
     assert not verify_webhook(raw, {**headers(now, new), "Leadlink-Signature": "v1=00"}, new)
+
+
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        ("http://0177.0.0.1:8080/hook", "127.0.0.1"),
+        ("http://\u2460\u2461\u2466.0.0.1:8080/hook", "127.0.0.1"),
+        ("http://0x7f.1:8080/hook", "127.0.0.1"),
+        ("http://2130706433:8080/hook", "127.0.0.1"),
+        ("http://[0:0:0:0:0:0:0:1]:8080/hook", "::1"),
+    ],
+)
+async def test_an_odd_spelling_of_an_address_is_sent_to_that_address(
+    url: str, address: str
+) -> None:
+    target = await resolve_target(url, allow_private=True)
+    assert (target.address, target.url.host, target.url.port) == (address, address, 8080)
+    with pytest.raises(TargetRefused, match="loopback"):
+        await resolve_target(url, allow_private=False)
+
+
+async def test_a_stored_url_no_client_can_use_is_refused_not_raised() -> None:
+    for url in ("http://\u0661\u0662\u0667.0.0.1/hook", "http://999.0.0.1/hook"):
+        with pytest.raises(TargetRefused):
+            await resolve_target(url, allow_private=True)

@@ -106,6 +106,60 @@ PRIVATE_TARGETS = [
 ]
 
 
+# Hosts an HTTP client reads as an IP literal, whatever the spelling (WHATWG URL host parser):
+# decimal, octal, hex, short forms, percent-encoded, compatibility digits, odd dots.
+LOOPBACK_SPELLINGS = [
+    "http://0177.0.0.1/hook",
+    "http://\u2460\u2461\u2466.0.0.1/hook",  # circled digits: 127
+    "http://\uff11\uff12\uff17.\uff10.\uff10.\uff11/hook",  # full-width digits
+    "http://0x7f.0.0.1/hook",
+    "http://0X7F.1/hook",
+    "http://0x7f000001/hook",
+    "http://2130706433/hook",
+    "http://017700000001/hook",
+    "http://127.1/hook",
+    "http://127.0.1/hook",
+    "http://%31%32%37.0.0.1/hook",
+    "http://0177.0.0.1./hook",
+    "http://127.0.0.1\u3002/hook",  # ideographic full stop
+    "http://0/hook",
+    "http://0x0a.1.2.3/hook",
+    "http://0251.0376.0251.0376/latest/meta-data",
+    "http://3232235521/hook",
+    "http://[0:0:0:0:0:ffff:7f00:1]/hook",
+]
+# Hosts no client can use: not a valid IPv4 address although the last label is a number, or a
+# name that cannot be encoded.
+UNUSABLE_HOSTS = [
+    "http://\u0661\u0662\u0667.0.0.1/hook",  # Arabic-Indic digits stay letters: not an address
+    "http://999.0.0.1/hook",
+    "http://127.0.0.256/hook",
+    "http://1.2.3.4.5/hook",
+    "http://09.0.0.1/hook",
+    "http://0x100000000/hook",
+    "http://%ff.example.com/hook",
+    "http://exa%2Fmple.com/hook",
+    "http://a..example.com/hook",
+    "http://" + "x" * 64 + ".example.com/hook",
+    "http://[fe80::1%25eth0]/hook",
+]
+
+
+@pytest.mark.parametrize("allow_private", [False, True])
+async def test_every_spelling_of_a_host_is_a_422_naming_url_or_is_read_as_a_client_would(
+    client: httpx.AsyncClient, admin_key: str, allow_private: bool
+) -> None:
+    for url in [*UNUSABLE_HOSTS, *([] if allow_private else LOOPBACK_SPELLINGS)]:
+        response = await api(client, admin_key, "POST", HOOKS, json={"url": url})
+        assert response.status_code == 422, (url, response.text)
+        assert [error["field"] for error in response.json()["errors"]] == ["url"], url
+    for url in LOOPBACK_SPELLINGS if allow_private else []:
+        response = await api(client, admin_key, "POST", HOOKS, json={"url": url})
+        assert response.status_code == 201, (url, response.text)
+    listed = (await api(client, admin_key, "GET", HOOKS)).json()["items"]
+    assert len(listed) == (len(LOOPBACK_SPELLINGS) if allow_private else 0)
+
+
 async def test_an_unreadable_body_is_a_documented_400(
     client: httpx.AsyncClient, admin_key: str
 ) -> None:
