@@ -67,7 +67,10 @@ class Settings(BaseSettings):
     optin_rate_per_ip: str = "20/minute"
     optin_rate_per_email: str = "5/hour"
     login_rate_per_ip: str = "10/minute"
+    # Per address *and* client IP, so a guesser locks out only itself; the ceiling per address
+    # across all clients brakes guessing spread over many IPs (docs/admin.md, Access).
     login_rate_per_email: str = "10/hour"
+    login_rate_per_email_all_clients: str = "100/hour"
     db_pool_size: int = 10
     db_timeout_seconds: float = 5.0
     # Bulk lead exports read this many rows per query, so memory stays flat at any size.
@@ -93,7 +96,11 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "optin_rate_per_ip", "optin_rate_per_email", "login_rate_per_ip", "login_rate_per_email"
+        "optin_rate_per_ip",
+        "optin_rate_per_email",
+        "login_rate_per_ip",
+        "login_rate_per_email",
+        "login_rate_per_email_all_clients",
     )
     @classmethod
     def _check_rate(cls, value: str) -> str:
