@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     smtp_port: int = 587
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
+    # `/metrics` wants `Authorization: Bearer <this>`; unset, only a loopback peer may read it.
+    metrics_token: SecretStr | None = None
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"
     mail_from: str = "leadlink <noreply@localhost>"
     # The outbox worker runs inside each app process; production with `leadlink worker`
