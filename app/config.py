@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     smtp_port: int = 587
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
+    # `/metrics` wants `Authorization: Bearer <this>`; unset, only a loopback peer may read it.
+    metrics_token: SecretStr | None = None
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"
     mail_from: str = "leadlink <noreply@localhost>"
     # The outbox worker runs inside each app process; production with `leadlink worker`
@@ -67,7 +69,10 @@ class Settings(BaseSettings):
     optin_rate_per_ip: str = "20/minute"
     optin_rate_per_email: str = "5/hour"
     login_rate_per_ip: str = "10/minute"
+    # Per address *and* client IP, so a guesser locks out only itself; the ceiling per address
+    # across all clients brakes guessing spread over many IPs (docs/admin.md, Access).
     login_rate_per_email: str = "10/hour"
+    login_rate_per_email_all_clients: str = "100/hour"
     db_pool_size: int = 10
     db_timeout_seconds: float = 5.0
     # Bulk lead exports read this many rows per query, so memory stays flat at any size.
@@ -101,7 +106,11 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "optin_rate_per_ip", "optin_rate_per_email", "login_rate_per_ip", "login_rate_per_email"
+        "optin_rate_per_ip",
+        "optin_rate_per_email",
+        "login_rate_per_ip",
+        "login_rate_per_email",
+        "login_rate_per_email_all_clients",
     )
     @classmethod
     def _check_rate(cls, value: str) -> str:

@@ -37,6 +37,7 @@ from app.admin.sessions import (
     start_session,
 )
 from app.client_ip import TrustedProxies
+from app.config import Settings
 from app.db import SessionDep
 from app.rate_limits import RateLimiter
 from app.templating import render
@@ -85,6 +86,25 @@ async def login_form(request: Request, session: SessionDep, codec: SessionCodecD
     return response
 
 
+async def _count_sign_in_attempt(request: Request, settings: Settings, email: str) -> None:
+    """Count an attempt before any hashing; 429 once a limit is reached.
+
+    The address is limited per client (address and IP), so a guesser locks out only itself and
+    the owner still signs in from elsewhere; a much higher ceiling per address across all clients
+    brakes guessing spread over many IPs, and the per-IP limit caps one client over all addresses.
+    """
+    limiter: RateLimiter = request.app.state.rate_limiter
+    client_ip = _client_ip(request)
+    address = email.strip().lower()
+    await limiter.hit(limiter.parse(settings.login_rate_per_ip), "login-ip", client_ip)
+    await limiter.hit(
+        limiter.parse(settings.login_rate_per_email), "login-email-ip", address, client_ip
+    )
+    await limiter.hit(
+        limiter.parse(settings.login_rate_per_email_all_clients), "login-email", address
+    )
+
+
 @public_router.post("/login")
 async def login(
     *,
@@ -97,11 +117,7 @@ async def login(
 ) -> Response:
     nonce = request.cookies.get(LOGIN_COOKIE, "")
     await check_csrf_token(request, codec, nonce)
-    limiter: RateLimiter = request.app.state.rate_limiter
-    await limiter.hit(limiter.parse(settings.login_rate_per_ip), "login-ip", _client_ip(request))
-    await limiter.hit(
-        limiter.parse(settings.login_rate_per_email), "login-email", email.strip().lower()
-    )
+    await _count_sign_in_attempt(request, settings, email)
     user = await users.authenticate(session, email, password)
     if user is None:
         return _login_page(codec, nonce, email=email, error=LOGIN_FAILED, status=401)

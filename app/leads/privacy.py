@@ -5,7 +5,8 @@ Erasure blanks the personal data and keeps the row, so counts and reports do not
 address becomes `erased-<id>@invalid`, name, custom fields and the visit link are dropped, the
 consent ledger keeps its rows (the consent text is the page's, not the person's), and every
 outbox message of the lead (rendered emails, webhook payloads) and every stored API response
-holding its data is deleted.
+holding its data is deleted. On SQLite the write-ahead log is emptied after the commit and freed
+bytes are zeroed (`secure_delete`), so no database file keeps the old address.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import utcnow
+from app.db import checkpoint_after_commit, utcnow
 from app.delivery import service as delivery
 from app.errors import FieldError, ValidationFailed
 from app.idempotency import service as idempotency
@@ -87,6 +88,7 @@ async def erase_lead(
     lead.erased_at = now
     lead.updated_at = now
     await session.flush()
+    checkpoint_after_commit(session)  # no copy left in SQLite's write-ahead log
     await delivery.forget_lead(session, lead.id)
     await idempotency.forget_lead(session, lead.id)
     # Last, so the event's payload is built from the blanked row and is not deleted above.

@@ -140,6 +140,52 @@ async def test_sign_in_is_rate_limited_per_email(make_client: ClientFactory, own
     assert other.status_code == 401  # another address still gets its answer
 
 
+async def test_guessing_locks_out_the_guesser_not_the_owner(
+    make_client: ClientFactory, owner: User
+) -> None:
+    # The test client's peer is 127.0.0.1; trusting it lets X-Forwarded-For name the client.
+    async with make_client(trusted_proxies=["127.0.0.1"]) as client:
+        client.headers["X-Forwarded-For"] = "203.0.113.7"
+        for _ in range(10):
+            assert (await sign_in(client, password="wrong-password")).status_code == 401
+        client.headers["X-Forwarded-For"] = "203.0.113.8"  # a new minute's worth for the IP
+        guesser = await sign_in(client, password="another-guess")
+        client.headers["X-Forwarded-For"] = "198.51.100.20"
+        real_owner = await sign_in(client)
+    assert guesser.status_code == 401  # per-IP only counted 203.0.113.7's ten
+    assert real_owner.status_code == 303
+
+
+async def test_the_guesser_waits_an_hour_for_that_address(
+    make_client: ClientFactory, owner: User
+) -> None:
+    async with make_client(trusted_proxies=["127.0.0.1"], login_rate_per_ip="100/minute") as c:
+        c.headers["X-Forwarded-For"] = "203.0.113.7"
+        for _ in range(10):
+            assert (await sign_in(c, password="wrong-password")).status_code == 401
+        blocked = await sign_in(c)
+        c.headers["X-Forwarded-For"] = "198.51.100.20"
+        owner_elsewhere = await sign_in(c)
+    assert blocked.status_code == 429
+    assert int(blocked.headers["retry-after"]) > 60
+    assert owner_elsewhere.status_code == 303
+
+
+async def test_an_address_has_a_ceiling_across_all_clients(
+    make_client: ClientFactory, owner: User
+) -> None:
+    settings = {"login_rate_per_email_all_clients": "3/hour", "trusted_proxies": ["127.0.0.1"]}
+    async with make_client(**settings) as client:
+        for n in range(3):
+            client.headers["X-Forwarded-For"] = f"203.0.113.{n + 1}"
+            assert (await sign_in(client, password="wrong-password")).status_code == 401
+        client.headers["X-Forwarded-For"] = "198.51.100.20"
+        blocked = await sign_in(client)
+        other = await sign_in(client, email="someone@example.com", password="whatever1")
+    assert blocked.status_code == 429
+    assert other.status_code == 401
+
+
 async def test_the_default_limit_allows_ten_attempts_a_minute(
     client: httpx.AsyncClient, owner: User
 ) -> None:
