@@ -61,6 +61,12 @@ def connection_limits() -> ConnectionLimits:
     )
 
 
+# After a refusal, how long and how much of the client's unread request is drained before the
+# connection is closed (a megabyte header arrives in well under a second on any real link).
+LINGER_SECONDS = 2.0
+LINGER_MAX_BYTES = 8 * 1024 * 1024
+
+
 class _HeadTooLarge(Exception):
     """Raised from a parser callback to stop parsing a head over the limits."""
 
@@ -113,6 +119,8 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         self._head_size = 0  # the parsed request line and headers
         self._head_lines = 0
         self._head_too_large = False
+        self._lingering = False  # answered and closing: what arrives now is drained unread
+        self._lingered_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         coalescing: Any = self._coalescing
@@ -130,6 +138,11 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     # The head: counted as it arrives, refused past the limits
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            self._lingered_bytes += len(data)
+            if self._lingered_bytes > LINGER_MAX_BYTES:
+                self._coalescing.close()
+            return
         if self._reading_head:
             self._head_bytes += len(data)
             if self._head_timer is None:
@@ -138,6 +151,7 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         if (
             self._reading_head
             and self._head_bytes > self._limits.max_header_bytes
+            and not self._lingering
             and not self.transport.is_closing()
         ):
             self._refuse_head()  # still incomplete, and already too large
@@ -200,6 +214,8 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         )
 
     def _answer_and_close(self, status: HTTPStatus, message: str) -> None:
+        if self._lingering:
+            return  # answered already
         self._cancel_timers()
         body = message.encode("ascii")
         head = [f"HTTP/1.1 {status.value} {status.phrase}".encode("ascii")]
@@ -210,7 +226,20 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
             b"connection: close",
         ]
         self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
-        self.transport.close()
+        self._linger()
+
+    def _linger(self) -> None:
+        """Send the answer and our end of the connection, then drain what the client is still
+        sending for a moment before closing (nginx's "lingering close"): closing with unread
+        bytes makes the kernel reset the connection, and the client would see the reset
+        instead of the answer. The drain is bounded in time and in bytes."""
+        self._lingering = True
+        self._lingered_bytes = 0
+        if self._coalescing.can_write_eof():
+            self._coalescing.write_eof()
+        else:
+            self._coalescing.flush()
+        self.loop.call_later(LINGER_SECONDS, self._coalescing.close)
 
     # The timeouts
 
