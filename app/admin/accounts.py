@@ -108,6 +108,25 @@ async def _form(
     )
 
 
+async def _show_invitation(
+    request: Request, session: SessionDep, settings: Settings, admin: Owner, user: User
+) -> HTMLResponse:
+    """Queue the invitation email, commit, and show the link once (for an account that now
+    exists: nothing is shown before the commit succeeds)."""
+    link = _link(settings, user)
+    unsent = await _email_invitation(session, user, link, admin)
+    await session.commit()
+    return admin_page(
+        request,
+        admin,
+        "admin/accounts/invited.html",
+        active="accounts",
+        account=user,
+        link=link,
+        unsent=unsent,
+    )
+
+
 @router.get("")
 async def list_accounts(request: Request, session: SessionDep, admin: AdminDep) -> HTMLResponse:
     accounts = await users.list_users(session)
@@ -152,18 +171,7 @@ async def invite(
         return await _form(
             request, session, admin, "admin/accounts/new.html", values=values, errors=errors
         )
-    link = _link(settings, user)
-    unsent = await _email_invitation(session, user, link, admin)
-    await session.commit()  # the link is shown only for an account that exists
-    return admin_page(
-        request,
-        admin,
-        "admin/accounts/invited.html",
-        active="accounts",
-        account=user,
-        link=link,
-        unsent=unsent,
-    )
+    return await _show_invitation(request, session, settings, admin, user)
 
 
 @router.get("/{user_id}")
@@ -223,18 +231,7 @@ async def new_invitation(
             request, f"/admin/accounts/{user.id}", "Change your own password on Your account."
         )
     await invitations.renew_invitation(session, user)
-    link = _link(settings, user)
-    unsent = await _email_invitation(session, user, link, admin)
-    await session.commit()
-    return admin_page(
-        request,
-        admin,
-        "admin/accounts/invited.html",
-        active="accounts",
-        account=user,
-        link=link,
-        unsent=unsent,
-    )
+    return await _show_invitation(request, session, settings, admin, user)
 
 
 @router.post("/{user_id}/delete")

@@ -47,3 +47,11 @@ def assert_only_static_scripts(html: str) -> None:
         assert source.group(1).startswith("/static/"), attributes
         assert body.strip() == ""
     assert not INLINE_HANDLER.search(html), "inline event handler"
+
+
+async def signed_in_token(client: httpx.AsyncClient, path: str) -> str:
+    """Sign in as the owner and return the CSRF token of the form at `path`."""
+    assert (await sign_in(client)).status_code == 303
+    page = await client.get(path)
+    assert page.status_code == 200, page.text
+    return csrf_from(page.text)

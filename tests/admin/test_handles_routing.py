@@ -12,17 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.handles.models import Handle
 from app.links.models import Route
 from app.users.models import User
-from tests.admin.admin_helpers import assert_only_static_scripts, csrf_from, sign_in
+from tests.admin.admin_helpers import (
+    assert_only_static_scripts,
+    signed_in_token,
+)
 from tests.factories import add_handle, add_page
 
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
-
-
-async def signed_in(client: httpx.AsyncClient, path: str = "/admin/handles") -> str:
-    await sign_in(client)
-    page = await client.get(path)
-    assert page.status_code == 200, page.text
-    return csrf_from(page.text)
 
 
 async def routes_of(session: AsyncSession, handle: Handle) -> list[Route]:
@@ -43,7 +39,7 @@ async def anna_with_pages(session: AsyncSession) -> Handle:
 async def test_an_admin_creates_a_handle(
     client: httpx.AsyncClient, session: AsyncSession, owner: User
 ) -> None:
-    token = await signed_in(client)
+    token = await signed_in_token(client, "/admin/handles")
     listing = await client.get("/admin/handles")
     assert "Create a handle" in listing.text
     assert "There is no handle yet" in listing.text
@@ -69,7 +65,7 @@ async def test_a_bad_or_taken_handle_name_is_a_422_and_nothing_is_saved(
 ) -> None:
     await add_handle(session, "anna")
     await session.commit()
-    token = await signed_in(client)
+    token = await signed_in_token(client, "/admin/handles")
     for name, message in [
         ("", "must be 1 to 30 of a-z"),
         ("admin", "reserved"),
@@ -90,7 +86,7 @@ async def test_a_tiktok_rule_sends_tiktok_visitors_to_its_page(
     client: httpx.AsyncClient, session: AsyncSession, owner: User
 ) -> None:
     anna = await anna_with_pages(session)
-    token = await signed_in(client, "/admin/handles/anna")
+    token = await signed_in_token(client, "/admin/handles/anna")
     saved = await client.post(
         "/admin/handles/anna/default-page", data={"csrf_token": token, "page": "gift-a"}
     )
@@ -119,7 +115,7 @@ async def test_an_external_url_rule_redirects_and_bad_urls_are_refused_like_the_
     client: httpx.AsyncClient, session: AsyncSession, owner: User
 ) -> None:
     anna = await anna_with_pages(session)
-    token = await signed_in(client, "/admin/handles/anna")
+    token = await signed_in_token(client, "/admin/handles/anna")
     for data, field in [
         ({"url": "javascript:alert(1)"}, "url"),
         ({"url": "https://user:pw@shop.example.com/"}, "url"),
@@ -153,7 +149,7 @@ async def test_weighted_variants_split_visitors_and_a_rule_can_be_removed(
     client: httpx.AsyncClient, session: AsyncSession, owner: User
 ) -> None:
     anna = await anna_with_pages(session)
-    token = await signed_in(client, "/admin/handles/anna")
+    token = await signed_in_token(client, "/admin/handles/anna")
     for page, weight in (("gift-a", "50"), ("gift-b", "50")):
         response = await client.post(
             "/admin/handles/anna/routes",
@@ -206,7 +202,7 @@ async def test_the_default_page_is_one_of_the_handles_pages(
     bob = await add_handle(session, "bob")
     await add_page(session, bob, "bob-guide")
     await session.commit()
-    token = await signed_in(client, "/admin/handles/anna")
+    token = await signed_in_token(client, "/admin/handles/anna")
     page = (await client.get("/admin/handles/anna")).text
     assert '<option value="gift-a"' in page
     assert '<option value="gift-draft"' in page  # in the rule form, marked as a draft

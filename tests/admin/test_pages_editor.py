@@ -16,7 +16,12 @@ from app.links.models import Visit
 from app.pages.models import Page
 from app.users import service as users
 from app.users.models import Role, User
-from tests.admin.admin_helpers import assert_only_static_scripts, csrf_from, sign_in
+from tests.admin.admin_helpers import (
+    assert_only_static_scripts,
+    csrf_from,
+    sign_in,
+    signed_in_token,
+)
 from tests.factories import add_handle, add_page
 
 FORM = {
@@ -46,11 +51,6 @@ async def anna(session: AsyncSession, owner: User) -> Handle:
     return handle
 
 
-async def signed_in(client: httpx.AsyncClient) -> str:
-    assert (await sign_in(client)).status_code == 303
-    return csrf_from((await client.get("/admin/pages/new")).text)
-
-
 async def pages_in(session: AsyncSession) -> list[Page]:
     session.expire_all()
     return list((await session.scalars(select(Page).order_by(Page.id))).all())
@@ -77,7 +77,7 @@ async def test_the_empty_list_says_what_to_do_next(client: httpx.AsyncClient) ->
 async def test_a_page_is_created_edited_published_archived_and_duplicated_through_the_forms(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    token = await signed_in(client)
+    token = await signed_in_token(client, "/admin/pages/new")
     created = await create(client, token)
     assert created.status_code == 303, created.text
     [page] = await pages_in(session)
@@ -176,7 +176,7 @@ async def test_bad_input_comes_back_with_the_field_named_and_nothing_saved(
 async def test_a_taken_slug_is_named_at_the_slug(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    token = await signed_in(client)
+    token = await signed_in_token(client, "/admin/pages/new")
     assert (await create(client, token)).status_code == 303
     again = await create(client, token, title="Another")
     assert again.status_code == 422
@@ -188,7 +188,7 @@ async def test_a_taken_slug_is_named_at_the_slug(
 async def test_the_preview_renders_the_typed_values_and_writes_nothing(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    token = await signed_in(client)
+    token = await signed_in_token(client, "/admin/pages/new")
     response = await client.post(
         "/admin/pages/preview",
         data={**FORM, "title": "Typed, not saved", "headline": "A typed headline",
@@ -211,7 +211,7 @@ async def test_the_preview_renders_the_typed_values_and_writes_nothing(
 async def test_the_email_preview_shows_the_pages_own_wording_and_the_links(
     client: httpx.AsyncClient,
 ) -> None:
-    token = await signed_in(client)
+    token = await signed_in_token(client, "/admin/pages/new")
     response = await client.post(
         "/admin/pages/emails/preview",
         data={**FORM, "confirm_subject": "One click, {gift_title}",
@@ -229,7 +229,7 @@ async def test_a_new_consent_text_shows_the_next_version_in_the_form(
 ) -> None:
     page = await add_page(session, anna, "letter", consent_text="Old words.", consent_version=1)
     await session.commit()
-    token = await signed_in(client)
+    token = await signed_in_token(client, "/admin/pages/new")
     assert "Current consent version: 1" in (await client.get(f"/admin/pages/{page.id}")).text
     saved = await client.post(
         f"/admin/pages/{page.id}",

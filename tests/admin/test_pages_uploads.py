@@ -19,7 +19,7 @@ from app.handles.models import Handle
 from app.pages.models import Page
 from app.signing import Signer
 from app.users.models import User
-from tests.admin.admin_helpers import ClientFactory, csrf_from, sign_in
+from tests.admin.admin_helpers import ClientFactory, signed_in_token
 from tests.factories import add_handle
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -42,11 +42,6 @@ async def anna(session: AsyncSession, owner: User) -> Handle:
     handle = await add_handle(session, "anna")
     await session.commit()
     return handle
-
-
-async def signed_in(client: httpx.AsyncClient) -> str:
-    assert (await sign_in(client)).status_code == 303
-    return csrf_from((await client.get("/admin/pages/new")).text)
 
 
 async def saved_pages(session: AsyncSession) -> list[Page]:
@@ -78,7 +73,7 @@ async def outbox(session: AsyncSession) -> list[dict[str, Any]]:
 async def test_an_uploaded_pdf_gift_reaches_a_confirmed_lead(
     client: httpx.AsyncClient, app: Any, session: AsyncSession
 ) -> None:
-    token = await signed_in(client)
+    token = await signed_in_token(client, "/admin/pages/new")
     created = await client.post(
         "/admin/pages/new",
         data={**FORM, "gift_subject": "Your guide, {name}", "csrf_token": token},
@@ -114,7 +109,7 @@ async def test_an_uploaded_pdf_gift_reaches_a_confirmed_lead(
 async def test_a_text_file_named_pdf_is_refused_and_nothing_is_saved(
     client: httpx.AsyncClient, session: AsyncSession, tmp_path: Path
 ) -> None:
-    token = await signed_in(client)
+    token = await signed_in_token(client, "/admin/pages/new")
     response = await client.post(
         "/admin/pages/new",
         data={**FORM, "csrf_token": token},
@@ -132,7 +127,7 @@ async def test_a_gift_over_the_limit_is_a_413_and_nothing_is_saved(
     make_client: ClientFactory, session: AsyncSession, tmp_path: Path
 ) -> None:
     async with make_client(max_gift_bytes=2048) as client:
-        token = await signed_in(client)
+        token = await signed_in_token(client, "/admin/pages/new")
         response = await client.post(
             "/admin/pages/new",
             data={**FORM, "csrf_token": token},
@@ -149,7 +144,7 @@ async def test_a_gift_over_the_limit_is_a_413_and_nothing_is_saved(
 async def test_an_uploaded_hero_image_is_served_by_this_server(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    token = await signed_in(client)
+    token = await signed_in_token(client, "/admin/pages/new")
     created = await client.post(
         "/admin/pages/new",
         data={**FORM, "gift_kind": "code", "gift_value": "HELLO", "csrf_token": token},
@@ -168,7 +163,7 @@ async def test_an_uploaded_hero_image_is_served_by_this_server(
 
 @pytest.mark.usefixtures("anna")
 async def test_a_pdf_is_not_a_hero_image(client: httpx.AsyncClient, session: AsyncSession) -> None:
-    token = await signed_in(client)
+    token = await signed_in_token(client, "/admin/pages/new")
     response = await client.post(
         "/admin/pages/new",
         data={**FORM, "gift_kind": "code", "gift_value": "HELLO", "csrf_token": token},
@@ -183,7 +178,7 @@ async def test_a_pdf_is_not_a_hero_image(client: httpx.AsyncClient, session: Asy
 async def test_the_pages_email_wording_and_thank_you_redirect_reach_the_visitor(
     client: httpx.AsyncClient, app: Any, session: AsyncSession
 ) -> None:
-    token = await signed_in(client)
+    token = await signed_in_token(client, "/admin/pages/new")
     created = await client.post(
         "/admin/pages/new",
         data={
