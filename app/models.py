@@ -7,7 +7,7 @@ from app.handles.models import Handle
 from app.idempotency.models import IdempotencyKey
 from app.leads.models import ConsentEvent, Lead
 from app.links.models import Route, Visit, VisitorDay, VisitorSalt, VisitRollup
-from app.pages.models import Page
+from app.pages.models import Page, StoredFile, StoredFileChunk
 from app.reports.models import (
     LeadRollup,
     ReportDay,
@@ -33,6 +33,8 @@ __all__ = [
     "ReportZoneOffset",
     "Route",
     "SocialMetric",
+    "StoredFile",
+    "StoredFileChunk",
     "User",
     "Visit",
     "VisitRollup",
