@@ -1,10 +1,11 @@
-"""The `leadlink` command: the root commands (serve, migrate, worker, demo, version) and each
-domain's commands, mounted from the domain's own `cli` module."""
+"""The `leadlink` command: the root commands (serve, migrate, worker, demo, backup, restore,
+version) and each domain's commands, mounted from the domain's own `cli` module."""
 
 from __future__ import annotations
 
 from app import __version__
 from app.api_keys.cli import keys_cli
+from app.cli.backups import backup, restore
 from app.cli.serving import serve, worker
 from app.cli.setup import demo, migrate
 from app.command import out
@@ -31,7 +32,7 @@ def version() -> None:
     out.print(__version__)
 
 
-for root_command in (serve, migrate, worker, demo, report, version):
+for root_command in (serve, migrate, worker, demo, report, backup, restore, version):
     cli.command()(root_command)
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(handles_cli, name="handles")
