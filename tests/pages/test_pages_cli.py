@@ -219,3 +219,30 @@ def test_blanks_around_option_values_are_trimmed(env: dict[str, str]) -> None:
         {"key": "role", "label": "Your role", "type": "select", "required": False,
          "options": ["Coach", "Shop owner"]},
     ]  # fmt: skip
+
+
+def test_migrate_copies_files_an_older_version_left_on_disk(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """Uploads used to be written under DATA_DIR/gifts and DATA_DIR/media; `migrate` copies the
+    ones a page uses into the database, once."""
+    data_dir = Path(env["LEADLINK_DATA_DIR"])
+    gift, image = "1" * 32 + ".pdf", "2" * 32 + ".png"
+    (data_dir / "gifts").mkdir(exist_ok=True)
+    (data_dir / "gifts" / gift).write_bytes(b"%PDF-1.4 from an older version")
+    (data_dir / "gifts" / ("3" * 32 + ".pdf")).write_bytes(b"no page uses this one")
+    (data_dir / "media").mkdir(exist_ok=True)
+    (data_dir / "media" / image).write_bytes(b"\x89PNG old hero")
+    ok("pages", "create", "anna", "older", "--title", "Older", env=env)
+    rows(
+        env,
+        f"UPDATE pages SET gift_kind = 'file', gift_value = '{gift}', "
+        f"gift_file_name = 'old.pdf', hero_image_url = '/media/{image}' WHERE slug = 'older'",
+    )
+
+    migrated = ok("migrate", env=env)
+    assert f"2 uploaded file(s) copied from {data_dir} into the database" in migrated
+    assert stored_bytes(env, gift) == b"%PDF-1.4 from an older version"
+    assert stored_bytes(env, image) == b"\x89PNG old hero"
+    assert stored_bytes(env, "3" * 32 + ".pdf") is None
+    assert "copied" not in ok("migrate", env=env)  # once
