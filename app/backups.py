@@ -92,6 +92,8 @@ def backup_sqlite(source: Path, target: Path, *, force: bool = False) -> BackupR
         raise BackupError(f"there is no database at {source}")
     if target.is_dir():
         raise BackupError(f"{target} is a directory; name the backup file")
+    if target.resolve() == source.resolve():
+        raise BackupError(f"{target} is the database itself; name another file")
     if target.exists() and not force:
         raise BackupError(f"{target} exists; pass --force to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -72,6 +72,9 @@ def test_an_existing_backup_file_is_replaced_only_with_force(
     assert target.read_bytes() == b"last week's backup"
     assert run("backup", str(target), "--force", env=live)[0] == 0
     assert rows(target, "PRAGMA integrity_check") == [("ok",)]
+    itself = database_of(live)
+    code, _, err = run("backup", str(itself), "--force", env=live)
+    assert (code, err.strip()) == (1, f"error: {itself} is the database itself; name another file")
 
 
 def test_a_restore_brings_the_data_back_into_a_fresh_data_directory(
