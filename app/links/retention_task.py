@@ -68,13 +68,14 @@ class VisitRetention(BackgroundLoop):
         """Make the coming months' partitions; prune unless today's prune ran already (or
         retention is off). Returns what this call pruned, None when it did not prune."""
         today = self.today()
-        async with self.database.session() as session:
+        async with self.database.session(write=False) as session:
             partitioned = await partitions.is_partitioned(session)
-            if partitioned:
+        if partitioned:
+            async with self.database.session() as session:
                 made = await partitions.ensure_months(session, today)
                 await session.commit()
-                if made:
-                    logger.info("visits: partitions made for %s", ", ".join(made))
+            if made:
+                logger.info("visits: partitions made: %s", ", ".join(made))
         if self.days == 0:
             return None
         result = await retention.run_retention(
