@@ -26,7 +26,7 @@ from app.links.models import VisitPrune
 from app.links.retention_task import VisitRetention
 from app.links.visits import VisitRecord, write_visits
 from app.pages import service as pages
-from tests.cli_runner import LEADLINK, REPO_ROOT
+from tests.cli_runner import LEADLINK, REPO_ROOT, invoke_leadlink, sqlite_rows
 from tests.databases import BACKENDS, DatabaseUnderTest, FreshDatabases, make_settings
 from tests.factories import make_visit
 from tests.servers import serve_env
@@ -388,3 +388,17 @@ async def test_the_task_makes_the_coming_months_partitions(
         for ahead in range(partitions.MONTHS_AHEAD + 1)
     ]
     assert names[-len(expected) :] == expected
+
+
+def test_prune_with_retention_off_removes_nothing_and_refuses_zero_days(tmp_path: Path) -> None:
+    env = serve_env(tmp_path, LEADLINK_VISIT_RETENTION_DAYS="0")
+    assert invoke_leadlink("migrate", env=env).exit_code == 0
+
+    kept = invoke_leadlink("visits", "prune", env=env)
+    assert kept.exit_code == 0, kept.output
+    assert "keeps raw visits forever: nothing pruned" in kept.stdout
+    assert sqlite_rows(env, "SELECT count(*) FROM visit_prunes") == [(0,)]
+
+    zero = invoke_leadlink("visits", "prune", "--older-than", "0", env=env)
+    assert zero.exit_code == 2
+    assert "--older-than" in zero.stderr
