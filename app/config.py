@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
     report_tz: str = "UTC"
+    # Raw visit rows older than this many days are pruned by the worker (0: kept forever); the
+    # rollups every figure is read from are kept forever either way.
+    visit_retention_days: int = Field(default=400, ge=0, le=100_000)
     webhook_allow_private: bool = False
     optin_rate_per_ip: str = "20/minute"
     optin_rate_per_email: str = "5/hour"

@@ -1,8 +1,9 @@
 """The application factory and its lifespan, which owns the database engine and the workers.
 
 Nothing connects at import time: `create_app(settings)` builds the app, and the lifespan opens
-the engine, starts the visit writer, the opt-in writer and the outbox worker (unless
-`LEADLINK_OUTBOX_IN_PROCESS` is false) on startup, and flushes and disposes of them on shutdown.
+the engine, starts the visit writer, the opt-in writer and the outbox worker with the visit
+retention task (unless `LEADLINK_OUTBOX_IN_PROCESS` is false) on startup, and flushes and
+disposes of them on shutdown.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from app.leads.opt_in_writer import OptInWriter
 from app.leads.tokens import LeadLinks, LeadTokens
 from app.links.middleware import OneLinkMiddleware
 from app.links.one_link import OneLink
+from app.links.retention_task import VisitRetention
 from app.observability import RequestLogMiddleware, configure_logging
 from app.openapi import add_problem_schemas
 from app.outbox_handlers import outbox_worker
@@ -115,6 +117,11 @@ def create_app(
             # On one shared connection (the tests' rolled-back transaction) a background task
             # would interleave with the test's own statements: tests flush explicitly.
             one_link.writer.start()
+        # The process that delivers the outbox also prunes raw visits (once a day, whoever
+        # claims the day first) and makes the coming months' partitions.
+        retention = VisitRetention(owned, settings)
+        if settings.outbox_in_process and not owned.single_connection:
+            retention.start()
         if settings.outbox_in_process:
             outbox.start()
         if freeze_heap:
@@ -125,6 +132,7 @@ def create_app(
         finally:
             await opt_ins.stop()
             await outbox.stop()
+            await retention.stop()
             await one_link.writer.stop()
             await owned.dispose()
 

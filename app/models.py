@@ -6,7 +6,15 @@ from app.delivery.models import OutboxMessage
 from app.handles.models import Handle
 from app.idempotency.models import IdempotencyKey
 from app.leads.models import ConsentEvent, Lead
-from app.links.models import Route, Visit, VisitorDay, VisitorSalt, VisitRollup
+from app.links.models import (
+    Route,
+    VariantRollup,
+    Visit,
+    VisitorDay,
+    VisitorSalt,
+    VisitPrune,
+    VisitRollup,
+)
 from app.pages.models import Page, StoredFile, StoredFileChunk
 from app.reports.models import (
     LeadRollup,
@@ -36,7 +44,9 @@ __all__ = [
     "StoredFile",
     "StoredFileChunk",
     "User",
+    "VariantRollup",
     "Visit",
+    "VisitPrune",
     "VisitRollup",
     "VisitorDay",
     "VisitorSalt",

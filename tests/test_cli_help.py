@@ -29,7 +29,10 @@ def test_every_command_is_covered() -> None:
     assert ("pages", "create") in COMMANDS
     assert ("rollups", "rebuild") in COMMANDS
     assert ("leads", "erase") in COMMANDS
-    assert len(COMMANDS) == 1 + 8 + 6 + 3 + 6 + 6 + 3 + 1 + 1 + 2  # root, groups, their commands
+    assert ("visits", "prune") in COMMANDS
+    # root, its 8 commands, 8 groups and theirs (keys, handles, pages, leads, users, metrics,
+    # rollups, visits)
+    assert len(COMMANDS) == 1 + 8 + 8 + (3 + 6 + 6 + 1 + 3 + 1 + 1 + 1)
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda path: " ".join(path) or "leadlink")

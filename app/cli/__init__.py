@@ -11,7 +11,7 @@ from app.cli.setup import demo, migrate
 from app.command import out
 from app.command_help import CommandGroup
 from app.leads.cli import leads_cli
-from app.links.cli import handles_cli
+from app.links.cli import handles_cli, visits_cli
 from app.pages.cli import pages_cli
 from app.reports.cli import metrics_cli, report, rollups_cli
 from app.users.cli import users_cli
@@ -41,6 +41,7 @@ cli.add_typer(leads_cli, name="leads")
 cli.add_typer(users_cli, name="users")
 cli.add_typer(metrics_cli, name="metrics")
 cli.add_typer(rollups_cli, name="rollups")
+cli.add_typer(visits_cli, name="visits")
 
 
 def main() -> None:

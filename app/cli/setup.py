@@ -3,6 +3,8 @@ the uploaded files older versions kept on this server's disk), and seed the demo
 
 from __future__ import annotations
 
+from sqlalchemy.engine import make_url
+
 from app import migrations
 from app.command import CommandScope, engine_or_fail, err, out, run, settings_or_fail, with_database
 from app.config import Settings
@@ -27,7 +29,11 @@ def migrate() -> None:
 
 
 async def _upgrade(settings: Settings) -> None:
-    engine = engine_or_fail(settings)
+    # A migration may rewrite a large table (partitioning `visits` copies it): no per-statement
+    # deadline on PostgreSQL, where the app's engines cancel a statement after a few seconds.
+    url = make_url(settings.effective_database_url)
+    unbounded = {"command_timeout": None} if url.get_backend_name() == "postgresql" else {}
+    engine = engine_or_fail(settings, connect_args=unbounded)
     try:
         await migrations.upgrade(engine)
     finally:
