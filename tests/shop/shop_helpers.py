@@ -107,8 +107,10 @@ async def post_stripe(
     timestamp: int | None = None,
     header: str | None = None,
 ) -> httpx.Response:
-    signature = header if header is not None else stripe_header(
-        body, secrets or [STRIPE_SECRET], timestamp=timestamp
+    signature = (
+        header
+        if header is not None
+        else stripe_header(body, secrets or [STRIPE_SECRET], timestamp=timestamp)
     )
     headers = {"Content-Type": "application/json"}
     if signature:

@@ -24,6 +24,7 @@ from tests.shop.shop_helpers import (
     checkout_event,
     hook_path,
     post_stripe,
+    stripe_header,
 )
 
 
@@ -97,7 +98,9 @@ async def test_the_newest_lead_with_the_address_is_the_one_marked(
     await session.commit()
     connection = await _stripe_on_anna(session, world)
 
-    response = await post_stripe(client, connection, checkout_event("evt_n", "fan@example.com", 100))
+    response = await post_stripe(
+        client, connection, checkout_event("evt_n", "fan@example.com", 100)
+    )
 
     assert response.json()["outcome"] == "customer"
     assert (await _lead(session, newest.id)).status == "customer"
@@ -153,7 +156,8 @@ async def test_a_purchase_in_another_currency_keeps_the_value_and_says_so(
     )
     assert second is not None
     assert second.outcome == "customer"
-    assert second.detail is not None and "not added" in second.detail
+    assert second.detail is not None
+    assert "not added" in second.detail
     assert await _count(session, Sale) == 2
 
 
@@ -196,8 +200,6 @@ async def test_a_bad_signature_is_400_and_nothing_is_recorded(
 
 
 async def _signed_header_of(body: bytes) -> str:
-    from tests.shop.shop_helpers import stripe_header
-
     return stripe_header(body, [STRIPE_SECRET])
 
 
@@ -255,9 +257,7 @@ async def test_an_unknown_buyer_is_a_sale_without_a_lead_in_the_report(
     assert response.json()["outcome"] == "unmatched"
     sales = (await session.scalars(select(Sale).order_by(Sale.id))).all()
     assert [(s.email, s.lead_id) for s in sales] == [("stranger@example.com", None)] * 2
-    report = await client.get(
-        "/api/v1/reports/conversion", headers=bearer(world.keys["reports"])
-    )
+    report = await client.get("/api/v1/reports/conversion", headers=bearer(world.keys["reports"]))
     assert report.status_code == 200, report.text
     assert report.json()["customers_without_lead"] == 1  # one buyer, two purchases
     for_anna = await client.get(
@@ -350,7 +350,8 @@ async def test_a_signed_body_that_is_not_an_event_is_400_and_shown_on_the_connec
     stored = await session.get(Connection, connection_id)
     assert stored is not None
     assert stored.status == "error"
-    assert stored.last_error is not None and "could not be read" in stored.last_error
+    assert stored.last_error is not None
+    assert "could not be read" in stored.last_error
     assert await _count(session, ConnectionEvent) == 0
 
 
