@@ -181,6 +181,7 @@ async def show_connection(
 
 @router.post("/{connection_id}/secret")
 async def replace_secret(
+    *,
     connection_id: str,
     request: Request,
     session: SessionDep,

@@ -166,12 +166,13 @@ async def create_connection(
     secret: str | None,
     options: dict[str, Any],
     created_by: int | None,
-    cipher: ConnectionCipher,
+    cipher: ConnectionCipher | None,
 ) -> tuple[Connection, str | None]:
-    """A new connection, and the secret leadlink made for it (shown once), if any.
+    """A new connection, and the secret leadlink made for it (shown once), if any. (`cipher`
+    may be None only for a connection created without a secret, as the demo's.)
 
-    A provider whose secret the owner pastes may be created without it (its webhook URL is
-    needed first to make the secret at the provider): it waits as `needs_reconnect`.
+        A provider whose secret the owner pastes may be created without it (its webhook URL is
+        needed first to make the secret at the provider): it waits as `needs_reconnect`.
     """
     item = CATALOGUE.get(provider)
     if item is None or not item.available:
@@ -183,13 +184,15 @@ async def create_connection(
         stored[URL_KEY] = made
     elif secret and secret.strip():
         stored[SIGNING_SECRET] = _clean_secret(secret, item.secret_prefix)
+    if stored and cipher is None:
+        raise ValueError("a connection with a secret needs the instance's cipher")
     now = utcnow()
     connection = Connection(
         public_id=random.token_urlsafe(18),
         provider=provider,
         label=label.strip(),
         status=(ConnectionStatus.ACTIVE if stored else ConnectionStatus.NEEDS_RECONNECT).value,
-        secrets=cipher.encrypt(stored) if stored else None,
+        secrets=cipher.encrypt(stored) if stored and cipher else None,
         secret_hint=mask(next(iter(stored.values()))) if stored else None,
         settings=options,
         last_error=None if stored else f"Paste the {item.secret_label} to start receiving.",
