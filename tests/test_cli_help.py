@@ -29,7 +29,8 @@ def test_every_command_is_covered() -> None:
     assert ("pages", "create") in COMMANDS
     assert ("rollups", "rebuild") in COMMANDS
     assert ("leads", "erase") in COMMANDS
-    assert len(COMMANDS) == 1 + 6 + 6 + 3 + 6 + 6 + 3 + 1 + 1 + 2  # root, groups, their commands
+    assert ("connections", "rotate-key") in COMMANDS
+    assert len(COMMANDS) == 1 + 6 + 6 + 3 + 6 + 6 + 3 + 1 + 1 + 2 + 3  # root, groups, commands
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda path: " ".join(path) or "leadlink")

@@ -15,9 +15,9 @@ connections_cli = command_group("List connections; re-encrypt their secrets unde
 @connections_cli.command("list")
 @with_database
 async def connections_list(cmd: CommandScope) -> None:
-    """List connections (provider, handles, status, last event); never secrets.
+    """List connections; never their secrets.
 
-    `handles` names the handles a connection is for; `all` means every handle.
+    Each with its provider, handles, status and last event. `handles` names the handles a connection is for; `all` means every handle.
     """
     table = Table("id", "provider", "label", "handles", "status", "last event")
     for view in await connections.list_connections(cmd.session, None):
@@ -38,9 +38,9 @@ async def connections_list(cmd: CommandScope) -> None:
 @connections_cli.command("rotate-key")
 @with_database
 async def connections_rotate_key(cmd: CommandScope) -> None:
-    """Re-encrypt every connection's secrets under the current LEADLINK_SECRET_KEY.
+    """Re-encrypt connection secrets under the current key.
 
-    Run it after changing LEADLINK_SECRET_KEY with the old key in
+    The current key is LEADLINK_SECRET_KEY. Run it after changing LEADLINK_SECRET_KEY with the old key in
     LEADLINK_PREVIOUS_SECRET_KEYS; afterwards the old key can be removed from that setting.
     Secrets no key can read are marked "needs reconnect" for the owner to paste again.
     """
