@@ -17,7 +17,8 @@ connections_cli = command_group("List connections; re-encrypt their secrets unde
 async def connections_list(cmd: CommandScope) -> None:
     """List connections; never their secrets.
 
-    Each with its provider, handles, status and last event. `handles` names the handles a connection is for; `all` means every handle.
+    Each with its provider, handles, status and last event. `handles` names the handles
+    a connection is for; `all` means every handle.
     """
     table = Table("id", "provider", "label", "handles", "status", "last event")
     for view in await connections.list_connections(cmd.session, None):
@@ -40,8 +41,9 @@ async def connections_list(cmd: CommandScope) -> None:
 async def connections_rotate_key(cmd: CommandScope) -> None:
     """Re-encrypt connection secrets under the current key.
 
-    The current key is LEADLINK_SECRET_KEY. Run it after changing LEADLINK_SECRET_KEY with the old key in
-    LEADLINK_PREVIOUS_SECRET_KEYS; afterwards the old key can be removed from that setting.
+    The current key is LEADLINK_SECRET_KEY. Run it after changing LEADLINK_SECRET_KEY with
+    the old key in LEADLINK_PREVIOUS_SECRET_KEYS; afterwards the old key can be removed from
+    that setting.
     Secrets no key can read are marked "needs reconnect" for the owner to paste again.
     """
     result = await connections.rotate_key(cmd.session, connections.cipher_of(cmd.settings))

@@ -314,7 +314,7 @@ async def note_event(
     detail: str | None = None,
 ) -> None:
     """What became of a claimed event; a failed one puts the connection in `error` with the
-    reason, any other clears a previous error."""
+    reason, any other clears a previous error (or "needs reconnect": the secret worked)."""
     now = utcnow()
     event.outcome = outcome
     event.lead_id = lead_id
@@ -326,7 +326,7 @@ async def note_event(
         connection.status = ConnectionStatus.ERROR.value
         connection.last_error = detail
         connection.last_error_at = now
-    elif connection.status == ConnectionStatus.ERROR.value:
+    elif connection.status in {ConnectionStatus.ERROR, ConnectionStatus.NEEDS_RECONNECT}:
         connection.status = ConnectionStatus.ACTIVE.value
         connection.last_error = None
     await session.flush()
