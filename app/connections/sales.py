@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.connections.models import Connection, Sale, connection_handles
 from app.handles.visibility import Sight
 
-__all__ = ["forget_buyer", "record_sale"]
+__all__ = ["forget_buyer", "record_sale", "sales_of_buyer"]
 
 
 async def record_sale(
@@ -57,20 +57,38 @@ def _connection_in_sight(sight: Sight) -> ColumnElement[bool]:
     return Sale.connection_id.in_(select(Connection.id).where(any_handle, ~outside))
 
 
-async def forget_buyer(
-    session: AsyncSession, *, email: str | None, lead_ids: Collection[int], sight: Sight
-) -> int:
-    """Delete the sales of a person: those that made one of `lead_ids` a customer, and those
-    with this address on connections in sight. How many rows went."""
+def _of_buyer(
+    email: str | None, lead_ids: Collection[int], sight: Sight
+) -> ColumnElement[bool] | None:
+    """A person's sales: those that made one of `lead_ids` a customer, and those with this
+    address on connections in sight (None: nothing to look for)."""
     conditions: list[ColumnElement[bool]] = []
     if lead_ids:
         conditions.append(Sale.lead_id.in_(list(lead_ids)))
     if email:
         by_address = Sale.email == email
         conditions.append(by_address if sight is None else by_address & _connection_in_sight(sight))
-    if not conditions:
+    return or_(*conditions) if conditions else None
+
+
+async def sales_of_buyer(
+    session: AsyncSession, *, email: str, lead_ids: Collection[int], sight: Sight
+) -> list[Sale]:
+    """A person's sales, oldest first (for the data subject's export)."""
+    condition = _of_buyer(email, lead_ids, sight)
+    if condition is None:
+        return []
+    return list(await session.scalars(select(Sale).where(condition).order_by(Sale.id)))
+
+
+async def forget_buyer(
+    session: AsyncSession, *, email: str | None, lead_ids: Collection[int], sight: Sight
+) -> int:
+    """Delete a person's sales (see `_of_buyer`); how many rows went."""
+    condition = _of_buyer(email, lead_ids, sight)
+    if condition is None:
         return 0
     result = await session.execute(
-        delete(Sale).where(or_(*conditions)).execution_options(synchronize_session=False)
+        delete(Sale).where(condition).execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -1,5 +1,5 @@
-"""A person's rights over their data: everything held about one email address (export), and
-erasure of a lead.
+"""A person's rights over their data: everything held about one email address (export: the
+leads, their consent ledgers and the shop's sales), and erasure of a lead.
 
 Erasure blanks the personal data and keeps the row, so counts and reports do not change: the
 address becomes `erased-<id>@invalid`, name, custom fields and the visit link are dropped, the
@@ -25,7 +25,7 @@ from app.errors import FieldError, ValidationFailed
 from app.idempotency import service as idempotency
 from app.leads import events, queries
 from app.leads.models import Lead
-from app.leads.schemas import ConsentEventRead, LeadRead, PersonExport, PersonLead
+from app.leads.schemas import ConsentEventRead, LeadRead, PersonExport, PersonLead, PersonSale
 
 __all__ = ["erase_lead", "erase_person", "erased_email", "export_person", "normalize_email"]
 
@@ -60,6 +60,9 @@ async def export_person(
     address = normalize_email(email)
     rows = await queries.leads_with_email(session, address, visible)
     ledger = await queries.consent_ledger(session, [row.lead.id for row in rows])
+    bought = await sales.sales_of_buyer(
+        session, email=address, lead_ids=[row.lead.id for row in rows], sight=visible
+    )
     return PersonExport(
         email=address,
         leads=[
@@ -73,6 +76,16 @@ async def export_person(
                 ],
             )
             for row in rows
+        ],
+        sales=[
+            PersonSale(
+                provider=sale.provider,
+                amount=format(sale.amount, "f"),
+                currency=sale.currency,
+                lead_id=str(sale.lead_id) if sale.lead_id is not None else None,
+                occurred_at=sale.occurred_at,
+            )
+            for sale in bought
         ],
     )
 

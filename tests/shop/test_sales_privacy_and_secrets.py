@@ -69,6 +69,31 @@ async def test_erasing_a_person_deletes_their_sales_matched_or_not(
     assert sorted(events) == ["evt_1", "evt_2", "evt_3"]
 
 
+async def test_the_persons_export_lists_their_sales(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    lead_id = world.anna_lead.id
+    connection, _ = await add_connection(
+        session, "stripe", handles=frozenset({world.anna.id}), secret=STRIPE_SECRET
+    )
+    await post_stripe(client, connection, checkout_event("evt_1", "fan@example.com", 4900))
+
+    export = await client.get(
+        "/api/v1/leads/export",
+        params={"email": "fan@example.com"},
+        headers=bearer(world.keys["read"]),
+    )
+
+    assert export.status_code == 200, export.text
+    (sale,) = export.json()["sales"]
+    assert (sale["provider"], sale["amount"], sale["currency"], sale["lead_id"]) == (
+        "stripe",
+        "49.00",
+        "EUR",
+        str(lead_id),
+    )
+
+
 async def test_erasing_one_lead_deletes_the_sales_that_made_it_a_customer(
     client: httpx.AsyncClient, session: AsyncSession, world: World
 ) -> None:
