@@ -48,6 +48,7 @@ __all__ = [
     "list_connections",
     "list_events",
     "mark_trouble",
+    "mark_working",
     "new_url_key",
     "note_event",
     "parse_id",
@@ -195,7 +196,7 @@ async def create_connection(
         secrets=cipher.encrypt(stored) if stored and cipher else None,
         secret_hint=mask(next(iter(stored.values()))) if stored else None,
         settings=options,
-        last_error=None if stored else f"Paste the {item.secret_label} to start receiving.",
+        last_error=None if stored else f"Paste the {(item.secret_label or '').lower()} to start.",
         created_by=created_by,
         created_at=now,
         updated_at=now,
@@ -314,7 +315,7 @@ async def note_event(
     detail: str | None = None,
 ) -> None:
     """What became of a claimed event; a failed one puts the connection in `error` with the
-    reason, any other clears a previous error (or "needs reconnect": the secret worked)."""
+    reason, any other clears a previous error."""
     now = utcnow()
     event.outcome = outcome
     event.lead_id = lead_id
@@ -326,10 +327,18 @@ async def note_event(
         connection.status = ConnectionStatus.ERROR.value
         connection.last_error = detail
         connection.last_error_at = now
-    elif connection.status in {ConnectionStatus.ERROR, ConnectionStatus.NEEDS_RECONNECT}:
+    elif connection.status == ConnectionStatus.ERROR.value:
         connection.status = ConnectionStatus.ACTIVE.value
         connection.last_error = None
     await session.flush()
+
+
+async def mark_working(session: AsyncSession, connection: Connection) -> None:
+    """Its stored secret just verified a request: a connection that needed one is active."""
+    if connection.status == ConnectionStatus.NEEDS_RECONNECT.value and connection.secrets:
+        connection.status = ConnectionStatus.ACTIVE.value
+        connection.last_error = None
+        await session.flush()
 
 
 async def mark_trouble(

@@ -100,5 +100,6 @@ async def receive(
         await connections.mark_trouble(session, connection, ConnectionStatus.ERROR, message)
         await session.commit()
         raise BadRequest(str(exc)) from exc
+    await connections.mark_working(session, connection)
     outcome = await shop.take_in(session, connection, received)
     return JSONResponse({"received": True, "outcome": outcome.value})
