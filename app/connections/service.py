@@ -36,6 +36,8 @@ from app.handles.visibility import Sight, sees_all
 
 __all__ = [
     "MAX_SECRET_LENGTH",
+    "SIGNING_SECRET",
+    "URL_KEY",
     "ConnectionView",
     "RotationResult",
     "cipher_of",
@@ -60,6 +62,7 @@ __all__ = [
 ]
 
 MAX_SECRET_LENGTH = 500
+# The names of the secrets in a connection's encrypted object.
 URL_KEY = "url_key"
 SIGNING_SECRET = "signing_secret"  # noqa: S105 - the name of a field, not a secret
 

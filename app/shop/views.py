@@ -31,8 +31,6 @@ __all__ = ["MAX_HOOK_BODY_BYTES", "router"]
 # far below this.
 MAX_HOOK_BODY_BYTES = 1024 * 1024
 SHOPS = frozenset({Provider.STRIPE.value, Provider.SHOPIFY.value, Provider.GUMROAD.value})
-SECRET = "signing_secret"  # noqa: S105 - the name of a field
-URL_KEY = "url_key"
 
 router = APIRouter(prefix="/hooks", include_in_schema=False, max_body_size=MAX_HOOK_BODY_BYTES)
 
@@ -54,15 +52,18 @@ async def _read(
     headers = request.headers
     if connection.provider == Provider.STRIPE.value:
         signatures.verify_stripe(
-            body, headers.get("stripe-signature"), secrets.get(SECRET, ""), now=time.time()
+            body,
+            headers.get("stripe-signature"),
+            secrets.get(connections.SIGNING_SECRET, ""),
+            now=time.time(),
         )
         return events.read_stripe(body)
     if connection.provider == Provider.SHOPIFY.value:
         signatures.verify_shopify(
-            body, headers.get("x-shopify-hmac-sha256"), secrets.get(SECRET, "")
+            body, headers.get("x-shopify-hmac-sha256"), secrets.get(connections.SIGNING_SECRET, "")
         )
         return events.read_shopify(body, headers)
-    signatures.verify_gumroad(request.query_params.get("key"), secrets.get(URL_KEY, ""))
+    signatures.verify_gumroad(request.query_params.get("key"), secrets.get(connections.URL_KEY, ""))
     form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
     seller = connection.settings.get("seller_id")
     if seller and form.get("seller_id") != seller:
