@@ -1,7 +1,8 @@
 """Domain errors that carry their HTTP status, and the one handler that renders every error.
 
-Under `/api` an error is `application/problem+json` (RFC 9457) with an `errors` list naming each
-bad field; everywhere else it is a small HTML page a visitor can read.
+Under `/api` (and `/hooks`, which shops call) an error is `application/problem+json` (RFC 9457)
+with an `errors` list naming each bad field; everywhere else it is a small HTML page a visitor
+can read.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ class ServiceUnavailable(AppError):
 
 def _is_api(request: Request) -> bool:
     path = request.url.path
-    return path == "/api" or path.startswith("/api/") or path == "/openapi.json"
+    return path == "/api" or path.startswith(("/api/", "/hooks/")) or path == "/openapi.json"
 
 
 def render_error(

@@ -40,6 +40,7 @@ from app.outbox_handlers import outbox_worker
 from app.pages import views as pages_views
 from app.rate_limits import RateLimiter
 from app.security_headers import SecurityHeadersMiddleware
+from app.shop import views as shop_views
 
 __all__ = ["LeadlinkApp", "app_factory", "create_app", "front_layers"]
 
@@ -162,6 +163,7 @@ def create_app(
     app.include_router(pages_views.router)
     app.include_router(admin_views.router)
     app.include_router(api_router)
+    app.include_router(shop_views.router)
     install_assets(app)
     return app
 

@@ -1,6 +1,7 @@
 """Every domain's ORM models in one import, for Alembic and the tests (nothing else lives here)."""
 
 from app.api_keys.models import ApiKey, api_key_handles
+from app.connections.models import Connection, ConnectionEvent, Sale, connection_handles
 from app.db import Base
 from app.delivery.models import OutboxMessage
 from app.handles.models import Handle
@@ -29,6 +30,8 @@ from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 __all__ = [
     "ApiKey",
     "Base",
+    "Connection",
+    "ConnectionEvent",
     "ConsentEvent",
     "Handle",
     "IdempotencyKey",
@@ -40,6 +43,7 @@ __all__ = [
     "ReportMonth",
     "ReportZoneOffset",
     "Route",
+    "Sale",
     "SocialMetric",
     "StoredFile",
     "StoredFileChunk",
@@ -53,5 +57,6 @@ __all__ = [
     "WebhookDelivery",
     "WebhookEndpoint",
     "api_key_handles",
+    "connection_handles",
     "user_handles",
 ]

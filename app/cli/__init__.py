@@ -10,6 +10,7 @@ from app.cli.serving import serve, worker
 from app.cli.setup import demo, migrate
 from app.command import out
 from app.command_help import CommandGroup
+from app.connections.cli import connections_cli
 from app.leads.cli import leads_cli
 from app.links.cli import handles_cli, visits_cli
 from app.pages.cli import pages_cli
@@ -42,6 +43,7 @@ cli.add_typer(users_cli, name="users")
 cli.add_typer(metrics_cli, name="metrics")
 cli.add_typer(rollups_cli, name="rollups")
 cli.add_typer(visits_cli, name="visits")
+cli.add_typer(connections_cli, name="connections")
 
 
 def main() -> None:
