@@ -21,9 +21,13 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 __all__ = ["Drain"]
+
+Handler = Callable[[int, FrameType | None], Any]
 
 logger = logging.getLogger(__name__)
 
@@ -60,16 +64,10 @@ class Drain:
         signal.signal(signal.SIGTERM, on_sigterm)
         return True
 
-    def _begin(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        previous: signal.Handlers | object,
-        signum: int,
-    ) -> None:
+    def _begin(self, loop: asyncio.AbstractEventLoop, previous: Handler, signum: int) -> None:
         logger.warning(
             "SIGTERM: /readyz answers 503 for %.1f s while requests are still served, "
             "then the server stops (LEADLINK_SHUTDOWN_DRAIN_SECONDS)",
             self.seconds,
         )
-        assert callable(previous)
         loop.call_later(self.seconds, previous, signum, None)

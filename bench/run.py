@@ -23,6 +23,11 @@ and 1,000,000 leads). ``--growth`` seeds two databases per engine, at scale / 10
 measures the chosen scenarios (default: the reports) on both and prints the p95 ratio. The CSV
 export is not a wrk scenario: it is downloaded once, streamed, while the server's RSS is sampled.
 
+``--scenario replicas`` (PostgreSQL only; chosen alone, it picks PostgreSQL) is not one server
+under wrk: it serves the one-link page from one process, then from two on the same database,
+with wrk's two threads spread over them and nothing pinned, and prints the ratio
+(``bench.replicas``).
+
 Adding a scenario: append a ``Scenario`` to ``SCENARIOS`` (``--scenario NAME`` then picks it).
 ``method``, ``path``, ``headers`` and ``body`` describe one request; ``wrk_lua`` is extra wrk Lua,
 e.g. a ``request()`` that varies it (the global ``bench_run`` is a token unique to each wrk run,

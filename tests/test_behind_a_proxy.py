@@ -108,9 +108,7 @@ async def test_one_link_visitors_are_told_apart_behind_two_proxies(
             assert response.status_code == 200
         await app.state.one_link.writer.flush()
         async with app.state.database.session(write=False) as reading:
-            rollup = await reading.scalar(
-                select(VisitRollup).where(VisitRollup.page_id == page_id)
-            )
+            rollup = await reading.scalar(select(VisitRollup).where(VisitRollup.page_id == page_id))
 
     assert rollup is not None
     assert (rollup.visits, rollup.unique_visitors) == (3, 2)

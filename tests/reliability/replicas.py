@@ -23,7 +23,7 @@ import socket
 import subprocess
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -60,6 +60,7 @@ __all__ = [
     "LogLine",
     "haproxy_config",
     "haproxy_or_skip",
+    "portable_lines",
     "redis_or_skip",
 ]
 
@@ -116,7 +117,6 @@ def haproxy_config(
         "global",
         f"    stats socket {stats_socket} mode 600 level admin",
         "    log stdout format raw local0 info",
-        "    maxconn 4096",
         "",
         "defaults",
         "    mode http",
@@ -149,6 +149,15 @@ def haproxy_config(
         "",
     ]
     return "\n".join(lines)
+
+
+MACHINE_SPECIFIC = ("bind ", "server ", "source ")
+
+
+def portable_lines(config: str) -> list[str]:
+    """A configuration's lines without the ones naming this machine's addresses and ports."""
+    lines = [line.strip() for line in config.splitlines()]
+    return [line for line in lines if line and not line.startswith(MACHINE_SPECIFIC)]
 
 
 @dataclass(frozen=True)
@@ -459,9 +468,9 @@ class Cluster:
             env.update(settings)
             replicas = {name: Replica(name, free_port(), env, work_dir) for name in ("a", "b")}
             workers = [Worker(f"w{n}", env, work_dir / f"worker-{n}.log") for n in (1, 2)]
-            await asyncio.gather(
-                *(asyncio.to_thread(process.start) for process in [*replicas.values(), *workers])
-            )
+            starts = [replica.start for replica in replicas.values()]
+            starts += [worker.start for worker in workers]
+            await asyncio.gather(*(asyncio.to_thread(start) for start in starts))
             ports = {name: replica.port for name, replica in replicas.items()}
             proxy = await asyncio.to_thread(HAProxy.start, work_dir, ports)
             for name in replicas:
@@ -472,12 +481,14 @@ class Cluster:
         finally:
             if proxy is not None:
                 await asyncio.to_thread(proxy.stop)
-            running = [
-                *(r for r in replicas.values() if r.server and r.server.process.poll() is None),
-                *(w for w in workers if w.process and w.process.poll() is None),
+            stops: list[Callable[[], int]] = [
+                replica.stop
+                for replica in replicas.values()
+                if replica.server and replica.server.process.poll() is None
             ]
+            stops += [w.stop for w in workers if w.process and w.process.poll() is None]
             await asyncio.gather(
-                *(asyncio.to_thread(process.stop) for process in running), return_exceptions=True
+                *(asyncio.to_thread(stop) for stop in stops), return_exceptions=True
             )
             await smtp.stop()
             hooks.close()

@@ -16,7 +16,9 @@ The figures are printed (`pytest -s`) and the brief of each phase is in its help
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
+import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,10 +27,16 @@ from pathlib import Path
 import pytest
 
 from tests.databases import FreshDatabases
-from tests.reliability.replicas import BROWSER, Cluster, Tally
-from tests.servers import RawConnection
-
-pytestmark = [pytest.mark.slow, pytest.mark.postgresql_only]
+from tests.reliability.replicas import (
+    BROWSER,
+    CHECK_INTERVAL_MS,
+    Cluster,
+    Tally,
+    haproxy_config,
+    haproxy_or_skip,
+    portable_lines,
+)
+from tests.servers import REPO_ROOT, RawConnection
 
 PAIRS = 60  # addresses each sent twice at the same moment
 SINGLES = 40
@@ -42,6 +50,28 @@ PAUSE_SECONDS = 0.05
 CUT = (OSError, AssertionError, asyncio.IncompleteReadError)  # a request without an answer
 
 
+def test_the_documented_haproxy_configuration_is_the_tested_one(tmp_path: Path) -> None:
+    production = (REPO_ROOT / "docs" / "production.md").read_text()
+    documented = re.search(r"```haproxy\n(.*?)```", production, re.DOTALL)
+    assert documented is not None, "docs/production.md shows no HAProxy configuration"
+    tested = haproxy_config(
+        port=80,
+        servers={"a": 8000, "b": 8000},
+        stats_socket=Path("/run/haproxy/admin.sock"),
+        check_interval_ms=CHECK_INTERVAL_MS,
+    )
+    assert portable_lines(documented.group(1)) == portable_lines(tested)
+    # And HAProxy itself accepts it as written (with a socket path this test may use).
+    config = tmp_path / "documented.cfg"
+    config.write_text(documented.group(1).replace("/run/haproxy", str(tmp_path)))
+    check = subprocess.run(
+        [haproxy_or_skip(), "-c", "-f", str(config)], capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.postgresql_only
 async def test_two_replicas_behind_a_proxy_lose_nothing_and_share_their_limits(
     fresh_databases: FreshDatabases, tmp_path: Path
 ) -> None:
