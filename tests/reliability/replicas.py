@@ -21,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -188,7 +189,8 @@ class HAProxy:
     def start(cls, work_dir: Path, servers: dict[str, int]) -> HAProxy:
         binary = haproxy_or_skip()
         port = free_port()
-        stats_socket = work_dir / "haproxy.sock"
+        # A Unix socket's path must fit in 108 bytes, which a deep temporary directory may not.
+        stats_socket = Path(tempfile.mkdtemp(prefix="haproxy-")) / "stats.sock"
         config = work_dir / "haproxy.cfg"
         config.write_text(
             haproxy_config(
@@ -275,6 +277,7 @@ class HAProxy:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        shutil.rmtree(self.stats_socket.parent, ignore_errors=True)
 
 
 # --- leadlink processes ---------------------------------------------------------------------------
