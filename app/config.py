@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     redis_url: str | None = None
+    # Every rate-limit key in Redis starts with this, so instances sharing one Redis stay apart.
+    redis_key_prefix: str = Field(default="leadlink", min_length=1, pattern=r"^[A-Za-z0-9._:-]+$")
 
     smtp_host: str | None = None
     smtp_port: int = 587
@@ -93,6 +95,9 @@ class Settings(BaseSettings):
     max_header_count: int = Field(default=100, ge=10)
     header_timeout_seconds: float = Field(default=10.0, gt=0)
     body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # On SIGTERM, `/readyz` answers 503 this long before `leadlink serve` stops accepting, so a
+    # proxy's health checks move traffic away first (app.draining). 0: stop at once.
+    shutdown_drain_seconds: float = Field(default=0.0, ge=0, le=300)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -25,6 +25,7 @@ from app.api_keys.middleware import ApiBodyGate
 from app.assets import install_assets
 from app.config import Settings, get_settings
 from app.db import Database, create_engine
+from app.draining import Drain
 from app.errors import install_error_handlers
 from app.health import views as health_views
 from app.leads import views as leads_views
@@ -92,7 +93,11 @@ class LeadlinkApp(FastAPI):
 
 
 def create_app(
-    settings: Settings, *, database: Database | None = None, freeze_heap: bool = False
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    freeze_heap: bool = False,
+    drain_on_sigterm: bool = False,
 ) -> FastAPI:
     """Build the ASGI app. Tests pass a `database` bound to a connection they roll back.
 
@@ -100,6 +105,9 @@ def create_app(
     collector's sight (`gc.freeze()`): the modules, models and compiled templates never become
     garbage, and without it every full collection walked them: a long pause in a request now
     and then (docs/bench.md, "Measured design decisions").
+
+    `drain_on_sigterm` (the served process) installs the drain of `LEADLINK_SHUTDOWN_DRAIN_SECONDS`
+    (app/draining.py); an app under test never touches its process's signal handlers.
     """
 
     @asynccontextmanager
@@ -125,6 +133,8 @@ def create_app(
             retention.start()
         if settings.outbox_in_process:
             outbox.start()
+        if drain_on_sigterm:
+            app.state.drain.install()
         if freeze_heap:
             gc.collect()
             gc.freeze()
@@ -150,6 +160,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
+    app.state.drain = Drain(settings.shutdown_drain_seconds)
     app.state.lead_links = LeadLinks(
         settings.base_url, LeadTokens(settings.secret_key.get_secret_value())
     )
@@ -172,4 +183,4 @@ def app_factory() -> FastAPI:
     """Entry point for `uvicorn --factory app.main:app_factory` (settings from the environment)."""
     settings = get_settings()
     configure_logging(settings)
-    return create_app(settings, freeze_heap=True)
+    return create_app(settings, freeze_heap=True, drain_on_sigterm=True)

@@ -56,7 +56,9 @@ def serve(
     """Serve leadlink over HTTP.
 
     The database schema must be current (`leadlink migrate`). uvicorn with uvloop and
-    httptools; a response's head and body go out in one write.
+    httptools; a response's head and body go out in one write. On SIGTERM the requests in
+    flight finish and buffered visits are written; with LEADLINK_SHUTDOWN_DRAIN_SECONDS set,
+    /readyz answers 503 for that long first, so a proxy moves traffic away.
     """
     settings = _settings_for_a_current_schema()
     configure_logging(settings)

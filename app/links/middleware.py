@@ -86,7 +86,11 @@ class OneLinkMiddleware:
         headers: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
             if name in HEADER_NAMES:
-                headers[name] = value
+                if name == b"x-forwarded-for" and name in headers:
+                    # One chain from every line (app.client_ip.joined_forwarded_for says why).
+                    headers[name] += b", " + value
+                else:
+                    headers[name] = value
         client = scope.get("client")
         request = LinkRequest(
             method=scope["method"],
