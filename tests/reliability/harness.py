@@ -207,10 +207,15 @@ class VisitTally:
 
 
 def tally_visits(
-    load: Load, stored: Stored, *, killed_at: float, restarted_at: float | None = None
+    load: Load,
+    stored: Stored,
+    *,
+    killed_at: float | None = None,
+    restarted_at: float | None = None,
 ) -> VisitTally:
-    """`killed_at`: when the server was killed (time.monotonic()); `restarted_at`: when the new
-    one answered (a visit answered after it was never in the killed server's buffer)."""
+    """`killed_at`: when the server was killed (time.monotonic()), if it was; `restarted_at`:
+    when the new one answered (a visit answered after it was never in the killed server's
+    buffer)."""
     signer = Signer(SECRET, ATTRIBUTION_PURPOSE)
     answered: dict[str, float] = {}
     for record in load.clicks:
@@ -221,6 +226,8 @@ def tally_visits(
         answered[attribution.visit_ref] = record.answered_at
     counts = Counter(stored.visit_refs)
     lost = [at for ref, at in answered.items() if ref not in counts]
+    if killed_at is None:
+        killed_at = float("-inf")  # no kill: nothing may be lost, nothing was "before" it
     window = killed_at - VISIT_INTERVAL_SECONDS
     return VisitTally(
         answered=len(answered),
@@ -306,8 +313,9 @@ async def kill_round(
     load.start()
     try:
         await wait_for(
-            lambda: load.acknowledged_opt_ins >= WARM_OPT_INS
-            and load.answered_clicks >= WARM_CLICKS,
+            lambda: (
+                load.acknowledged_opt_ins >= WARM_OPT_INS and load.answered_clicks >= WARM_CLICKS
+            ),
             within=LOAD_DEADLINE,
             what="the load's first answers",
         )
@@ -328,8 +336,10 @@ async def kill_round(
             what="a 303 from the restarted server",
         )
         await wait_for(
-            lambda: load.acknowledged_opt_ins >= opt_ins_then + AFTER_OPT_INS
-            and load.answered_clicks >= clicks_then + AFTER_CLICKS,
+            lambda: (
+                load.acknowledged_opt_ins >= opt_ins_then + AFTER_OPT_INS
+                and load.answered_clicks >= clicks_then + AFTER_CLICKS
+            ),
             within=LOAD_DEADLINE,
             what="the load after the restart",
         )
