@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
 from app.config import Settings
@@ -200,6 +202,11 @@ class Database:
             )
             if self.dialect_name == "sqlite":
                 self._sqlite_writer = asyncio.Lock()
+                event.listen(bind.sync_engine, "connect", _note_opened)
+                event.listen(bind.sync_engine, "checkout", self._refuse_read_only_era)
+        # Connections opened before this moment are closed when next checked out (SQLite: they
+        # may have opened the file read-only).
+        self._reopen_before = float("-inf")
 
     @property
     def single_connection(self) -> bool:
@@ -214,8 +221,13 @@ class Database:
             async with asyncio.timeout(self.lock_timeout):
                 await self._sqlite_writer.acquire()
             try:
-                async with factory() as session:
-                    yield session
+                try:
+                    async with factory() as session:
+                        yield session
+                except DBAPIError as exc:
+                    if _is_sqlite_read_only(exc):
+                        self._open_sqlite_again()
+                    raise
                 if session.info.pop(_CHECKPOINT_AFTER_COMMIT, False):
                     await self._checkpoint_sqlite()
             finally:
@@ -227,6 +239,25 @@ class Database:
             return
         async with self._turns, factory() as session:
             yield session
+
+    def _open_sqlite_again(self) -> None:
+        """SQLite refused a write because the file was opened read-only (its filesystem was
+        read-only, or the file's permissions): every connection of this process must be closed
+        and opened again once it is writable. They share the file's lock and index state, so
+        one that is still open keeps even a new one read-only; each is closed the next time it
+        is checked out (`_refuse_read_only_era`), and the writes after that succeed as soon as
+        the file can be written (docs/reliability.md, Read-only database)."""
+        self._reopen_before = time.monotonic()
+        logger.error(
+            "the SQLite database is read-only (its filesystem or file permissions): "
+            "opening its connections again as they are used"
+        )
+
+    def _refuse_read_only_era(self, _dbapi: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        # A pool `checkout` hook: DisconnectionError makes the pool close this connection and
+        # hand out a newly opened one instead (SQLAlchemy's documented pessimistic recipe).
+        if record.info.get(_OPENED_AT, float("-inf")) < self._reopen_before:
+            raise DisconnectionError("opened before the database was found read-only")
 
     async def _checkpoint_sqlite(self) -> None:
         """Copy the write-ahead log into the database file and empty it, so that data just
@@ -243,6 +274,19 @@ class Database:
     async def dispose(self) -> None:
         if self.owns_engine and isinstance(self.bind, AsyncEngine):
             await self.bind.dispose()
+
+
+_OPENED_AT = "leadlink.opened_at"
+
+
+def _note_opened(_dbapi: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_OPENED_AT] = time.monotonic()
+
+
+def _is_sqlite_read_only(exc: DBAPIError) -> bool:
+    """SQLITE_READONLY or one of its extended codes ("attempt to write a readonly database")."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_READONLY
 
 
 def checkpoint_after_commit(session: AsyncSession) -> None:

@@ -15,7 +15,7 @@ import random
 import signal
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,7 +167,8 @@ class OptInTally:
         return not (self.lost or self.duplicates or self.half_written or self.unknown)
 
 
-def tally_opt_ins(load: Load, stored: Stored) -> OptInTally:
+def tally_opt_ins(load: Load, stored: Stored, *, others: Collection[str] = ()) -> OptInTally:
+    """`others`: addresses another load of the same database sent (neither ours nor unknown)."""
     sent = {record.email for record in load.opt_ins}
     acknowledged = {record.email for record in load.opt_ins if record.status == 303}
     unanswered = {record.email for record in load.opt_ins if record.status is None}
@@ -189,7 +190,7 @@ def tally_opt_ins(load: Load, stored: Stored) -> OptInTally:
             for email, lead_id in ours.items()
             if stored.consents[lead_id] == 0 or stored.first_emails[lead_id] == 0
         ),
-        unknown=sorted(set(stored.leads) - sent),
+        unknown=sorted(set(stored.leads) - sent - set(others)),
     )
 
 

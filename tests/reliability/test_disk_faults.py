@@ -1,0 +1,238 @@
+"""Fault 5: the SQLite file's disk full, and its filesystem read-only, under a running `leadlink
+serve`.
+
+The database lives on a small tmpfs mounted for the test (so we, as root, meet the limits a
+service account would). Full: a filler file takes the last byte; opt-ins get a 503 page with
+Retry-After, the one link keeps answering, nothing is half-written, and once the filler is
+deleted everything succeeds again without a restart. Read-only: a filesystem cannot be turned
+read-only under a process writing to it (the kernel refuses), so the test does what a crash
+and a bad remount do: the server is killed, the filesystem remounted read-only, the server
+started on it; opt-ins get the 503 page, and once the filesystem is writable again they succeed
+without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.databases import IN_CI
+from tests.reliability.harness import (
+    START_DEADLINE,
+    aged_attribution_token,
+    read_stored,
+    record_figures,
+    seed,
+    server_env,
+    tally_opt_ins,
+    tally_visits,
+    wait_for,
+)
+from tests.reliability.load import Load, OptInRecord
+from tests.servers import RunningServer, start_server
+
+pytestmark = pytest.mark.slow
+
+DISK_SIZE = "4m"  # the seeded database takes 0.3 MB
+REFUSED = 10  # 503s to see while the fault lasts
+RECOVERED = 20  # 303s to see once it is over
+RECOVERY_LIMIT_SECONDS = 10.0
+
+
+def _mount(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - fixed command, our own arguments
+        ["mount", *args], capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MB tmpfs mounted at tmp_path/disk for the test, unmounted afterwards."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    result = _mount("-t", "tmpfs", "-o", f"size={DISK_SIZE},mode=0755", "tmpfs", str(folder))
+    if result.returncode != 0:
+        problem = f"mounting a tmpfs needs root (or CAP_SYS_ADMIN): {result.stderr.strip()}"
+        if IN_CI:
+            pytest.fail(f"CI=true runs the disk faults: {problem}")
+        pytest.skip(problem)
+    try:
+        yield folder
+    finally:
+        if subprocess.run(["umount", str(folder)], check=False, timeout=30).returncode:  # noqa: S607
+            subprocess.run(["umount", "-l", str(folder)], check=False, timeout=30)  # noqa: S607
+
+
+def _fill(folder: Path) -> int:
+    """Write a filler file until the filesystem is full; returns its size."""
+    size = 0
+    chunk = b"\0" * 4096
+    with (folder / "filler").open("wb", buffering=0) as filler:
+        while True:
+            try:
+                size += filler.write(chunk)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+                return size
+
+
+def _refusals(records: list[OptInRecord], since: float) -> list[OptInRecord]:
+    return [r for r in records if r.status != 303 and r.answered_at - r.seconds >= since]
+
+
+async def _start(env: dict[str, str], log: Path, port: int | None = None) -> RunningServer:
+    return await asyncio.to_thread(start_server, env, log, port=port, timeout=START_DEADLINE)
+
+
+async def test_a_full_disk_refuses_opt_ins_and_recovers_by_itself(
+    small_disk: Path, tmp_path: Path, artifacts_dir: Path
+) -> None:
+    url = f"sqlite+aiosqlite:///{small_disk / 'leadlink.db'}"
+    await seed(url, tmp_path)
+    server = await _start(server_env(tmp_path, url), tmp_path / "serve.log")
+    token = await aged_attribution_token(server.port)
+    load = Load(server.port, token, email_prefix="full", opt_ins_in_flight=4, clicks_in_flight=8)
+    load.start()
+    try:
+        await wait_for(lambda: load.acknowledged_opt_ins >= 10, within=60, what="opt-ins")
+        full_at = time.monotonic()
+        clicks_before = load.answered_clicks
+        filler = await asyncio.to_thread(_fill, small_disk)
+        await wait_for(
+            lambda: len(_refusals(load.opt_ins, full_at)) >= REFUSED,
+            within=60,
+            what=f"{REFUSED} opt-ins refused on a full disk",
+        )
+        clicks_while_full = load.answered_clicks - clicks_before
+        freed_at = time.monotonic()
+        (small_disk / "filler").unlink()
+        acknowledged = load.acknowledged_opt_ins
+        await wait_for(
+            lambda: load.acknowledged_opt_ins >= acknowledged + RECOVERED,
+            within=60,
+            what="opt-ins accepted once space returned",
+        )
+    finally:
+        await load.stop()
+        await asyncio.to_thread(server.stop, signal.SIGTERM, 30)
+    stored = await read_stored(url, tmp_path)
+    opt_ins = tally_opt_ins(load, stored)
+    visits = tally_visits(load, stored)
+    refused = _refusals(load.opt_ins, full_at)
+    recovered_at = min(
+        r.answered_at for r in load.opt_ins if r.status == 303 and r.answered_at > freed_at
+    )
+    last_refusal = max((r.answered_at for r in refused), default=freed_at)
+    log = server.output()
+    record_figures(
+        artifacts_dir,
+        "disk-full",
+        f"filler written: {filler // 1024} KB\n"
+        f"opt-ins refused while full: {len(refused)} (statuses {sorted({r.status for r in refused}, key=str)})\n"
+        f"clicks answered (200) while full: {clicks_while_full}\n"
+        f"first 303 after space returned: {recovered_at - freed_at:.2f} s\n"
+        f"last refusal after space returned: {max(0.0, last_refusal - freed_at):.2f} s\n"
+        f"opt-ins acknowledged / stored: {opt_ins.acknowledged} / {opt_ins.acknowledged - len(opt_ins.lost)}\n"
+        f"visits answered / stored: {visits.answered} / {visits.stored}",
+    )
+
+    assert all(r.status == 503 for r in refused), sorted({r.status for r in refused}, key=str)
+    assert all(r.retry_after == "5" and r.content_type.startswith("text/html") for r in refused)
+    assert set(load.click_statuses()) == {200}, load.click_statuses()
+    assert recovered_at - freed_at < RECOVERY_LIMIT_SECONDS
+    assert opt_ins.held, opt_ins
+    assert visits.lost == 0 and visits.duplicates == 0, visits
+    assert "database or disk is full" in log, log[-3000:]
+
+
+async def test_a_read_only_database_refuses_opt_ins_and_recovers_by_itself(
+    small_disk: Path, tmp_path: Path, artifacts_dir: Path
+) -> None:
+    url = f"sqlite+aiosqlite:///{small_disk / 'leadlink.db'}"
+    await seed(url, tmp_path)
+    env = server_env(tmp_path, url)
+    crashed = await _start(env, tmp_path / "crashed.log")
+    before = Load(
+        crashed.port,
+        await aged_attribution_token(crashed.port),
+        email_prefix="before",
+        opt_ins_in_flight=4,
+        clicks_in_flight=0,
+    )
+    before.start()
+    try:
+        await wait_for(lambda: before.acknowledged_opt_ins >= 10, within=60, what="opt-ins")
+    finally:
+        await before.stop()
+    # A crash leaves the write-ahead log and its index beside the file (which a reader on a
+    # read-only filesystem needs); then the filesystem comes back read-only.
+    await asyncio.to_thread(crashed.stop, signal.SIGKILL)
+    remount = _mount("-o", "remount,ro", str(small_disk))
+    assert remount.returncode == 0, remount.stderr
+    try:
+        server = await _start(env, tmp_path / "serve.log", port=crashed.port)
+        try:
+            load = Load(
+                server.port,
+                await aged_attribution_token(server.port),
+                email_prefix="read-only",
+                opt_ins_in_flight=4,
+                clicks_in_flight=8,
+            )
+            load.start()
+            try:
+                await wait_for(
+                    lambda: len(_refusals(load.opt_ins, load.started_at)) >= REFUSED,
+                    within=60,
+                    what=f"{REFUSED} opt-ins refused on a read-only filesystem",
+                )
+                writable_at = time.monotonic()
+                remount = _mount("-o", "remount,rw", str(small_disk))
+                assert remount.returncode == 0, remount.stderr
+                acknowledged = load.acknowledged_opt_ins
+                await wait_for(
+                    lambda: load.acknowledged_opt_ins >= acknowledged + RECOVERED,
+                    within=60,
+                    what="opt-ins accepted once the filesystem was writable",
+                )
+            finally:
+                await load.stop()
+        finally:
+            await asyncio.to_thread(server.stop, signal.SIGTERM, 30)
+    finally:
+        _mount("-o", "remount,rw", str(small_disk))  # for the unmount, whatever happened
+    stored = await read_stored(url, tmp_path)
+    opt_ins = tally_opt_ins(load, stored, others=[r.email for r in before.opt_ins])
+    earlier = tally_opt_ins(before, stored, others=[r.email for r in load.opt_ins])
+    visits = tally_visits(load, stored)
+    refused = [r for r in load.opt_ins if r.status != 303]
+    recovered_at = min(
+        r.answered_at for r in load.opt_ins if r.status == 303 and r.answered_at > writable_at
+    )
+    last_refusal = max((r.answered_at for r in refused), default=writable_at)
+    log = server.output()
+    record_figures(
+        artifacts_dir,
+        "read-only",
+        f"opt-ins refused while read-only: {len(refused)}\n"
+        f"clicks answered while read-only and after: {dict(load.click_statuses())}\n"
+        f"first 303 after the remount: {recovered_at - writable_at:.2f} s\n"
+        f"last refusal after the remount: {max(0.0, last_refusal - writable_at):.2f} s\n"
+        f"opt-ins acknowledged / stored: {opt_ins.acknowledged} / {opt_ins.acknowledged - len(opt_ins.lost)}\n"
+        f"visits answered / stored: {visits.answered} / {visits.stored}",
+    )
+
+    assert refused and all(r.status == 503 for r in refused), {r.status for r in refused}
+    assert all(r.retry_after == "5" and r.content_type.startswith("text/html") for r in refused)
+    assert set(load.click_statuses()) == {200}, load.click_statuses()
+    assert recovered_at - writable_at < RECOVERY_LIMIT_SECONDS
+    assert opt_ins.held and earlier.held, (opt_ins, earlier)
+    assert visits.lost == 0 and visits.duplicates == 0, visits
+    assert "readonly database" in log, log[-3000:]
