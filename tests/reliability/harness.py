@@ -15,7 +15,7 @@ import random
 import signal
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,7 +107,8 @@ async def aged_attribution_token(port: int) -> str:
     finally:
         connection.close()
     found = TOKEN_FIELD.search(response.body)
-    assert response.status == 200 and found is not None, response
+    assert response.status == 200, response
+    assert found is not None, response.body[:500]
     signer = Signer(SECRET, ATTRIBUTION_PURPOSE)
     values, issued = signer.unsign_fields(found.group(1).decode())
     return signer.sign_fields(values, now=issued - 5)
@@ -138,8 +139,8 @@ async def read_stored(database_url: str, workdir: Path) -> Stored:
             )
             refs = await connection.scalars(select(Visit.ref))
             return Stored(
-                {email: lead_id for email, lead_id in leads},
-                Counter({lead_id: count for lead_id, count in consents}),
+                dict(leads.all()),
+                Counter(dict(consents.all())),
                 Counter({lead_id: count for lead_id, count in emails if lead_id is not None}),
                 list(refs),
             )
@@ -165,6 +166,14 @@ class OptInTally:
     @property
     def held(self) -> bool:
         return not (self.lost or self.duplicates or self.half_written or self.unknown)
+
+    @property
+    def acknowledged_stored(self) -> int:
+        return self.acknowledged - len(self.lost)
+
+    @property
+    def acknowledged_vs_stored(self) -> str:
+        return f"{self.acknowledged} / {self.acknowledged_stored}"
 
 
 def tally_opt_ins(load: Load, stored: Stored, *, others: Collection[str] = ()) -> OptInTally:
@@ -223,7 +232,8 @@ def tally_visits(
         if record.token is None:
             continue
         attribution = read_attribution(signer, record.token.decode())
-        assert attribution is not None and attribution.visit_ref, record
+        assert attribution is not None, record
+        assert attribution.visit_ref, record
         answered[attribution.visit_ref] = record.answered_at
     counts = Counter(stored.visit_refs)
     lost = [at for ref, at in answered.items() if ref not in counts]
@@ -365,9 +375,14 @@ async def kill_round(
     )
 
 
-def record_figures(artifacts_dir: Path, name: str, text: str) -> None:
-    """Print a fault's figures and keep them in test-artifacts/reliability/NAME.txt (pytest shows
-    the print with -s; the file stays for people to read after the run)."""
+def record_figures(artifacts_dir: Path, name: str, figures: str | Mapping[str, object]) -> None:
+    """Print a fault's figures (a table, or one line per label) and keep them in
+    test-artifacts/reliability/NAME.txt: pytest shows the print with -s, the file stays for
+    people to read after the run (docs/reliability.md quotes them)."""
+    if isinstance(figures, str):
+        text = figures
+    else:
+        text = "\n".join(f"{label:44} {value}" for label, value in figures.items())
     folder = artifacts_dir / "reliability"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.txt").write_text(text + "\n", encoding="utf-8")

@@ -38,6 +38,7 @@ BROWSER_USER_AGENT = (
 )
 TOKEN_FIELD = re.compile(rb'name="a" value="([^"]+)"')
 REQUEST_TIMEOUT = 30.0
+STOP_DEADLINE = 60.0
 # While the server is down, each worker knocks again after 50 ms, doubling to 500 ms (eighty
 # workers knocking every 20 ms cost the starting server as much CPU as its own start).
 FIRST_RECONNECT_PAUSE = 0.05
@@ -74,12 +75,11 @@ class HttpConnection:
         *,
         body: bytes = b"",
         headers: dict[str, str] | None = None,
-        timeout: float = REQUEST_TIMEOUT,
     ) -> Response:
         if self._streams is None:
             try:
                 self._streams = await asyncio.wait_for(
-                    asyncio.open_connection("127.0.0.1", self.port), timeout
+                    asyncio.open_connection("127.0.0.1", self.port), REQUEST_TIMEOUT
                 )
             except (OSError, TimeoutError) as exc:
                 raise NotConnected(str(exc)) from exc
@@ -94,7 +94,7 @@ class HttpConnection:
             lines.append(f"Content-Length: {len(body)}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         try:
-            return await asyncio.wait_for(self._exchange(head + body), timeout)
+            return await asyncio.wait_for(self._exchange(head + body), REQUEST_TIMEOUT)
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
             self.close()
             raise ConnectionLost(f"{type(exc).__name__}: {exc}") from exc
@@ -178,10 +178,10 @@ class Load:
             *(asyncio.create_task(self._click_worker()) for _ in range(self.clicks_in_flight)),
         ]
 
-    async def stop(self, timeout: float = 60.0) -> None:
+    async def stop(self) -> None:
         """Let every request in flight finish (or fail), then end the workers."""
         self._stopping.set()
-        await asyncio.wait_for(asyncio.gather(*self._tasks), timeout)
+        await asyncio.wait_for(asyncio.gather(*self._tasks), STOP_DEADLINE)
 
     @property
     def acknowledged_opt_ins(self) -> int:

@@ -70,7 +70,9 @@ def format_table(results: list[tuple[int, KillRound]]) -> str:
     ]
     for number, result in results:
         cells = _row(number, result)
-        lines.append("  ".join(cell.rjust(width) for cell, (_, width) in zip(cells, COLUMNS)))
+        lines.append(
+            "  ".join(cell.rjust(width) for cell, (_, width) in zip(cells, COLUMNS, strict=True))
+        )
     return "\n".join(lines)
 
 

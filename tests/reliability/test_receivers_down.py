@@ -12,6 +12,7 @@ accepted delivery per event id.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 import signal
@@ -84,11 +85,11 @@ class WebhookReceiver:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-            headers = dict(
-                (name.strip().lower(), value.strip())
+            headers = {
+                name.strip().lower(): value.strip()
                 for name, _, value in (line.partition(":") for line in head.split("\r\n")[1:])
                 if name
-            )
+            }
             await reader.readexactly(int(headers.get("content-length", "0")))
             status = self.status
             self.received.append((headers.get("leadlink-id", ""), time.monotonic(), status))
@@ -131,12 +132,20 @@ def schedule_problems(attempts: list[Attempt], policy: RetryPolicy) -> list[str]
     problems = []
     if [a.number for a in attempts] != list(range(1, len(attempts) + 1)):
         problems.append(f"attempts numbered {[a.number for a in attempts]}")
-    for before, after in zip(attempts, attempts[1:], strict=False):
+    for before, after in itertools.pairwise(attempts):
         wait = policy.base_delay(before.number)
         gap = after.at - before.at
         if not wait - EARLY_ALLOWANCE <= gap <= wait * (1 + policy.jitter) + LATE_ALLOWANCE:
             problems.append(f"attempt {after.number} came {gap:.2f} s after one that waits {wait}")
     return problems
+
+
+def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`leadlink worker`, its output (JSON lines) going to `log`."""
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            [str(LEADLINK), "worker"], env=env, cwd=REPO_ROOT, stdout=output, stderr=output
+        )
 
 
 async def _queue_opt_ins(database_url: str, workdir: Path, webhook_url: str) -> None:
@@ -193,10 +202,7 @@ async def test_messages_wait_for_receivers_that_are_down(
         LEADLINK_LOG_FORMAT="json",
     )
     log_path = tmp_path / "worker.log"
-    with log_path.open("wb") as output:
-        worker = subprocess.Popen(  # noqa: S603 - our own command
-            [str(LEADLINK), "worker"], env=env, cwd=REPO_ROOT, stdout=output, stderr=output
-        )
+    worker = _start_worker(env, log_path)
 
     def attempts() -> dict[tuple[str, int], list[Attempt]]:
         return attempts_in_log(log_path.read_text(errors="replace"))
@@ -259,14 +265,14 @@ async def test_messages_wait_for_receivers_that_are_down(
         lines.append(f"{kind} {message_id:<8} {offsets}")
     lines.append(f"emails received per Message-ID: {sorted(received_ids.values())}")
     lines.append(f"events accepted per event id: {sorted(receiver.accepted().values())}")
-    lines.append(f"from the receivers' return to the last delivery: "
-                 f"{delivered_at - min(webhooks_back_at, smtp_back_at):.1f} s")  # fmt: skip
+    back_at = min(webhooks_back_at, smtp_back_at)
+    lines.append(f"from the receivers' return to the last delivery: {delivered_at - back_at:.1f} s")
     record_figures(artifacts_dir, f"receivers-down-{backend}", "\n".join(lines))
 
     assert worker.returncode == 0, log[-3000:]
     # Nothing sent twice: one email per message, one accepted delivery per event.
-    assert received_ids == Counter({message_id: 1 for message_id in emails.values()})
-    assert receiver.accepted() == Counter({event_id: 1 for event_id in events.values()})
+    assert received_ids == Counter(dict.fromkeys(emails.values(), 1))
+    assert receiver.accepted() == Counter(dict.fromkeys(events.values(), 1))
     assert all(row.status == "sent" for row in rows.values()), rows
     # Every message waited out the refusals, then went out; each attempt on schedule.
     policies = {"email": DEFAULT_RETRY_POLICY, "webhook": WEBHOOK_RETRY_POLICY}
@@ -277,7 +283,8 @@ async def test_messages_wait_for_receivers_that_are_down(
         policy = replace(policies[kind], first_delay=FIRST_RETRY)
         for message_id in ids:
             tries = seen[(kind, message_id)]
-            assert len(tries) > refused and tries[-1].sent, (kind, message_id, tries)
+            assert len(tries) > refused, (kind, message_id, tries)
+            assert tries[-1].sent, (kind, message_id, tries)
             assert not any(a.sent for a in tries[:-1])
             assert rows[message_id].attempts == len(tries)
             assert schedule_problems(tries, policy) == [], (kind, message_id, tries)
