@@ -44,8 +44,8 @@ from tests.servers import RunningServer, start_server
 pytestmark = pytest.mark.slow
 
 DISK_SIZE = "4m"  # the seeded database takes 0.3 MB
-REFUSED = 10  # 503s to see while the fault lasts
-RECOVERED = 20  # 303s to see once it is over
+REFUSED = 5  # 503s to see while the fault lasts
+RECOVERED = 10  # 303s to see once it is over
 RECOVERY_LIMIT_SECONDS = 10.0
 
 

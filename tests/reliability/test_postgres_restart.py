@@ -46,7 +46,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgresql_only]
 
 DOWN_SECONDS = 4.0
 RECOVERY_LIMIT_SECONDS = 5.0  # the promise: everything succeeds within 5 s of the server's return
-AFTER_RECOVERY_SECONDS = 2.0  # the load goes on this much longer, to show it
+AFTER_RECOVERY_SECONDS = 1.0  # the load goes on this much longer, to show it
 # A 503 must not wait out a timeout (connecting gives up after LEADLINK_DB_TIMEOUT_SECONDS, 5 s);
 # on a busy machine every answer of this load takes a few hundred milliseconds.
 FAST_SECONDS = 5.0
