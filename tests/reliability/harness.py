@@ -61,10 +61,6 @@ MAX_BUFFERED_VISITS: int = inspect.signature(VisitWriter).parameters["max_buffer
 KILL_WINDOW_SECONDS = (3.0, 6.0)
 WARM_OPT_INS = 20
 WARM_CLICKS = 200
-# ...and a visit answered earlier than this before it must have been written. The loss
-# measured is far smaller (docs/reliability.md); this ceiling leaves room for a machine busier
-# than ours. (A writer that stopped writing is caught by the visits stored before the kill.)
-VISIT_LOSS_CEILING_SECONDS = 4.0
 # ...and the load goes on after the restart until this much more has been answered.
 AFTER_OPT_INS = 20
 AFTER_CLICKS = 200
@@ -299,12 +295,11 @@ class KillRound:
         visits = self.visits
         if visits.duplicates:
             found.append(f"{visits.duplicates} visits stored twice")
+        # The bound: what the buffer holds. How many seconds of visits that is depends on how
+        # busy the machine is (docs/reliability.md); a writer that stood still would lose them
+        # all, and none of those answered after the restart may be missing.
         if visits.lost > MAX_BUFFERED_VISITS:
             found.append(f"{visits.lost} visits lost, more than the buffer holds")
-        if visits.oldest_lost_seconds > VISIT_LOSS_CEILING_SECONDS:
-            found.append(
-                f"a visit answered {visits.oldest_lost_seconds:.2f} s before the kill was lost"
-            )
         if not visits.stored_before_kill:
             found.append("no visit answered before the kill was written: the writer stood still")
         if visits.lost_after_restart:

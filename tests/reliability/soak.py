@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -144,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rounds must be at least 1")
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     seed = args.seed if args.seed is not None else random.randrange(1_000_000)
+    # SIGTERM (make interrupted) ends the run like Ctrl-C: servers stopped, databases dropped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     return asyncio.run(_soak(backends, args.rounds, seed))
 
 

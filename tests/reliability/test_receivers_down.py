@@ -262,7 +262,7 @@ async def test_messages_wait_for_receivers_that_are_down(
     lines = [f"{'message':14} attempts (seconds after the first)"]
     for (kind, message_id), tries in sorted(seen.items()):
         offsets = ", ".join(f"{a.at - tries[0].at:.1f}{' sent' if a.sent else ''}" for a in tries)
-        lines.append(f"{kind} {message_id:<8} {offsets}")
+        lines.append(f"{f'{kind} {message_id}':14} {offsets}")
     lines.append(f"emails received per Message-ID: {sorted(received_ids.values())}")
     lines.append(f"events accepted per event id: {sorted(receiver.accepted().values())}")
     back_at = min(webhooks_back_at, smtp_back_at)
