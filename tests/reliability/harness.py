@@ -34,8 +34,9 @@ from tests.reliability.load import TOKEN_FIELD, HttpConnection, Load
 from tests.servers import RunningServer, serve_env, start_server
 
 __all__ = [
+    "MAX_BUFFERED_VISITS",
     "SECRET",
-    "VISIT_INTERVAL_SECONDS",
+    "START_DEADLINE",
     "KillRound",
     "OptInTally",
     "Stored",
@@ -52,8 +53,6 @@ __all__ = [
 ]
 
 SECRET = "reliability-harness-secret-key-0123456789"
-# The visit writer's `interval`: the documented loss of a kill -9 in normal operation.
-VISIT_INTERVAL_SECONDS: float = inspect.signature(VisitWriter).parameters["interval"].default
 # The buffer's size: no kill can lose more visits than this.
 MAX_BUFFERED_VISITS: int = inspect.signature(VisitWriter).parameters["max_buffered"].default
 # The kill lands at a random moment in this window after the load began (and once this much
@@ -210,7 +209,6 @@ class VisitTally:
     stored_before_kill: int  # answered by the killed server and stored
     duplicates: int  # refs stored more than once
     oldest_lost_seconds: float  # how long before the kill the oldest lost visit was answered
-    answered_last_interval: int  # answered within VISIT_INTERVAL_SECONDS before the kill
 
 
 def tally_visits(
@@ -236,7 +234,6 @@ def tally_visits(
     lost = [at for ref, at in answered.items() if ref not in counts]
     if killed_at is None:
         killed_at = float("-inf")  # no kill: nothing may be lost, nothing was "before" it
-    window = killed_at - VISIT_INTERVAL_SECONDS
     return VisitTally(
         answered=len(answered),
         stored=sum(1 for ref in answered if ref in counts),
@@ -247,7 +244,6 @@ def tally_visits(
         ),
         duplicates=sum(count - 1 for count in counts.values() if count > 1),
         oldest_lost_seconds=max(0.0, killed_at - min(lost)) if lost else 0.0,
-        answered_last_interval=sum(1 for at in answered.values() if window <= at <= killed_at),
     )
 
 

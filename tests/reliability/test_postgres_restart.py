@@ -11,6 +11,7 @@ visits are written exactly once.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import signal
 import statistics
@@ -194,7 +195,9 @@ async def test_a_postgres_restart_mid_load(
     clicks_down = [r for r in load.clicks if down_at <= r.answered_at < starting_at]
     ready_down = [s for sent, at, s in probe.readiness if down_at <= sent and at < starting_at]
     # After it came back: when /readyz said 200 again, and the last answer other than a 303.
-    ready_at = min(at for sent, at, s in probe.readiness if sent >= up_at and s == 200)
+    ready_at = min(
+        (at for sent, at, s in probe.readiness if sent >= up_at and s == 200), default=math.inf
+    )
     failures_after = [
         r.answered_at for r in load.opt_ins if r.answered_at > up_at and r.status != 303
     ]
