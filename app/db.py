@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -203,9 +203,9 @@ class Database:
             if self.dialect_name == "sqlite":
                 self._sqlite_writer = asyncio.Lock()
                 event.listen(bind.sync_engine, "connect", _note_opened)
-                event.listen(bind.sync_engine, "checkout", self._refuse_read_only_era)
-        # Connections opened before this moment are closed when next checked out (SQLite: they
-        # may have opened the file read-only).
+                event.listen(bind.sync_engine, "checkin", self._close_if_read_only_era)
+        # SQLite connections opened before this moment are closed when they are given back
+        # (they may have opened the file read-only).
         self._reopen_before = float("-inf")
 
     @property
@@ -226,7 +226,7 @@ class Database:
                         yield session
                 except DBAPIError as exc:
                     if _is_sqlite_read_only(exc):
-                        self._open_sqlite_again()
+                        await self._open_sqlite_again()
                     raise
                 if session.info.pop(_CHECKPOINT_AFTER_COMMIT, False):
                     await self._checkpoint_sqlite()
@@ -240,24 +240,27 @@ class Database:
         async with self._turns, factory() as session:
             yield session
 
-    def _open_sqlite_again(self) -> None:
-        """SQLite refused a write because the file was opened read-only (its filesystem was
-        read-only, or the file's permissions): every connection of this process must be closed
-        and opened again once it is writable. They share the file's lock and index state, so
-        one that is still open keeps even a new one read-only; each is closed the next time it
-        is checked out (`_refuse_read_only_era`), and the writes after that succeed as soon as
-        the file can be written (docs/reliability.md, Read-only database)."""
+    async def _open_sqlite_again(self) -> None:
+        """SQLite refused a write because this process opened the file read-only (its filesystem
+        was read-only, or its permissions wrong). SQLite shares a file's lock and index state
+        among a process's connections: as long as one opened read-only is open, even a new one
+        is read-only. So every connection goes: the idle ones now (a new pool), those in use
+        when they are given back (`_close_if_read_only_era`), and the next write, once the file
+        is writable, opens it afresh (docs/reliability.md, Read-only database)."""
+        assert isinstance(self.bind, AsyncEngine)
         self._reopen_before = time.monotonic()
         logger.error(
             "the SQLite database is read-only (its filesystem or file permissions): "
-            "opening its connections again as they are used"
+            "closing its connections so that they open it again"
         )
+        await self.bind.dispose()
 
-    def _refuse_read_only_era(self, _dbapi: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
-        # A pool `checkout` hook: DisconnectionError makes the pool close this connection and
-        # hand out a newly opened one instead (SQLAlchemy's documented pessimistic recipe).
-        if record.info.get(_OPENED_AT, float("-inf")) < self._reopen_before:
-            raise DisconnectionError("opened before the database was found read-only")
+    def _close_if_read_only_era(self, _dbapi: Any, record: ConnectionPoolEntry) -> None:
+        # A pool `checkin` hook, also on the pools `dispose()` replaced.
+        if record.dbapi_connection is not None and (
+            record.info.get(_OPENED_AT, float("-inf")) < self._reopen_before
+        ):
+            record.invalidate()
 
     async def _checkpoint_sqlite(self) -> None:
         """Copy the write-ahead log into the database file and empty it, so that data just
