@@ -7,7 +7,7 @@ is put back and retried with back-off; the lifespan flushes what is left on shut
 
 Durability bound: a `kill -9` loses what is not committed yet — the visits since the batch in
 hand was taken: `interval` (200 ms) plus one commit's time while the server keeps up (a commit
-waits its turn on a saturated event loop: up to ~2 s measured, docs/reliability.md), and never
+waits its turn on a saturated event loop: seconds, measured in docs/reliability.md), and never
 more than `max_buffered`, also while the database is failing. Leads never go through here: they
 are committed before their response.
 """
