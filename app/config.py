@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # The outbox worker runs inside each app process; production with `leadlink worker`
     # processes sets this to false.
     outbox_in_process: bool = True
+    # The wait after a first failed delivery, doubled after each further failure up to the
+    # kind's cap; shorter than the 30 s default only for tests and demos.
+    outbox_first_retry_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"

@@ -270,7 +270,14 @@ def _upsert(session: AsyncSession) -> Any:
 
 
 async def visitor_salt(session: AsyncSession, day: date) -> str:
-    """The salt of `day`'s visitor hashes, created by whichever replica asks first."""
+    """The salt of `day`'s visitor hashes, created by whichever replica asks first.
+
+    Read before it is written: a process started on a database it can only read (a read-only
+    filesystem) still serves the one link with the day's salt.
+    """
+    salt = await session.scalar(select(VisitorSalt.salt).where(VisitorSalt.day == day))
+    if salt is not None:
+        return salt
     upsert = _upsert(session)
     await session.execute(
         upsert(VisitorSalt).values(day=day, salt=secrets.token_hex(32)).on_conflict_do_nothing()
