@@ -32,7 +32,7 @@ from app.background import BackgroundLoop, Step
 from app.db import Database, utcnow
 from app.delivery import service as delivery
 from app.delivery.models import OutboxMessage
-from app.leads import events, sqlite_batch
+from app.leads import events, postgres_batch, sqlite_batch
 from app.leads import service as leads
 from app.leads.forms import OptInForm
 from app.leads.models import ConsentEvent, Lead
@@ -120,6 +120,15 @@ class OptInWriter(BackgroundLoop):
         rows = [
             leads.new_lead_values(o.page, o.form, o.attribution, o.received_at) for o in opt_ins
         ]
+        if self.database.dialect_name == "postgresql":
+            async with self.database.autocommit() as connection:
+                written = await postgres_batch.insert_new_leads(
+                    connection, rows, lambda ids: self._first_steps(opt_ins, ids)
+                )
+            if written is not None:
+                if any(lead_id is not None for lead_id in written):
+                    delivery.wake_workers()
+                return written
         async with self.database.session(write=True) as session:
             connection = await session.connection()
             lead_ids = None
