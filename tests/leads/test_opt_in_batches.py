@@ -9,23 +9,33 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import Database, utcnow
+from app.db import Database, create_engine, utcnow
 from app.delivery.models import OutboxMessage
+from app.errors import is_database_outage
 from app.handles.models import Handle
 from app.leads.models import ConsentEvent, Lead
 from app.leads.opt_in_writer import NewOptIn, OptInWriter
+from app.leads.postgres_batch import RESERVE_SECONDS
 from app.links.attribution import FormAttribution
 from app.pages.models import Page
 from app.reports.models import LeadRollup, ReportDay
 from tests.databases import BACKENDS, DatabaseUnderTest, FreshDatabases
 from tests.factories import add_handle, add_lead, add_page, opt_in_form
+from tests.tcp_proxy import TcpProxy
 from tests.webhooks.webhook_helpers import lead_links
 
 CONFIRM_LINK = re.compile(r"/c/([A-Za-z0-9_.~-]+)")
@@ -173,3 +183,107 @@ async def test_after_a_batch_the_pool_hands_out_transactions_again(
     async with database.session(write=False) as session:
         names = set(await session.scalars(select(Lead.name)))
     assert "not kept" not in names
+
+
+@contextmanager
+def statements_run(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL statements sent on `engine` while the block runs."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def _write_all(writer: OptInWriter, opt_ins: list[NewOptIn]) -> list[int | None]:
+    return list(await asyncio.gather(*(writer.write(opt_in) for opt_in in opt_ins)))
+
+
+@pytest.mark.postgresql_only
+async def test_a_busy_writer_commits_a_batch_in_one_statement(
+    tmp_path: Path, fresh_databases: FreshDatabases
+) -> None:
+    """Under load the write also takes the next batch's lead ids, so that batch is one round
+    trip; ids still follow the order the leads came in, and a known address (found by the
+    write itself then) still goes the repeat path. Ids kept longer than a second are not used."""
+    fresh, cleanup = await fresh_databases.open("postgresql", tmp_path)
+    database = Database(fresh.engine, owns_engine=False)
+    guide, _ = await _pages(database)
+    writer = OptInWriter(database, lead_links())
+    writer.start()
+    try:
+        first = await _write_all(
+            writer,
+            [NewOptIn(guide, opt_in_form(f"a{n}@example.com"), None, utcnow()) for n in range(3)],
+        )
+        second_batch = [
+            NewOptIn(guide, opt_in_form("b0@example.com"), None, utcnow()),
+            NewOptIn(guide, opt_in_form("known@example.com"), None, utcnow()),
+            NewOptIn(guide, opt_in_form("b1@example.com"), None, utcnow()),
+        ]
+        with statements_run(fresh.engine) as sent:
+            second = await _write_all(writer, second_batch)
+        await asyncio.sleep(RESERVE_SECONDS + 0.2)
+        with statements_run(fresh.engine) as sent_later:
+            third = await _write_all(
+                writer, [NewOptIn(guide, opt_in_form("c0@example.com"), None, utcnow())]
+            )
+    finally:
+        await writer.stop()
+        await cleanup()
+
+    assert len(sent) == 1, sent
+    assert len(sent_later) == 2, "a reserve older than RESERVE_SECONDS is not used"
+    assert second[1] is None
+    ids = [lead_id for lead_id in [*first, second[0], second[2], *third] if lead_id is not None]
+    assert len(ids) == 6
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+
+
+@pytest.mark.postgresql_only
+async def test_an_outage_fails_the_batch_quickly_and_the_next_one_is_written(
+    tmp_path: Path, fresh_databases: FreshDatabases
+) -> None:
+    """The batch's connection in autocommit is an ordinary pooled one: a database that goes
+    away fails the waiting opt-ins with an outage (their requests answer 503) within the
+    timeouts, and once it is back the next opt-in is committed without a restart."""
+    fresh, cleanup = await fresh_databases.open("postgresql", tmp_path)
+    url = make_url(fresh.settings.effective_database_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    settings = fresh.settings.model_copy(
+        update={
+            "database_url": url.set(host="127.0.0.1", port=proxy.port).render_as_string(
+                hide_password=False
+            ),
+            "db_timeout_seconds": 2.0,
+        }
+    )
+    engine = create_engine(settings)
+    database = Database(engine)
+    writer = OptInWriter(database, lead_links())
+    try:
+        guide, _ = await _pages(database)
+        writer.start()
+        before = await writer.write(NewOptIn(guide, opt_in_form("a@example.com"), None, utcnow()))
+        await proxy.cut()
+        started = time.monotonic()
+        with pytest.raises((DBAPIError, OSError, PoolTimeoutError)) as failed:
+            await writer.write(NewOptIn(guide, opt_in_form("b@example.com"), None, utcnow()))
+        assert is_database_outage(failed.value), repr(failed.value)
+        assert time.monotonic() - started < 15
+        await proxy.restore()
+        after = await writer.write(NewOptIn(guide, opt_in_form("c@example.com"), None, utcnow()))
+    finally:
+        await writer.stop()
+        await proxy.close()
+        await engine.dispose()
+        await cleanup()
+    assert isinstance(before, int)
+    assert isinstance(after, int)
