@@ -204,8 +204,14 @@ class LeadBatches:
                 return None
             ids += sorted(more)
             known = {n - 1 for n in known_rows}  # WITH ORDINALITY counts from 1
+        # An address twice in the batch: only its first opt-in can be new (no email rendered
+        # for the others, which the write's ON CONFLICT would refuse anyway).
+        first: dict[tuple[int, str], int] = {}
+        for i, row in enumerate(lead_rows):
+            first.setdefault((row["page_id"], row["email"]), i)
         candidates: list[int | None] = [
-            None if i in known else lead_id for i, lead_id in enumerate(ids)
+            None if i in known or first[(row["page_id"], row["email"])] != i else lead_id
+            for i, (lead_id, row) in enumerate(zip(ids, lead_rows, strict=True))
         ]
         if all(lead_id is None for lead_id in candidates):
             return candidates
