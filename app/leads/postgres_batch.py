@@ -119,7 +119,9 @@ def _write_statement(lead: _Rows, consent: _Rows, email: _Rows, status_parameter
     return (
         "WITH clear AS (SELECT NOT EXISTS (SELECT 1 FROM "
         f"{WebhookEndpoint.__tablename__} WHERE status <> ${status_parameter}) AS clear), "
-        f"new_leads AS ({lead.insert} WHERE (SELECT clear FROM clear) "
+        # In key order: two batches inserting the same addresses at once (replicas) wait for
+        # each other on the unique index instead of deadlocking.
+        f"new_leads AS ({lead.insert} WHERE (SELECT clear FROM clear) ORDER BY l.page_id, l.email "
         "ON CONFLICT (page_id, email) DO NOTHING RETURNING id), "
         f"consents AS ({consent.insert} WHERE c.lead_id IN (SELECT id FROM new_leads)), "
         f"emails AS ({email.insert} WHERE o.lead_id IN (SELECT id FROM new_leads)) "
