@@ -262,6 +262,24 @@ class Database:
         ):
             record.invalidate()
 
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection on which each statement is a transaction of its own, for a writer whose
+        whole transaction is one statement: it then needs no BEGIN and no COMMIT round trip, and
+        has committed when the statement's answer arrives (`app.leads.postgres_batch`).
+
+        Bound to one connection (tests), the statements join its transaction through a
+        savepoint, released when the block ends without an error.
+        """
+        if self._turns is not None:
+            async with self.session() as session:
+                yield await session.connection()
+                await session.commit()
+            return
+        assert isinstance(self.bind, AsyncEngine)
+        async with self.bind.connect() as connection:
+            yield await connection.execution_options(isolation_level="AUTOCOMMIT")
+
     async def _checkpoint_sqlite(self) -> None:
         """Copy the write-ahead log into the database file and empty it, so that data just
         overwritten (an erasure) is gone from the log too; with `secure_delete` on, the old

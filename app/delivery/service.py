@@ -47,6 +47,7 @@ __all__ = [
     "schedule_retry",
     "unsubscribe_headers",
     "validate_recipient",
+    "wake_workers",
 ]
 
 MAX_ERROR_LENGTH = 1000
@@ -346,8 +347,14 @@ def remove_waker(wake: Callable[[], None]) -> None:
     _wakers.discard(wake)
 
 
+def wake_workers() -> None:
+    """Wake this process's workers now: for a caller that committed outbox rows without a
+    session (`app.leads.postgres_batch`); a session's commit does it by itself."""
+    for wake in list(_wakers):
+        wake()
+
+
 @event.listens_for(Session, "after_commit")
 def _wake_workers_after_commit(session: Session) -> None:
     if session.info.pop(_ENQUEUED, False):
-        for wake in list(_wakers):
-            wake()
+        wake_workers()

@@ -7,11 +7,13 @@ lead that arrived while the previous one was being written, instead of each requ
 for the write lock and taking it for a dozen round trips of its own.
 
 A batch writes, per new lead, the `leads` row, its consent record and its first email, plus the
-`lead.created` webhook deliveries when an endpoint is subscribed. An address the page already
-knows is not written here: the caller gets `None` and runs the repeat-submission rules of
-`app.leads.service.submit_opt_in` in a transaction of its own. When a batch fails, its opt-ins
-are retried one per transaction, so one refused row cannot fail the others; the ones that still
-fail raise to their own requests.
+`lead.created` webhook deliveries when an endpoint is subscribed. SQLite writes it in one hop to
+its thread (`sqlite_batch`), PostgreSQL in one statement that is its own transaction
+(`postgres_batch`); with an endpoint, both take the general path through SQLAlchemy. An address
+the page already knows is not written here: the caller gets `None` and runs the
+repeat-submission rules of `app.leads.service.submit_opt_in` in a transaction of its own.
+When a batch fails, its opt-ins are retried one per transaction, so one refused row cannot fail
+the others; the ones that still fail raise to their own requests.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from app.background import BackgroundLoop, Step
 from app.db import Database, utcnow
 from app.delivery import service as delivery
 from app.delivery.models import OutboxMessage
-from app.leads import events, sqlite_batch
+from app.leads import events, postgres_batch, sqlite_batch
 from app.leads import service as leads
 from app.leads.forms import OptInForm
 from app.leads.models import ConsentEvent, Lead
@@ -77,6 +79,8 @@ class OptInWriter(BackgroundLoop):
         self.links = links
         self.max_batch = max_batch
         self._queue: deque[_Waiting] = deque()
+        self._postgres = postgres_batch.LeadBatches()
+        self._last_batch = 0
 
     async def write(self, opt_in: NewOptIn) -> int | None:
         """The new lead's id once committed, or `None` when the page already knows the address.
@@ -120,6 +124,10 @@ class OptInWriter(BackgroundLoop):
         rows = [
             leads.new_lead_values(o.page, o.form, o.attribution, o.received_at) for o in opt_ins
         ]
+        if self.database.dialect_name == "postgresql":
+            written = await self._write_on_postgres(opt_ins, rows)
+            if written is not None:
+                return written
         async with self.database.session(write=True) as session:
             connection = await session.connection()
             lead_ids = None
@@ -138,6 +146,22 @@ class OptInWriter(BackgroundLoop):
                 delivery.mark_enqueued(session)
             await session.commit()
         return lead_ids
+
+    async def _write_on_postgres(
+        self, opt_ins: list[NewOptIn], rows: list[dict[str, Any]]
+    ) -> list[int | None] | None:
+        """The batch in one statement (`postgres_batch`), or `None` when an endpoint may want
+        `lead.created` (nothing written: the general path below writes it)."""
+        # The next batch is likely as large as this one, the last one or the queue already is.
+        expected = max(len(opt_ins), self._last_batch, len(self._queue))
+        self._last_batch = len(opt_ins)
+        async with self.database.autocommit() as connection:
+            written = await self._postgres.insert_new_leads(
+                connection, rows, lambda ids: self._first_steps(opt_ins, ids), expected=expected
+            )
+        if written is not None and any(lead_id is not None for lead_id in written):
+            delivery.wake_workers()  # committed: no session's commit to do it
+        return written
 
     @staticmethod
     async def _insert_leads(

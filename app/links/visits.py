@@ -188,8 +188,10 @@ class _Batch:
         )
 
     def rollup_statement(self, uniques: Counter[tuple[Any, ...]]) -> tuple[str, tuple[Any, ...]]:
-        # Sorted keys make concurrent writers lock rollup rows in the same order (no deadlocks).
-        keys = sorted(self.visits.keys() | self.previews.keys())
+        # Sorted keys make concurrent writers lock rollup rows in the same order (no deadlocks);
+        # the page last, so the `report_days` rows (day, handle, source) their triggers update
+        # are locked in order as well, as the leads' rollup trigger does on PostgreSQL.
+        keys = sorted(self.visits.keys() | self.previews.keys(), key=_report_day_order)
         counts = (
             value
             for key in keys
@@ -214,6 +216,11 @@ class _Batch:
             "visits = variant_rollups.visits + excluded.visits",
             tuple(value for key in keys for value in (*key, self.variants[key])),
         )
+
+
+def _report_day_order(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    day, handle_id, page_id, source = key
+    return (day, handle_id, source, page_id)
 
 
 @lru_cache(maxsize=256)
