@@ -287,6 +287,7 @@ async def _save(
     except (ValidationFailed, PayloadTooLarge, Conflict) as exc:
         _discard(stored)
         await session.rollback()
+        await session.refresh(owner.user)  # the rollback expired it; the page shows it
         page, _ = await _page(session, owner, page_id)
         errors = page_form.errors_by_input(_as_validation(exc), editor)
         return await _editor(
