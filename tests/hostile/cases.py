@@ -27,7 +27,11 @@ __all__ = [
     "OWNER_NO_CSRF",
     "REPEAT_OPT_IN",
     "REQUESTS",
+    "STORED_IN_LEADS",
+    "XSS_IN_LEADS",
+    "STORED_IN_PAGES",
     "Case",
+    "Stored",
 ]
 
 ANONYMOUS = "anonymous"
@@ -769,8 +773,314 @@ CSRF = [
                     csrf_token="{login_csrf}"), location="/admin", changes=frozenset({"users"})),
 ]  # fmt: skip
 
+
+
+
+# --- Stored payloads: XSS, SQL-looking text and spreadsheet formulas ---------------------------
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A payload stored through one entry (a form field, an API field, a visit's campaign), then
+    read back everywhere it is shown: verbatim through the API, escaped in every HTML page and
+    email, neutralised in every CSV cell a spreadsheet could run."""
+
+    id: str
+    payload: str
+    entry: str
+
+    @property
+    def kind(self) -> str:
+        """`xss`, `sql` or `formula`: what the payload tries, and so where it is looked for."""
+        return self.id.split("-", 1)[0]
+
+
+XSS = {
+    "script-tag": "<script>alert(1)</script>",
+    "img-onerror": '"><img src=x onerror=alert(1)>',
+    "attribute-break": "' autofocus onfocus='alert(1)",
+    "svg-onload": "<svg/onload=alert(1)>",
+    "closing-textarea": "</textarea><script>alert(1)</script>",
+    "closing-title": "</title><script>alert(1)</script>",
+    "javascript-url": "javascript:alert(1)//",
+    "template-syntax": "{{ 7*7 }}{% if 1 %}x{% endif %}",
+    "entity": "&lt;script&gt;alert(1)&lt;/script&gt;",
+}
+SQL = {
+    "drop-table": "Robert'); DROP TABLE leads;--",
+    "or-true": "' OR '1'='1",
+    "union": 'x" UNION SELECT password_hash FROM users --',
+    "comment": "admin'/*",
+}
+FORMULAS = {
+    "equals": '=HYPERLINK("https://evil.example","open")',
+    "plus": "+1+cmd|' /C calc'!A0",
+    "minus": "-2+3+cmd|' /C calc'!A0",
+    "at": "@SUM(1+1)*cmd|' /C calc'!A0",
+}
+# Where a lead's values come from: the opt-in form (name, a custom field), a visit's
+# utm_campaign carried by the signed form field, and the API (name, a custom field, medium).
+LEAD_ENTRIES = ("opt-in-name", "opt-in-field", "visit-campaign", "api-name", "api-field")
+FORMULA_ENTRIES = ("opt-in-name", "visit-campaign", "api-name", "api-medium")
+# The page's texts a visitor reads (written through the API, as a key holder could).
+PAGE_ENTRIES = (
+    "title", "headline", "body", "consent_text", "gift_title", "field-label", "og_title",
+    "display_name", "text-gift",
+)  # fmt: skip
+PAGE_XSS = ("script-tag", "img-onerror", "attribute-break", "closing-title")
+
+# What the database keeps is what decides SQL-looking text and formulas: on every backend.
+STORED_IN_LEADS = _ids_unique(
+    [Stored(f"sql-{name}-via-{entry}", payload, entry)
+     for name, payload in SQL.items() for entry in ("opt-in-name", "api-field")]
+    + [Stored(f"formula-{name}-via-{entry}", payload, entry)
+       for name, payload in FORMULAS.items() for entry in FORMULA_ENTRIES]
+)  # fmt: skip
+# How a value is shown is decided by the templates, whatever the backend: once.
+XSS_IN_LEADS = _ids_unique(
+    [Stored(f"xss-{name}-via-{entry}", payload, entry)
+     for name, payload in XSS.items() for entry in LEAD_ENTRIES]
+)  # fmt: skip
+STORED_IN_PAGES = _ids_unique(
+    [Stored(f"xss-{name}-in-page-{entry}", XSS[name], entry)
+     for name in PAGE_XSS for entry in PAGE_ENTRIES]
+    + [Stored(f"xss-markdown-{name}", payload, "body")
+       for name, payload in {
+           "javascript-link": "[open](javascript:alert(1))",
+           "data-link": "[open](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+           "raw-html": "<iframe src=https://evil.example></iframe>",
+           "image-onerror": '![x](https://e.example/x.png"onerror="alert(1))',
+       }.items()]
+)  # fmt: skip
+
+
+# --- Webhook targets: private, loopback, link-local and mapped addresses in every spelling -----
+
+WEBHOOK_TARGETS = {
+    # loopback
+    "loopback": "http://127.0.0.1/hook",
+    "loopback-short": "http://127.1/hook",
+    "loopback-octal": "http://0177.0.0.1/hook",
+    "loopback-octal-padded": "http://00000177.0.0.01/hook",
+    "loopback-hex": "http://0x7f.0.0.1/hook",
+    "loopback-hex-dword": "http://0x7f000001/hook",
+    "loopback-decimal-dword": "http://2130706433/hook",
+    "loopback-octal-dword": "http://017700000001/hook",
+    "loopback-mixed": "http://0x7f.0.1/hook",
+    "loopback-circled-digits": "http://\u2460\u2461\u2466.0.0.1/hook",
+    "loopback-full-width": "http://\uff11\uff12\uff17.\uff10.\uff10.\uff11/hook",
+    "loopback-ideographic-dots": "http://127\u30020\u30020\u30021/hook",
+    "loopback-percent-encoded": "http://%31%32%37.0.0.1/hook",
+    "loopback-trailing-dot": "http://127.0.0.1./hook",
+    "loopback-other": "http://127.8.9.10/hook",
+    "loopback-port": "http://127.0.0.1:22/hook",
+    "localhost": "http://localhost/hook",
+    "localhost-upper": "http://LOCALHOST./hook",
+    "ipv6-loopback": "http://[::1]/hook",
+    "ipv6-loopback-long": "http://[0:0:0:0:0:0:0:1]/hook",
+    "ipv4-mapped-loopback": "http://[::ffff:127.0.0.1]/hook",
+    "ipv4-mapped-loopback-hex": "http://[::ffff:7f00:1]/hook",
+    "ipv4-compatible-loopback": "http://[::127.0.0.1]/hook",
+    "unspecified": "http://0.0.0.0/hook",
+    "unspecified-short": "http://0/hook",
+    "ipv6-unspecified": "http://[::]/hook",
+    # private
+    "private-10": "http://10.0.0.1/hook",
+    "private-10-hex": "http://0xa.0.0.1/hook",
+    "private-10-decimal": "http://167772161/hook",
+    "private-172": "http://172.16.0.1/hook",
+    "private-192": "http://192.168.0.1/hook",
+    "private-192-octal": "http://0300.0250.0.1/hook",
+    "ipv6-unique-local": "http://[fd00::1]/hook",
+    "ipv4-mapped-private": "http://[::ffff:10.0.0.1]/hook",
+    "ipv4-mapped-private-hex": "http://[::ffff:a00:1]/hook",
+    "shared-address-space": "http://100.64.0.1/hook",
+    # link-local and cloud metadata
+    "metadata": "http://169.254.169.254/latest/meta-data/",
+    "metadata-decimal": "http://2852039166/latest/meta-data/",
+    "metadata-hex": "http://0xa9fea9fe/latest/meta-data/",
+    "metadata-octal": "http://0251.0376.0251.0376/latest/meta-data/",
+    "ipv6-link-local": "http://[fe80::1]/hook",
+    "ipv4-mapped-metadata": "http://[::ffff:169.254.169.254]/hook",
+    "nat64-metadata": "http://[64:ff9b::a9fe:a9fe]/hook",
+    "six-to-four-metadata": "http://[2002:a9fe:a9fe::]/hook",
+    # multicast, reserved, broadcast
+    "multicast": "http://224.0.0.1/hook",
+    "ipv6-multicast": "http://[ff02::1]/hook",
+    "reserved": "http://240.0.0.1/hook",
+    "broadcast": "http://255.255.255.255/hook",
+    # not an address any client could use
+    "octet-over-255": "http://127.0.0.256/hook",
+    "hex-over-255": "http://0x100.0.0.1/hook",
+    "five-parts": "http://1.2.3.4.5/hook",
+    "arabic-indic-digits": "http://\u0661\u0662\u0667.0.0.1/hook",
+    "scoped-ipv6": "http://[fe80::1%25eth0]/hook",
+    # not http(s), or carrying credentials
+    "file": "file:///etc/passwd",
+    "gopher": "gopher://127.0.0.1:25/_HELO",
+    "ftp": "ftp://93.184.215.14/",
+    "javascript": "javascript:alert(1)",
+    "credentials": "https://user:secret@93.184.215.14/hook",
+    "no-host": "http:///hook",
+    "crlf": "https://93.184.215.14/hook\r\nX-Injected: 1",
+}
+# A few of them through the admin's form and as a change of an existing endpoint.
+WEBHOOK_TARGETS_IN_FORMS = (
+    "loopback-octal", "loopback-circled-digits", "ipv4-mapped-loopback", "metadata-decimal",
+    "nat64-metadata", "private-10-hex", "localhost", "file",
+)  # fmt: skip
+# Stored while private targets were allowed (or before a DNS change), then delivered with them
+# refused: each spelling of the receiver's own loopback address, with its port.
+DELIVERY_SPELLINGS = {
+    "dotted": "http://127.0.0.1:{port}/hook",
+    "short": "http://127.1:{port}/hook",
+    "octal": "http://0177.0.0.1:{port}/hook",
+    "hex": "http://0x7f.0.0.1:{port}/hook",
+    "decimal": "http://2130706433:{port}/hook",
+    "circled-digits": "http://\u2460\u2461\u2466.0.0.1:{port}/hook",
+    "localhost": "http://localhost:{port}/hook",
+    "ipv4-mapped": "http://[::ffff:127.0.0.1]:{port}/hook",
+}
+# Where a receiver's redirect points: never followed, whatever the spelling.
+REDIRECT_SPELLINGS = {
+    "dotted": "http://127.0.0.1:{port}/stolen",
+    "octal": "http://0177.0.0.1:{port}/stolen",
+    "decimal": "http://2130706433:{port}/stolen",
+    "ipv4-mapped": "http://[::ffff:127.0.0.1]:{port}/stolen",
+    "metadata": "http://169.254.169.254/latest/meta-data/",
+    "relative": "/stolen",
+}
+
+WEBHOOK_CREATES = _ids_unique(
+    [api(f"webhook-target-{name}", "POST", "/api/v1/webhooks", 422, json={"url": url},
+         field="url")
+     for name, url in WEBHOOK_TARGETS.items()]
+    + [admin(f"webhook-target-admin-{name}", "POST", "/admin/webhooks", 422,
+             form=_form(url=WEBHOOK_TARGETS[name]), field="url")
+       for name in WEBHOOK_TARGETS_IN_FORMS]
+    + [api("webhook-target-public-literal-is-accepted", "POST", "/api/v1/webhooks", 201,
+           json={"url": "https://93.184.215.14/hook"},
+           changes=frozenset({"webhook_endpoints"}), location="/api/v1/webhooks/3")]
+)  # fmt: skip
+WEBHOOK_CHANGES = _ids_unique(
+    [api(f"webhook-target-change-{name}", "PATCH", "/api/v1/webhooks/{anna_hook}", 422,
+         json={"url": WEBHOOK_TARGETS[name]}, field="url")
+     for name in WEBHOOK_TARGETS_IN_FORMS]
+)  # fmt: skip
+
+
+# --- Spoofed X-Forwarded-For from an untrusted peer --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spoof:
+    """Requests from one TCP peer, each with its own `X-Forwarded-For` (None: no header), under
+    some settings; the statuses they must get, in order."""
+
+    id: str
+    peer: str
+    action: str  # "opt-in", "sign-in", "metrics" or "visit"
+    forwarded: tuple[str | None, ...]
+    statuses: tuple[int, ...]
+    settings: tuple[tuple[str, Any], ...] = ()
+    same_visitor: bool | None = None  # for visits: one visitor, or one per header
+
+
+VISITOR = "203.0.113.9"
+PROXY = "10.0.0.1"
+PROXIES = ("trusted_proxies", ["10.0.0.0/8"])
+TWO_OPT_INS = ("optin_rate_per_ip", "2/minute")
+TWO_SIGN_INS = ("login_rate_per_ip", "2/minute")
+SPOOFS = _ids_unique([
+    Spoof("opt-in-limit-ignores-spoofed-header", VISITOR, "opt-in",
+          ("198.51.100.1", "198.51.100.2", "198.51.100.3"), (303, 303, 429), (TWO_OPT_INS,)),
+    Spoof("opt-in-limit-ignores-header-of-untrusted-peer", VISITOR, "opt-in",
+          ("198.51.100.1", "198.51.100.2", "198.51.100.3"), (303, 303, 429),
+          (TWO_OPT_INS, PROXIES)),
+    Spoof("opt-in-limit-ignores-prepended-hops", PROXY, "opt-in",
+          ("1.1.1.1, 198.51.100.7", "1.1.1.2, 198.51.100.7", "1.1.1.3, 198.51.100.7"),
+          (303, 303, 429), (TWO_OPT_INS, PROXIES)),
+    Spoof("opt-in-limit-ignores-garbage-hops", PROXY, "opt-in",
+          ("<script>", "\x00, ::::", "x" * 5000), (303, 303, 429), (TWO_OPT_INS, PROXIES)),
+    Spoof("opt-in-limit-follows-a-trusted-proxy", PROXY, "opt-in",
+          ("198.51.100.1", "198.51.100.2", "198.51.100.3"), (303, 303, 303),
+          (TWO_OPT_INS, PROXIES)),
+    Spoof("sign-in-limit-ignores-spoofed-header", VISITOR, "sign-in",
+          ("198.51.100.1", "198.51.100.2", "198.51.100.3"), (401, 401, 429), (TWO_SIGN_INS,)),
+    Spoof("sign-in-limit-per-address-ignores-spoofed-header", VISITOR, "sign-in",
+          ("198.51.100.1", "198.51.100.2", "198.51.100.3"), (401, 401, 429),
+          (("login_rate_per_email", "2/hour"),)),
+    Spoof("metrics-spoofed-loopback", VISITOR, "metrics", ("127.0.0.1", "::1"), (404, 404)),
+    Spoof("metrics-forwarded-through-local-proxy", "127.0.0.1", "metrics", ("203.0.113.9",),
+          (404,)),
+    Spoof("metrics-local-scrape", "127.0.0.1", "metrics", (None,), (200,)),
+    Spoof("visit-identity-ignores-spoofed-header", VISITOR, "visit",
+          ("198.51.100.1", "198.51.100.2", None), (200, 200, 200), same_visitor=True),
+    Spoof("visit-identity-follows-a-trusted-proxy", PROXY, "visit",
+          ("198.51.100.1", "198.51.100.2"), (200, 200), (PROXIES,), same_visitor=False),
+])  # fmt: skip
+
+
+# --- Hostile bytes on the wire -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Wire:
+    """Raw bytes sent to a real server, the status they must get, and text the answer must not
+    contain (no answer at all is status None)."""
+
+    id: str
+    sent: bytes
+    status: int | None
+    hidden: tuple[bytes, ...] = ()
+
+
+def _raw(request_line: str, *headers: str, body: bytes = b"", host: str = "Host: 127.0.0.1") -> bytes:
+    lines = [request_line, host, *headers, "Connection: close"]
+    return "\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + body
+
+
+FORM = "Content-Type: application/x-www-form-urlencoded"
+WIRE = _ids_unique([
+    Wire("wire-nul-in-target", _raw("GET /@demo\x00 HTTP/1.1"), 400),
+    Wire("wire-space-in-target", _raw("GET /@demo x HTTP/1.1"), 400),
+    Wire("wire-raw-bytes-in-target", _raw("GET /@\xff\xfe HTTP/1.1"), 400),
+    Wire("wire-encoded-crlf-in-path", _raw("GET /@demo/%0d%0aSet-Cookie:%20injected=1 HTTP/1.1"),
+         404),
+    Wire("wire-encoded-crlf-in-page", _raw("GET /p/demo%0d%0aX-Injected:%201 HTTP/1.1"), 404),
+    Wire("wire-encoded-crlf-in-query", _raw("GET /@demo?src=%0d%0aX-Injected:%201 HTTP/1.1"),
+         200),
+    Wire("wire-bare-cr-in-header", _raw("GET /healthz HTTP/1.1", "X-A: a\rX-Injected: 1"), 400),
+    Wire("wire-nul-in-header", _raw("GET /healthz HTTP/1.1", "User-Agent: a\x00b"), 400),
+    Wire("wire-folded-header", _raw("GET /healthz HTTP/1.1", "X-A: a", " X-Injected: 1"), 400),
+    Wire("wire-header-without-colon", _raw("GET /healthz HTTP/1.1", "X-Injected"), 400),
+    Wire("wire-space-before-colon", _raw("GET /healthz HTTP/1.1", "X-A : a"), 400),
+    Wire("wire-length-and-chunked", _raw("POST /p/demo HTTP/1.1", FORM, "Content-Length: 4",
+                                         "Transfer-Encoding: chunked", body=b"0\r\n\r\n"), 400),
+    Wire("wire-two-lengths", _raw("POST /p/demo HTTP/1.1", FORM, "Content-Length: 4",
+                                  "Content-Length: 40", body=b"a=1&"), 400),
+    Wire("wire-negative-length", _raw("POST /p/demo HTTP/1.1", FORM, "Content-Length: -1"), 400),
+    Wire("wire-bad-chunk-size", _raw("POST /p/demo HTTP/1.1", FORM, "Transfer-Encoding: chunked",
+                                     body=b"zz\r\nabc\r\n0\r\n\r\n"), 400),
+    Wire("wire-request-line-of-64-kb", _raw("GET /@demo?" + "a" * 65_536 + " HTTP/1.1"), 431),
+    Wire("wire-forged-host", _raw("GET /@demo HTTP/1.1", host="Host: evil.example"), 200,
+         hidden=(b"evil.example",)),
+    Wire("wire-forged-forwarded-host", _raw("GET /p/demo HTTP/1.1", "X-Forwarded-Host: evil.example",
+                                            "X-Forwarded-Proto: http"), 200,
+         hidden=(b"evil.example",)),
+    Wire("wire-absolute-form-target", _raw("GET http://evil.example/@demo HTTP/1.1"), 200,
+         hidden=(b"evil.example",)),
+    Wire("wire-unknown-method", _raw("HACK /@demo HTTP/1.1"), 400),
+    # A request line without a version is read as HTTP/0.9 and answered like any GET.
+    Wire("wire-request-line-without-version", b"GET /@demo\r\n\r\n", 200,
+         hidden=(b"injected",)),
+])  # fmt: skip
+
+
+# --- The tables the tests run -------------------------------------------------------------------
+
 REQUESTS = _ids_unique(
     [*OPEN_REDIRECTS, *PATHS, *QUERIES, *HEADERS, *FIELDS, *EMAIL_HEADERS, *BODIES, *UNICODE,
-     *TOKENS, *SESSIONS, *TRAVERSAL, *BOLA]
+     *TOKENS, *SESSIONS, *TRAVERSAL, *BOLA, *WEBHOOK_CHANGES]
 )  # fmt: skip
-ONCE = _ids_unique([*CSRF, *MEDIA_TRAVERSAL])
+ONCE = _ids_unique([*CSRF, *MEDIA_TRAVERSAL, *WEBHOOK_CREATES])

@@ -151,6 +151,19 @@ class World:
             rows.setdefault(table, set()).add(row)
         return {table: frozenset(found) for table, found in rows.items()}
 
+    @asynccontextmanager
+    async def variant(
+        self, *, peer: tuple[str, int] = PEER, **overrides: Any
+    ) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+        """A client of another app on this world's database (and the app), with some settings
+        changed (rate limits, trusted proxies) and requests from `peer`."""
+        settings: Settings = self.app.state.settings
+        app = build_app(settings.model_copy(update=overrides), database=self.database)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, client=peer)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+                yield c, app
+
     def forget_caches(self) -> None:
         """Drop the one link's cached pages, so a rolled-back change is not served on."""
         self.app.state.one_link.resolver.invalidate()
