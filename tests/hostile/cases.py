@@ -1077,6 +1077,28 @@ WIRE = _ids_unique([
 ])  # fmt: skip
 
 
+# --- Gift file names ---------------------------------------------------------------------------
+
+# The name a browser gives an uploaded gift file, and whether the editor takes it (303) or
+# refuses it (422 naming `gift_file`). A name taken is only ever shown and sent back in the
+# download's Content-Disposition, never used as a path. (A raw CR or LF would end the part's
+# header line, so it cannot be part of a name; the other control characters can.)
+GIFT_FILE_NAMES = {
+    "traversal-unix": ("../../../etc/passwd.pdf", 422),
+    "traversal-windows": ("..\\..\\boot.pdf", 422),
+    "absolute-path": ("/etc/passwd", 422),
+    "dot-dot": ("..", 422),
+    "nul": ("guide\x00.pdf", 422),
+    "tab": ("guide\t.pdf", 422),
+    "escape": ("guide\x1b[31m.pdf", 422),
+    "over-long": ("a" * 300 + ".pdf", 422),
+    "quote-and-parameter": ("guide'; filename='evil.html", 303),
+    "markup": ("<img src=x onerror=alert(1)>.pdf", 303),
+    "rtl-override": ("\u202efdp.exe", 303),
+    "unicode": ("F\u00fchrer f\u00fcr Anf\u00e4nger.pdf", 303),
+}
+
+
 # --- The tables the tests run -------------------------------------------------------------------
 
 REQUESTS = _ids_unique(
