@@ -169,8 +169,9 @@ async def upsert_named_social_metrics(
     names = {handle_key(str(item["handle"])) for item in items}
     possible = sorted(name for name in names if can_name_a_handle(name))
     found = dict(
-        (await session.execute(select(Handle.name, Handle.id).where(Handle.name.in_(possible))))
-        .all()
+        (
+            await session.execute(select(Handle.name, Handle.id).where(Handle.name.in_(possible)))
+        ).all()
     )
     for name in sorted(names):
         if name not in found or not sees(visible, found[name]):

@@ -85,7 +85,9 @@ def check_answer(world: World, case: Case, response: httpx.Response) -> list[str
     if location != expected_location:
         problems.append(f"Location {location!r}, expected {expected_location!r}")
     if case.field is not None and case.field not in _named_fields(response):
-        problems.append(f"the answer does not name {case.field!r}: {sorted(_named_fields(response))}")
+        problems.append(
+            f"the answer does not name {case.field!r}: {sorted(_named_fields(response))}"
+        )
     text = response.text
     for hidden in case.hidden:
         if fill(world, hidden) in text:

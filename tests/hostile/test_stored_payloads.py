@@ -145,7 +145,9 @@ async def _lead_views(world: World, stored: Stored, lead_id: int) -> dict[str, h
     owner = world.admin_headers()
     key = bearer(world.keys["admin"])
     wanted = {
-        "xss": ("admin detail", "admin list") if stored.entry.endswith("name") else ("admin detail",),
+        "xss": ("admin detail", "admin list")
+        if stored.entry.endswith("name")
+        else ("admin detail",),
         "sql": ("API", "admin detail"),
         "formula": ("API", "admin CSV", "API CSV"),
     }[stored.kind]
@@ -190,8 +192,8 @@ async def _check_lead_value(world: World, stored: Stored, caplog: pytest.LogCapt
         world.client.cookies.clear()
         await _store_lead(world, stored, email)
         changed = changed_tables(world.baseline, await world.snapshot())
-        lead_id = (await world.connection.execute(select(Lead.id).where(Lead.email == email)))
-        lead_id = lead_id.scalar_one()
+        found = await world.connection.execute(select(Lead.id).where(Lead.email == email))
+        lead_id = found.scalar_one()
         views = await _lead_views(world, stored, lead_id)
         emails = await _emails_of(world, lead_id)
     finally:

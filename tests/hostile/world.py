@@ -25,10 +25,10 @@ import httpx
 from sqlalchemy import ColumnElement, Select, Table, Text, cast, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.admin.sessions import LOGIN_COOKIE, SESSION_COOKIE, SessionCodec
-from app.config import Settings
 import app.models  # noqa: F401  (every table, for the snapshot)
+from app.admin.sessions import LOGIN_COOKIE, SESSION_COOKIE, SessionCodec
 from app.api_keys import service as api_keys
+from app.config import Settings
 from app.db import Base, Database
 from app.leads.tokens import DAY, LeadTokens
 from app.links import service as links
@@ -61,7 +61,7 @@ Snapshot = dict[str, frozenset[str]]
 """Every row of every table (as one line of text), by table name."""
 
 
-def _rows_as_text(table: Table) -> Select[tuple[str, str]]:
+def _rows_as_text(table: Table) -> Select[str, str]:
     """`(table name, the row's columns as text joined by "|")` for every row of `table`."""
     columns = [c for c in table.columns if (table.name, c.name) not in VOLATILE_COLUMNS]
     text: ColumnElement[str] = func.coalesce(cast(columns[0], Text), "-")
@@ -147,8 +147,9 @@ class World:
     async def snapshot(self) -> Snapshot:
         """Every row of every table (the world is small: a few dozen rows)."""
         rows: dict[str, set[str]] = {}
-        for table, row in (await self.connection.execute(_SNAPSHOT)).all():
-            rows.setdefault(table, set()).add(row)
+        result = await self.connection.execute(_SNAPSHOT)
+        for table, text in result.tuples():
+            rows.setdefault(str(table), set()).add(str(text))
         return {table: frozenset(found) for table, found in rows.items()}
 
     @asynccontextmanager
@@ -323,9 +324,9 @@ def _forged_links(lead_id: int, other_lead_id: int, page_id: int) -> dict[str, s
         values[f"{purpose}_bad_body"] = _flip(genuine, 0)
         values[f"{purpose}_spliced"] = f"{other_body}.{signature}"
         values[f"{purpose}_no_dot"] = body + signature
-        values[f"{purpose}_other_secret"] = Signer("another-secret-" + "y" * 40, purpose).sign_fields(
-            (str(lead_id),)
-        )
+        values[f"{purpose}_other_secret"] = Signer(
+            "another-secret-" + "y" * 40, purpose
+        ).sign_fields((str(lead_id),))
     values["confirm_expired"] = Signer(TEST_SECRET, "confirm").sign_fields(
         (str(lead_id),), now=now - 15 * DAY
     )
