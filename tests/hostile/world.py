@@ -148,7 +148,7 @@ class World:
         """Every row of every table (the world is small: a few dozen rows)."""
         rows: dict[str, set[str]] = {}
         result = await self.connection.execute(_SNAPSHOT)
-        for table, text in result.tuples():
+        for table, text in result.all():
             rows.setdefault(str(table), set()).add(str(text))
         return {table: frozenset(found) for table, found in rows.items()}
 
@@ -245,6 +245,9 @@ async def _seed(session: AsyncSession, settings: Settings, tokens: LeadTokens) -
     bob_lead = await add_lead(session, bob_page, "other@example.com", name="Other")
 
     values: dict[str, str] = {
+        "anna_handle": anna.name,
+        "bob_handle": bob.name,
+        "bob_slug": bob_page.slug,
         "anna_lead": str(anna_lead.id),
         "bob_lead": str(bob_lead.id),
         "pending_lead": str(pending.id),
