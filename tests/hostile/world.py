@@ -242,6 +242,7 @@ async def _seed(session: AsyncSession, settings: Settings, tokens: LeadTokens) -
     pending = await add_lead(session, guide, "pending@example.com", status="pending")
     gone = await add_lead(session, guide, "gone@example.com", status="unsubscribed")
     file_lead = await add_lead(session, files, "files@example.com")
+    instant_lead = await add_lead(session, instant, "instant@example.com")
     bob_lead = await add_lead(session, bob_page, "other@example.com", name="Other")
 
     values: dict[str, str] = {
@@ -261,7 +262,9 @@ async def _seed(session: AsyncSession, settings: Settings, tokens: LeadTokens) -
         "gift": tokens.gift(anna_lead.id),
         "gift_file": tokens.gift(file_lead.id),
         "gift_missing": tokens.gift(987654321),
-        "thanks": tokens.thanks(instant.id),
+        # The thank-you step's token names the lead that just opted in (a page without double
+        # opt-in shows its gift there).
+        "thanks": tokens.thanks(instant_lead.id),
     }
     for name, page in (("guide", guide), ("instant", instant), ("bob", bob_page)):
         values[f"{name}_page_id"] = str(page.id)
@@ -302,7 +305,7 @@ async def _seed(session: AsyncSession, settings: Settings, tokens: LeadTokens) -
     found = await api_keys.find_active_key(session, values["key_admin"])
     assert found is not None
     values["admin_key_id"] = str(found.id)
-    values.update(_forged_links(int(values["anna_lead"]), int(values["bob_lead"]), instant.id))
+    values.update(_forged_links(int(values["anna_lead"]), int(values["bob_lead"]), instant_lead.id))
     await session.flush()
     return values
 
@@ -312,7 +315,7 @@ def _flip(text: str, index: int) -> str:
     return text[:index] + ("A" if text[index] != "A" else "B") + text[index + 1 :]
 
 
-def _forged_links(lead_id: int, other_lead_id: int, page_id: int) -> dict[str, str]:
+def _forged_links(lead_id: int, other_lead_id: int, instant_lead_id: int) -> dict[str, str]:
     """Tokens an attacker could make of genuine ones: a character changed in the signature or
     the body, one lead's body under another's signature, no dot, another instance's secret,
     and genuine ones past their age (confirm 14 days, gift 30) or years old (unsubscribe)."""
@@ -339,7 +342,7 @@ def _forged_links(lead_id: int, other_lead_id: int, page_id: int) -> dict[str, s
     values["unsubscribe_old"] = Signer(TEST_SECRET, "unsubscribe").sign_fields(
         (str(lead_id),), now=now - 3 * 365 * DAY
     )
-    thanks = Signer(TEST_SECRET, "thanks").sign_fields((str(page_id),))
+    thanks = Signer(TEST_SECRET, "thanks").sign_fields((str(instant_lead_id),))
     values["thanks_bad_signature"] = _flip(thanks, len(thanks) - 2)
     return values
 
