@@ -160,7 +160,9 @@ def check_thank_you_url(url: str) -> str | None:
     parts = urlsplit(url)
     if parts.scheme != "https":
         return "A thank-you address must start with https://."
-    host = (parts.hostname or "").rstrip(".").lower()
+    # As a browser reads it: `0177.0.0.1` and `①②⑦.0.0.1` are 127.0.0.1 (check_external_url
+    # has made sure it can be read).
+    host = canonical_host(parts.hostname or "").rstrip(".")
     if host == "localhost" or host.endswith(_LOCAL_NAMES) or ("." not in host and ":" not in host):
         return "A thank-you address needs a public host name, not a local one."
     try:

@@ -88,11 +88,13 @@ class Signer:
             raise BadSignature("malformed token")
         body, signature = token.split(".")
         try:
-            expected = self._mac(body.encode("ascii"))
-            given = _b64decode(signature)
-        except (UnicodeEncodeError, binascii.Error, ValueError) as exc:
+            expected = _b64encode(self._mac(body.encode("ascii"))).encode("ascii")
+        except UnicodeEncodeError as exc:
             raise BadSignature("malformed token") from exc
-        if not hmac.compare_digest(expected, given):
+        # The signature's own text is compared, not what it decodes to: base64 decoding forgives
+        # padding and the unused bits of the last character, so `…==` or a changed last
+        # character would decode to the same bytes and make one token many.
+        if not hmac.compare_digest(expected, signature.encode("utf-8", "surrogatepass")):
             raise BadSignature("signature does not match")
         try:
             return _b64decode(body)

@@ -8,6 +8,7 @@ the value, so a name out of sight is not echoed back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -40,6 +41,7 @@ PAGE_SIZE = 50
 STATUSES = tuple(status.value for status in LeadStatus)
 CONSENT_CHOICES = (("", "Any"), ("yes", "Yes"), ("no", "No"))
 MAX_SEARCH_LENGTH = 320
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +113,10 @@ class _Parser:
 
     def search(self) -> None:
         text = self.get("q")[:MAX_SEARCH_LENGTH]
-        if text:
+        if _CONTROL.search(text):
+            # No address or name holds one (and PostgreSQL refuses a NUL in a query).
+            self.notes["q"] = "A search cannot contain control characters: showing every lead."
+        elif text:
             self.values["q"] = text
             self.lead_filter = replace(self.lead_filter, search=text.lower())
 

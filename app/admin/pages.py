@@ -275,6 +275,7 @@ async def _save(
         await pages.update_page(session, page, checked)
     except (ValidationFailed, PayloadTooLarge, Conflict) as exc:
         await session.rollback()  # the files stored for the change go with it
+        await session.refresh(owner.user)  # the rollback expired it; the page shows it
         page, _ = await _page(session, owner, page_id)
         errors = page_form.errors_by_input(_as_validation(exc), editor)
         return await _editor(

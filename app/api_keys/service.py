@@ -16,7 +16,7 @@ from app.api_keys.models import ApiKey, api_key_handles
 from app.db import utcnow
 from app.errors import FieldError, NotFound, ValidationFailed
 from app.handles.models import Handle
-from app.handles.names import handle_key
+from app.handles.names import can_name_a_handle, handle_key
 from app.handles.visibility import Sight, sees, sees_all
 
 __all__ = [
@@ -123,9 +123,10 @@ async def issue_api_key(
     if sight is not None and not wanted:
         message = "Choose the handles this key may use; you can only give it your own."
         raise ValidationFailed(message, errors=[FieldError("handles", message)])
+    possible = [name for name in wanted if can_name_a_handle(name)]
     found = (
-        (await session.scalars(select(Handle).where(Handle.name.in_(wanted)))).all()
-        if wanted
+        (await session.scalars(select(Handle).where(Handle.name.in_(possible)))).all()
+        if possible
         else []
     )
     found = [handle for handle in found if sees(sight, handle.id)]

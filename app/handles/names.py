@@ -7,7 +7,13 @@ import re
 
 from app.handles.exceptions import InvalidHandle
 
-__all__ = ["HANDLE_PATTERN", "RESERVED_HANDLES", "handle_key", "normalize_handle_name"]
+__all__ = [
+    "HANDLE_PATTERN",
+    "RESERVED_HANDLES",
+    "can_name_a_handle",
+    "handle_key",
+    "normalize_handle_name",
+]
 
 HANDLE_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9_.-]{0,28}[a-z0-9])?")
 # Names that are, or could become, paths or words of the service itself.
@@ -24,6 +30,13 @@ RESERVED_HANDLES = frozenset(
 def handle_key(raw: str) -> str:
     """The form a handle is stored and looked up in: `@Anna ` and `anna` name the same handle."""
     return raw.strip().lstrip("@").lower()
+
+
+def can_name_a_handle(key: str) -> bool:
+    """Whether a handle can be stored under `key` (a `handle_key`). A lookup of any other key
+    finds nothing without asking the database: PostgreSQL refuses a query holding a NUL, which
+    a request can carry in a path, a query string or a form."""
+    return HANDLE_PATTERN.fullmatch(key) is not None
 
 
 def normalize_handle_name(raw: str) -> str:

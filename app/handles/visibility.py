@@ -17,7 +17,7 @@ from sqlalchemy.orm import QueryableAttribute
 
 from app.handles.exceptions import HandleNotFound
 from app.handles.models import Handle
-from app.handles.names import handle_key
+from app.handles.names import can_name_a_handle, handle_key
 
 __all__ = ["Sight", "find_visible_handle", "sees", "sees_all", "visible_only"]
 
@@ -50,7 +50,10 @@ async def find_visible_handle(
 ) -> Handle:
     """A handle by name (a leading '@' and case do not matter), if the caller may see it; one
     out of sight is the same `HandleNotFound` as a missing one (`field` names the input)."""
-    handle = await session.scalar(select(Handle).where(Handle.name == handle_key(name)))
+    key = handle_key(name)
+    handle = None
+    if can_name_a_handle(key):
+        handle = await session.scalar(select(Handle).where(Handle.name == key))
     if handle is None or not sees(sight, handle.id):
         raise HandleNotFound(name, field=field)
     return handle

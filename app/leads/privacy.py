@@ -29,7 +29,7 @@ from app.leads.schemas import ConsentEventRead, LeadRead, PersonExport, PersonLe
 
 __all__ = ["erase_lead", "erase_person", "erased_email", "export_person", "normalize_email"]
 
-ADDRESS_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+ADDRESS_SHAPE = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s.\x00-\x1f\x7f]+")
 
 
 def erased_email(lead_id: int) -> str:

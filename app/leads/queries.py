@@ -35,6 +35,7 @@ from app.handles.visibility import find_visible_handle, sees, visible_only
 from app.leads.exceptions import LeadNotFound
 from app.leads.models import ConsentEvent, Lead
 from app.pages.models import Page
+from app.pages.service import slug_key
 from app.pagination import CursorCodec, InvalidCursor
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -127,7 +128,8 @@ class _Invisible(NotFound):
 async def find_visible_page(
     session: AsyncSession, slug: str, visible: frozenset[int] | None
 ) -> Page:
-    page = await session.scalar(select(Page).where(Page.slug == slug.strip().lower()))
+    key = slug_key(slug)
+    page = await session.scalar(select(Page).where(Page.slug == key)) if key else None
     if page is None or not sees(visible, page.handle_id):
         raise _Invisible("page", "page", slug)
     return page

@@ -24,6 +24,7 @@ from app.links.routing import RouteView
 from app.links.schemas import HandleList, HandleRead, HandleUpdate, RouteRead
 from app.links.sources import canonical_source
 from app.pages.models import Page, PageStatus
+from app.pages.service import slug_key
 from app.pagination import CursorCodec
 
 __all__ = [
@@ -68,9 +69,12 @@ async def create_handle(session: AsyncSession, name: str, *, display_name: str =
 async def _page_of_handle(
     session: AsyncSession, handle: Handle, slug: str, *, field: str = "page"
 ) -> Page:
-    page = await session.scalar(
-        select(Page).where(Page.slug == slug.strip().lower(), Page.handle_id == handle.id)
-    )
+    key = slug_key(slug)
+    page = None
+    if key:
+        page = await session.scalar(
+            select(Page).where(Page.slug == key, Page.handle_id == handle.id)
+        )
     if page is None:
         raise InvalidRoute(field, f"The handle {handle.name!r} has no page {slug!r}.")
     return page

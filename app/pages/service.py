@@ -63,6 +63,7 @@ __all__ = [
     "page_read",
     "page_reads",
     "publish_page",
+    "slug_key",
     "store_gift_file",
     "update_page",
 ]
@@ -89,6 +90,14 @@ _NULLABLE = frozenset(
         "thank_you_url",
     }
 )
+
+
+def slug_key(raw: str) -> str | None:
+    """The form a slug is stored and looked up in, or None when no page can have it: such a
+    lookup finds nothing without asking the database (PostgreSQL refuses a query holding a NUL,
+    which a request can carry in a path, a query string or a form)."""
+    slug = raw.strip().lower()
+    return slug if SLUG_PATTERN.fullmatch(slug) else None
 
 
 def normalize_slug(raw: str) -> str:
@@ -303,7 +312,8 @@ def has_gift(page: Page) -> bool:
 
 async def get_page(session: AsyncSession, slug: str) -> Page:
     """A page in any status, by its slug."""
-    page = await session.scalar(select(Page).where(Page.slug == slug.strip().lower()))
+    key = slug_key(slug)
+    page = await session.scalar(select(Page).where(Page.slug == key)) if key else None
     if page is None:
         raise PageNotFound(slug)
     return page
@@ -395,9 +405,12 @@ async def list_pages_in_sight(
 
 
 async def get_published_page(session: AsyncSession, slug: str) -> Page:
-    page = await session.scalar(
-        select(Page).where(Page.slug == slug.lower(), Page.status == PageStatus.PUBLISHED.value)
-    )
+    key = slug_key(slug)
+    page = None
+    if key:
+        page = await session.scalar(
+            select(Page).where(Page.slug == key, Page.status == PageStatus.PUBLISHED.value)
+        )
     if page is None:
         raise PageNotFound
     return page

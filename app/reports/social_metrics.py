@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import utcnow
 from app.handles.exceptions import HandleNotFound
 from app.handles.models import Handle
-from app.handles.names import handle_key
+from app.handles.names import can_name_a_handle, handle_key
 from app.handles.visibility import Sight, sees, visible_only
 from app.links.sources import CANONICAL_SOURCES, canonical_source
 from app.pagination import CursorCodec, InvalidCursor
@@ -167,8 +167,11 @@ async def upsert_named_social_metrics(
     numbers). A handle that is unknown or out of the key's sight is a 404 for the whole batch,
     before anything is written."""
     names = {handle_key(str(item["handle"])) for item in items}
+    possible = sorted(name for name in names if can_name_a_handle(name))
     found = dict(
-        (await session.execute(select(Handle.name, Handle.id).where(Handle.name.in_(names)))).all()
+        (
+            await session.execute(select(Handle.name, Handle.id).where(Handle.name.in_(possible)))
+        ).all()
     )
     for name in sorted(names):
         if name not in found or not sees(visible, found[name]):
@@ -339,6 +342,7 @@ async def _with_handles(
     """The rows' snapshots with their handle ids; a row whose handle is unknown, out of sight
     or missing is added to `errors` instead (one query for all the names)."""
     names = {handle_key(row.handle_name) for row in rows if row.handle_name}
+    names = {name for name in names if can_name_a_handle(name)}
     found: dict[str, int] = {}
     if names:
         found = dict(
