@@ -6,8 +6,9 @@ RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
+SOAK_ARGS ?=
 
-.PHONY: help run test test-fast lint typecheck pytest fmt bench screenshots lock clean
+.PHONY: help run test test-fast lint typecheck pytest fmt bench soak screenshots lock clean
 .DEFAULT_GOAL := help
 
 # The lock files pin every package `make run`, the Dockerfile and CI install (the serving
@@ -62,6 +63,9 @@ fmt: $(DEV_STAMP)  ## ruff format and ruff check --fix
 
 bench: $(DEV_STAMP)  ## bare ASGI vs leadlink under wrk; BENCH_ARGS="--database both" etc.
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+soak: $(DEV_STAMP)  ## kill -9 under load at 10 random moments per backend; SOAK_ARGS="--rounds 3"
+	$(BIN)/python -m tests.reliability.soak $(SOAK_ARGS)
 
 screenshots: $(DEV_STAMP)  ## the README's images in docs/images/, from a fresh demo in Chromium
 	$(BIN)/python -m tests.browser.screenshots

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from starlette.requests import HTTPConnection
 
-__all__ = ["TrustedProxies"]
+__all__ = ["TrustedProxies", "joined_forwarded_for"]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -46,9 +46,20 @@ class TrustedProxies:
         return peer
 
     def of_request(self, request: HTTPConnection) -> str:
-        """`client_ip` of a Starlette request: its peer and its `X-Forwarded-For`."""
+        """`client_ip` of a Starlette request: its peer and its `X-Forwarded-For` lines."""
         peer = request.client.host if request.client else None
-        return self.client_ip(peer, request.headers.get("x-forwarded-for"))
+        lines = request.headers.getlist("x-forwarded-for")
+        return self.client_ip(peer, joined_forwarded_for(lines))
+
+
+def joined_forwarded_for(lines: Sequence[str]) -> str | None:
+    """Every `X-Forwarded-For` line of a request as one list, in order (None: no line).
+
+    A proxy may add its hop as a header line of its own (HAProxy's `option forwardfor` does)
+    rather than extend the client's line. Reading only the first line would then believe
+    whatever the client wrote; joined, the chain is read right to left as usual.
+    """
+    return ", ".join(lines) if lines else None
 
 
 def _is_ip(value: str) -> bool:

@@ -73,9 +73,9 @@ def settings_or_fail() -> Settings:
         fail(f"invalid LEADLINK_* setting: {problems}")
 
 
-def engine_or_fail(settings: Settings) -> AsyncEngine:
+def engine_or_fail(settings: Settings, **engine_options: Any) -> AsyncEngine:
     try:
-        return create_engine(settings)
+        return create_engine(settings, **engine_options)
     except (ArgumentError, ValueError) as exc:
         fail(f"LEADLINK_DATABASE_URL is not usable: {exc}")
     except ModuleNotFoundError as exc:

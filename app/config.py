@@ -46,9 +46,14 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str = ""
     secret_key: SecretStr = SecretStr("")
+    # Former secret keys, comma-separated: connection secrets encrypted under one of them stay
+    # readable until `leadlink connections rotate-key` re-encrypts them (docs/integrations.md).
+    previous_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     base_url: str = "http://127.0.0.1:8000"
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     redis_url: str | None = None
+    # Every rate-limit key in Redis starts with this, so instances sharing one Redis stay apart.
+    redis_key_prefix: str = Field(default="leadlink", min_length=1, pattern=r"^[A-Za-z0-9._:-]+$")
 
     smtp_host: str | None = None
     smtp_port: int = 587
@@ -61,10 +66,16 @@ class Settings(BaseSettings):
     # The outbox worker runs inside each app process; production with `leadlink worker`
     # processes sets this to false.
     outbox_in_process: bool = True
+    # The wait after a first failed delivery, doubled after each further failure up to the
+    # kind's cap; shorter than the 30 s default only for tests and demos.
+    outbox_first_retry_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
     report_tz: str = "UTC"
+    # Raw visit rows older than this many days are pruned by the worker (0: kept forever); the
+    # rollups every figure is read from are kept forever either way.
+    visit_retention_days: int = Field(default=400, ge=0, le=100_000)
     webhook_allow_private: bool = False
     optin_rate_per_ip: str = "20/minute"
     optin_rate_per_email: str = "5/hour"
@@ -87,10 +98,20 @@ class Settings(BaseSettings):
     max_header_count: int = Field(default=100, ge=10)
     header_timeout_seconds: float = Field(default=10.0, gt=0)
     body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # On SIGTERM, `/readyz` answers 503 this long before `leadlink serve` stops accepting, so a
+    # proxy's health checks move traffic away first (app.draining). 0: stop at once.
+    shutdown_drain_seconds: float = Field(default=0.0, ge=0, le=300)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("previous_secret_keys", mode="before")
+    @classmethod
+    def _split_previous_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
 from app.config import Settings
@@ -200,6 +202,11 @@ class Database:
             )
             if self.dialect_name == "sqlite":
                 self._sqlite_writer = asyncio.Lock()
+                event.listen(bind.sync_engine, "connect", _note_opened)
+                event.listen(bind.sync_engine, "checkin", self._close_if_read_only_era)
+        # SQLite connections opened before this moment are closed when they are given back
+        # (they may have opened the file read-only).
+        self._reopen_before = float("-inf")
 
     @property
     def single_connection(self) -> bool:
@@ -214,8 +221,13 @@ class Database:
             async with asyncio.timeout(self.lock_timeout):
                 await self._sqlite_writer.acquire()
             try:
-                async with factory() as session:
-                    yield session
+                try:
+                    async with factory() as session:
+                        yield session
+                except DBAPIError as exc:
+                    if _is_sqlite_read_only(exc):
+                        await self._open_sqlite_again()
+                    raise
                 if session.info.pop(_CHECKPOINT_AFTER_COMMIT, False):
                     await self._checkpoint_sqlite()
             finally:
@@ -227,6 +239,28 @@ class Database:
             return
         async with self._turns, factory() as session:
             yield session
+
+    async def _open_sqlite_again(self) -> None:
+        """SQLite refused a write because this process opened the file read-only (its filesystem
+        was read-only, or its permissions wrong). SQLite shares a file's lock and index state
+        among a process's connections: as long as one opened read-only is open, even a new one
+        is read-only. So every connection goes: the idle ones now (a new pool), those in use
+        when they are given back (`_close_if_read_only_era`), and the next write, once the file
+        is writable, opens it afresh (docs/reliability.md, Read-only database)."""
+        assert isinstance(self.bind, AsyncEngine)
+        self._reopen_before = time.monotonic()
+        logger.error(
+            "the SQLite database is read-only (its filesystem or file permissions): "
+            "closing its connections so that they open it again"
+        )
+        await self.bind.dispose()
+
+    def _close_if_read_only_era(self, _dbapi: Any, record: ConnectionPoolEntry) -> None:
+        # A pool `checkin` hook, also on the pools `dispose()` replaced.
+        if record.dbapi_connection is not None and (
+            record.info.get(_OPENED_AT, float("-inf")) < self._reopen_before
+        ):
+            record.invalidate()
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[AsyncConnection]:
@@ -261,6 +295,19 @@ class Database:
     async def dispose(self) -> None:
         if self.owns_engine and isinstance(self.bind, AsyncEngine):
             await self.bind.dispose()
+
+
+_OPENED_AT = "leadlink.opened_at"
+
+
+def _note_opened(_dbapi: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_OPENED_AT] = time.monotonic()
+
+
+def _is_sqlite_read_only(exc: DBAPIError) -> bool:
+    """SQLITE_READONLY or one of its extended codes ("attempt to write a readonly database")."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_READONLY
 
 
 def checkpoint_after_commit(session: AsyncSession) -> None:

@@ -5,17 +5,23 @@ an owner account for /admin.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api_keys import service as api_keys
+from app.connections import service as connections
+from app.connections.models import Provider
+from app.db import utcnow
 from app.handles.models import Handle
 from app.links import service as links
 from app.pages import service as pages
 from app.pages.models import GiftKind
 from app.pages.schemas import PageCreate
 from app.reports.demo_activity import seed_demo_activity
+from app.shop import service as shop
+from app.shop.events import Purchase, Received
 from app.users import service as users
 from app.users.models import User
 
@@ -55,6 +61,27 @@ async def _seed_owner(session: AsyncSession) -> str | None:
     return password
 
 
+async def _seed_shop(session: AsyncSession, handle: Handle) -> None:
+    """A Stripe connection waiting for its signing secret, with what a shop sends: a sale to
+    someone who is no lead yet, and an event that is not a sale."""
+    connection, _ = await connections.create_connection(
+        session,
+        provider=Provider.STRIPE.value,
+        label="Demo store",
+        handle_ids=frozenset({handle.id}),
+        secret=None,
+        options={},
+        created_by=None,
+        cipher=None,
+    )
+    sale = Purchase("buyer@example.com", Decimal("29.00"), "EUR", utcnow())
+    await shop.take_in(
+        session, connection, Received("evt_demo_sale", "checkout.session.completed", sale)
+    )
+    refund = Received("evt_demo_refund", "charge.refunded", note="Not a sale (charge.refunded).")
+    await shop.take_in(session, connection, refund)
+
+
 async def seed_demo(session: AsyncSession, *, report_tz: str = "UTC") -> DemoSeed:
     """Create the demo once, with four weeks of plausible activity (days in `report_tz`) so its
     report has numbers; a second call finds it and creates nothing."""
@@ -79,6 +106,7 @@ async def seed_demo(session: AsyncSession, *, report_tz: str = "UTC") -> DemoSee
     )
     await pages.publish_page(session, page)
     await seed_demo_activity(session, handle, page, tz=report_tz)
+    await _seed_shop(session, handle)
     issued = await api_keys.create_api_key(
         session, name="demo (all scopes)", scopes=api_keys.SCOPES
     )

@@ -1,7 +1,8 @@
 """Domain errors that carry their HTTP status, and the one handler that renders every error.
 
-Under `/api` an error is `application/problem+json` (RFC 9457) with an `errors` list naming each
-bad field; everywhere else it is a small HTML page a visitor can read.
+Under `/api` (and `/hooks`, which shops call) an error is `application/problem+json` (RFC 9457)
+with an `errors` list naming each bad field; everywhere else it is a small HTML page a visitor
+can read.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "install_error_handlers",
     "is_database_outage",
     "outage_page",
+    "outage_reason",
 ]
 
 logger = logging.getLogger(__name__)
@@ -123,7 +125,7 @@ class ServiceUnavailable(AppError):
 
 def _is_api(request: Request) -> bool:
     path = request.url.path
-    return path == "/api" or path.startswith("/api/") or path == "/openapi.json"
+    return path == "/api" or path.startswith(("/api/", "/hooks/")) or path == "/openapi.json"
 
 
 def render_error(
@@ -207,9 +209,18 @@ def outage_page() -> str:
     )
 
 
+def outage_reason(exc: BaseException) -> str:
+    """What the driver said, for the log: "database or disk is full", "attempt to write a
+    readonly database", a refused connection. The driver's own error (`orig`) carries no
+    statement and no parameters, so no address reaches the log."""
+    cause = getattr(exc, "orig", None) or exc
+    words = " ".join(str(cause).split())[:200]
+    return f"{type(exc).__name__}: {words}" if words else type(exc).__name__
+
+
 async def _handle_database_unavailable(request: Request, exc: Exception) -> Response:
     # A database that went away is an outage, not a bug: answer quickly with 503.
-    logger.error("database unavailable: %s", type(exc).__name__)
+    logger.error("database unavailable: %s", outage_reason(exc))
     return render_error(
         request,
         503,

@@ -1,8 +1,9 @@
 """The application factory and its lifespan, which owns the database engine and the workers.
 
 Nothing connects at import time: `create_app(settings)` builds the app, and the lifespan opens
-the engine, starts the visit writer, the opt-in writer and the outbox worker (unless
-`LEADLINK_OUTBOX_IN_PROCESS` is false) on startup, and flushes and disposes of them on shutdown.
+the engine, starts the visit writer, the opt-in writer and the outbox worker with the visit
+retention task (unless `LEADLINK_OUTBOX_IN_PROCESS` is false) on startup, and flushes and
+disposes of them on shutdown.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from app.api_keys.middleware import ApiBodyGate
 from app.assets import install_assets
 from app.config import Settings, get_settings
 from app.db import Database, create_engine
+from app.draining import Drain
 from app.errors import install_error_handlers
 from app.health import views as health_views
 from app.leads import views as leads_views
@@ -32,12 +34,14 @@ from app.leads.opt_in_writer import OptInWriter
 from app.leads.tokens import LeadLinks, LeadTokens
 from app.links.middleware import OneLinkMiddleware
 from app.links.one_link import OneLink
+from app.links.retention_task import VisitRetention
 from app.observability import RequestLogMiddleware, configure_logging
 from app.openapi import add_problem_schemas
 from app.outbox_handlers import outbox_worker
 from app.pages import views as pages_views
 from app.rate_limits import RateLimiter
 from app.security_headers import SecurityHeadersMiddleware
+from app.shop import views as shop_views
 
 __all__ = ["LeadlinkApp", "app_factory", "create_app", "front_layers"]
 
@@ -89,7 +93,11 @@ class LeadlinkApp(FastAPI):
 
 
 def create_app(
-    settings: Settings, *, database: Database | None = None, freeze_heap: bool = False
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    freeze_heap: bool = False,
+    drain_on_sigterm: bool = False,
 ) -> FastAPI:
     """Build the ASGI app. Tests pass a `database` bound to a connection they roll back.
 
@@ -97,6 +105,9 @@ def create_app(
     collector's sight (`gc.freeze()`): the modules, models and compiled templates never become
     garbage, and without it every full collection walked them: a long pause in a request now
     and then (docs/bench.md, "Measured design decisions").
+
+    `drain_on_sigterm` (the served process) installs the drain of `LEADLINK_SHUTDOWN_DRAIN_SECONDS`
+    (app/draining.py); an app under test never touches its process's signal handlers.
     """
 
     @asynccontextmanager
@@ -115,8 +126,15 @@ def create_app(
             # On one shared connection (the tests' rolled-back transaction) a background task
             # would interleave with the test's own statements: tests flush explicitly.
             one_link.writer.start()
+        # The process that delivers the outbox also prunes raw visits (once a day, whoever
+        # claims the day first) and makes the coming months' partitions.
+        retention = VisitRetention(owned, settings)
+        if settings.outbox_in_process and not owned.single_connection:
+            retention.start()
         if settings.outbox_in_process:
             outbox.start()
+        if drain_on_sigterm:
+            app.state.drain.install()
         if freeze_heap:
             gc.collect()
             gc.freeze()
@@ -125,6 +143,7 @@ def create_app(
         finally:
             await opt_ins.stop()
             await outbox.stop()
+            await retention.stop()
             await one_link.writer.stop()
             await owned.dispose()
 
@@ -141,6 +160,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
+    app.state.drain = Drain(settings.shutdown_drain_seconds)
     app.state.lead_links = LeadLinks(
         settings.base_url, LeadTokens(settings.secret_key.get_secret_value())
     )
@@ -154,6 +174,7 @@ def create_app(
     app.include_router(pages_views.router)
     app.include_router(admin_views.router)
     app.include_router(api_router)
+    app.include_router(shop_views.router)
     install_assets(app)
     return app
 
@@ -162,4 +183,4 @@ def app_factory() -> FastAPI:
     """Entry point for `uvicorn --factory app.main:app_factory` (settings from the environment)."""
     settings = get_settings()
     configure_logging(settings)
-    return create_app(settings, freeze_heap=True)
+    return create_app(settings, freeze_heap=True, drain_on_sigterm=True)

@@ -1,13 +1,22 @@
 """Every domain's ORM models in one import, for Alembic and the tests (nothing else lives here)."""
 
 from app.api_keys.models import ApiKey, api_key_handles
+from app.connections.models import Connection, ConnectionEvent, Sale, connection_handles
 from app.db import Base
 from app.delivery.models import OutboxMessage
 from app.handles.models import Handle
 from app.idempotency.models import IdempotencyKey
 from app.leads.models import ConsentEvent, Lead
-from app.links.models import Route, Visit, VisitorDay, VisitorSalt, VisitRollup
-from app.pages.models import Page
+from app.links.models import (
+    Route,
+    VariantRollup,
+    Visit,
+    VisitorDay,
+    VisitorSalt,
+    VisitPrune,
+    VisitRollup,
+)
+from app.pages.models import Page, StoredFile, StoredFileChunk
 from app.reports.models import (
     LeadRollup,
     ReportDay,
@@ -21,6 +30,8 @@ from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 __all__ = [
     "ApiKey",
     "Base",
+    "Connection",
+    "ConnectionEvent",
     "ConsentEvent",
     "Handle",
     "IdempotencyKey",
@@ -32,14 +43,20 @@ __all__ = [
     "ReportMonth",
     "ReportZoneOffset",
     "Route",
+    "Sale",
     "SocialMetric",
+    "StoredFile",
+    "StoredFileChunk",
     "User",
+    "VariantRollup",
     "Visit",
+    "VisitPrune",
     "VisitRollup",
     "VisitorDay",
     "VisitorSalt",
     "WebhookDelivery",
     "WebhookEndpoint",
     "api_key_handles",
+    "connection_handles",
     "user_handles",
 ]

@@ -4,6 +4,7 @@ handed to every outbox worker (the app's lifespan and `leadlink worker` build th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -11,12 +12,20 @@ from app.config import Settings
 from app.db import Database
 from app.delivery.mail import EmailHandler, backend_from_settings
 from app.delivery.models import OutboxKind
-from app.delivery.worker import Handler, OutboxWorker, RetryPolicy
+from app.delivery.worker import DEFAULT_RETRY_POLICY, Handler, OutboxWorker, RetryPolicy
 from app.webhooks.sender import WEBHOOK_RETRY_POLICY, WebhookSender
 
-__all__ = ["OUTBOX_POLICIES", "outbox_handlers", "outbox_worker"]
+__all__ = ["outbox_handlers", "outbox_policies", "outbox_worker"]
 
-OUTBOX_POLICIES: Mapping[str, RetryPolicy] = {OutboxKind.WEBHOOK.value: WEBHOOK_RETRY_POLICY}
+
+def outbox_policies(settings: Settings) -> dict[str, RetryPolicy]:
+    """The retry policy of every kind, its first wait from `LEADLINK_OUTBOX_FIRST_RETRY_SECONDS`
+    (the caps and the number of attempts are the kind's own)."""
+    first = settings.outbox_first_retry_seconds
+    return {
+        OutboxKind.EMAIL.value: replace(DEFAULT_RETRY_POLICY, first_delay=first),
+        OutboxKind.WEBHOOK.value: replace(WEBHOOK_RETRY_POLICY, first_delay=first),
+    }
 
 
 def outbox_handlers(
@@ -43,7 +52,7 @@ def outbox_worker(
 ) -> OutboxWorker:
     """A worker for every kind this version delivers; tests may replace handlers, policies and
     the clock."""
-    merged = {**OUTBOX_POLICIES, **(policies or {})}
+    merged = {**outbox_policies(settings), **(policies or {})}
     if handlers is None:
         webhook = merged[OutboxKind.WEBHOOK.value]
         handlers = outbox_handlers(settings, database, webhook_attempts=webhook.max_attempts)

@@ -111,7 +111,9 @@ class RateLimiter:
         storage: Storage
         if settings.redis_url:
             storage = RedisStorage(
-                "async+" + settings.redis_url, implementation="redispy", key_prefix="leadlink"
+                "async+" + settings.redis_url,
+                implementation="redispy",
+                key_prefix=settings.redis_key_prefix,
             )
         else:
             storage = SweepingMemoryStorage()

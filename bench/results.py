@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.leads import DEEP_PAGE_SCENARIO, FIRST_PAGE_SCENARIO
+from bench.replicas import ReplicaScaling
 
 __all__ = [
     "FULL_SCALE",
@@ -88,6 +89,7 @@ class Report:
 
     rows: list[Row] = field(default_factory=list)
     streams: list[StreamRow] = field(default_factory=list)
+    replicas: list[ReplicaScaling] = field(default_factory=list)
     seeding: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -271,6 +273,10 @@ def print_report(
     if grown:
         scales = f"{grown[0].small_scale:,} vs {grown[0].large_scale:,} visits"
         _print_table(f"growth: p95 at {scales}", GROWTH_COLUMNS, [growth_cells(r) for r in grown])
+    if report.replicas:
+        print("\nreplicas (two serving processes ÷ one; docs/bench.md says what it shows):")
+        for scaling in report.replicas:
+            print(f"  {scaling.line()}")
     checks = target_checks(report, p95_limits, growth=growth)
     if checks:
         print(f"\ntargets (issues 3-6, 13; latency ones are stated at --scale {FULL_SCALE}):")
@@ -298,6 +304,7 @@ def write_json(
         "rows": [asdict(row) for row in report.rows],
         "streams": [asdict(row) for row in report.streams],
         "growth": [{**asdict(row), "ratio": row.ratio} for row in growth_rows(report.rows)],
+        "replicas": [{**asdict(row), "ratio": row.ratio} for row in report.replicas],
         "targets": [{**asdict(check), "met": check.met} for check in checks],
         "seeding": report.seeding,
         "problems": report.problems,

@@ -23,6 +23,11 @@ and 1,000,000 leads). ``--growth`` seeds two databases per engine, at scale / 10
 measures the chosen scenarios (default: the reports) on both and prints the p95 ratio. The CSV
 export is not a wrk scenario: it is downloaded once, streamed, while the server's RSS is sampled.
 
+``--scenario replicas`` (PostgreSQL only; chosen alone, it picks PostgreSQL) is not one server
+under wrk: it serves the one-link page from one process, then from two on the same database,
+with wrk's two threads spread over them and nothing pinned, and prints the ratio
+(``bench.replicas``).
+
 Adding a scenario: append a ``Scenario`` to ``SCENARIOS`` (``--scenario NAME`` then picks it).
 ``method``, ``path``, ``headers`` and ``body`` describe one request; ``wrk_lua`` is extra wrk Lua,
 e.g. a ``request()`` that varies it (the global ``bench_run`` is a token unique to each wrk run,
@@ -63,6 +68,7 @@ from types import FrameType
 
 from bench import admin, one_link, opt_in
 from bench import leads as lead_bench
+from bench import replicas as replica_bench
 from bench import reports as report_bench
 from bench.databases import DatabaseKind, PostgresUnavailableError, bench_database
 from bench.processes import (
@@ -76,6 +82,7 @@ from bench.processes import (
     run_preparation,
     running_server,
 )
+from bench.replicas import ReplicaScaling
 from bench.results import FULL_SCALE, Report, Row, StreamRow, print_report, write_json
 from bench.wrk import P95_LUA, WrkResult, ensure_wrk, run_wrk
 
@@ -232,17 +239,19 @@ def _check_first_page(target: Target, runs: WrkRuns) -> str | None:
     return lead_bench.check_page(target.base_url, lead_bench.FIRST_PAGE_PATH, report_bench.HEADERS)
 
 
+ONE_LINK_PAGE = Scenario(
+    "one-link page",
+    "GET",
+    "/@demo",
+    {"User-Agent": one_link.INSTAGRAM_ANDROID_UA},
+    "",
+    setup=lambda target: _page_check.setup(target.database_url),
+    check=lambda target, runs: _page_check.check(target.database_url, runs.responses),
+)
+
 SCENARIOS: list[Scenario] = [
     Scenario("healthz", "GET", "/healthz", {}, ""),
-    Scenario(
-        "one-link page",
-        "GET",
-        "/@demo",
-        {"User-Agent": one_link.INSTAGRAM_ANDROID_UA},
-        "",
-        setup=lambda target: _page_check.setup(target.database_url),
-        check=lambda target, runs: _page_check.check(target.database_url, runs.responses),
-    ),
+    ONE_LINK_PAGE,
     Scenario(
         "one-link redirect",
         "GET",
@@ -371,6 +380,7 @@ class Options:
     growth: bool
     target_cmd: str | None
     pinning: CorePinning
+    replicas: bool = False  # the replicas scenario (PostgreSQL only)
 
     def connections_for(self, scenario: Scenario) -> int:
         return self.latency_connections if scenario.latency else self.connections
@@ -582,6 +592,53 @@ def measure_leadlink(
         measure_streams(database, target, options, report)
 
 
+def _drive_replicas(
+    ports: Sequence[int], options: Options, work_dir: Path, seconds: int
+) -> WrkResult:
+    """wrk's threads spread over the replicas' ports (`bench.replicas`), nothing pinned."""
+    lua = replica_bench.thread_addresses_lua(ports)
+    request = replace(ONE_LINK_PAGE, name="replicas", wrk_lua=lua, setup=None, check=None)
+    return run_wrk(
+        f"http://{HOST}:{ports[0]}{request.path}",
+        connections=options.connections,
+        seconds=seconds,
+        script=_write_lua_script(request, work_dir),
+        pinning=CorePinning((), ()),
+        threads=replica_bench.WRK_THREADS,
+    )
+
+
+def measure_replicas(database: PreparedDatabase, options: Options, report: Report) -> None:
+    """The one-link page from one serving process, then from two on the same database."""
+    check = one_link.VisitRowsCheck(replica_bench.SCENARIO)
+    rps: dict[int, float] = {}
+    for count in replica_bench.PROCESS_COUNTS:
+        name = f"replicas: {count} process{'es' if count > 1 else ''}"
+        print(f"leadlink on {database.kind}, {name}", file=sys.stderr)
+        print(
+            f"  one-link page (-t{replica_bench.WRK_THREADS} -c{options.connections}, not "
+            f"pinned): {WARMUP_SECONDS} s warm-up + {options.duration} s",
+            file=sys.stderr,
+        )
+        ports = [free_port() for _ in range(count)]
+        with contextlib.ExitStack() as servers:
+            for number, port in enumerate(ports, start=1):
+                argv = leadlink_serve_argv(port, options.target_cmd)
+                server_name = f"leadlink-{database.kind}-replica-{count}-{number}"
+                servers.enter_context(
+                    running_server(server_name, argv, port, database.env, database.work_dir)
+                )
+            check.setup(database.url)
+            warmup = _drive_replicas(ports, options, database.work_dir, WARMUP_SECONDS)
+            measured = _drive_replicas(ports, options, database.work_dir, options.duration)
+            problem = check.check(database.url, warmup.requests + measured.requests)
+        rps[count] = measured.requests_per_sec
+        report.rows.append(to_row(database, name, options.connections, measured, bare_rps=None))
+        if problem:
+            report.problems.append(f"{database.kind} / {name}: {problem}")
+    report.replicas.append(ReplicaScaling(database.kind, options.connections, rps[1], rps[2]))
+
+
 def run_benchmark(options: Options, report: Report) -> None:
     """Prepare every database first, so a broken setup fails before minutes of measuring."""
     with (
@@ -603,9 +660,16 @@ def run_benchmark(options: Options, report: Report) -> None:
                 except PostgresUnavailableError as exc:
                     print(f"{kind}: skipped, {exc}", file=sys.stderr)
                     break
-        bare_rps = measure_bare(options, work_dir, report)
+        bare_rps = measure_bare(options, work_dir, report) if options.scenarios else {}
         for database in prepared:
-            measure_leadlink(database, options, bare_rps, report)
+            if options.scenarios or options.streams:
+                measure_leadlink(database, options, bare_rps, report)
+            if options.replicas and database.kind == "postgresql":
+                measure_replicas(database, options, report)
+        if options.replicas and "postgresql" not in options.databases:
+            print(
+                "replicas: skipped, it runs on PostgreSQL (--database postgresql)", file=sys.stderr
+            )
 
 
 def table_title(options: Options) -> str:
@@ -664,11 +728,15 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="of the latency scenarios (reports, leads pages, admin report)",
     )  # fmt: skip
     names = [scenario.name for scenario in SCENARIOS] + [stream.name for stream in STREAMS]
+    names.append(replica_bench.SCENARIO)
     parser.add_argument(
         "--scenario", nargs="+", action="extend", metavar="NAME", choices=names,
         help="default: all (with --growth: the reports)",
     )  # fmt: skip
-    parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="sqlite")
+    parser.add_argument(
+        "--database", choices=("sqlite", "postgresql", "both"),
+        help="default: sqlite (postgresql when only the replicas scenario is chosen)",
+    )  # fmt: skip
     parser.add_argument(
         "--scale",
         type=_positive_int,
@@ -686,9 +754,13 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     args = parser.parse_args(argv)
     default = REPORT_SCENARIOS if args.growth else set(names)
     chosen = set(args.scenario or default)
-    databases: tuple[DatabaseKind, ...] = (
-        ("sqlite", "postgresql") if args.database == "both" else (args.database,)
-    )
+    database = args.database or ("postgresql" if chosen == {replica_bench.SCENARIO} else "sqlite")
+    kinds: dict[str, tuple[DatabaseKind, ...]] = {
+        "sqlite": ("sqlite",),
+        "postgresql": ("postgresql",),
+        "both": ("sqlite", "postgresql"),
+    }
+    databases = kinds[database]
     return Options(
         duration=args.duration,
         connections=args.connections,
@@ -700,6 +772,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         growth=args.growth,
         target_cmd=args.target_cmd,
         pinning=core_pinning(),
+        replicas=replica_bench.SCENARIO in chosen,
     )
 
 
@@ -727,7 +800,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except HarnessError as error:
         report_failure(error)
-        if report.rows or report.streams:
+        if report.rows or report.streams or report.replicas:
             title = table_title(options) + " (incomplete)"
             print_report(title, report, limits, growth=options.growth)
         return 1

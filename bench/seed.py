@@ -33,6 +33,7 @@ from app.api_keys import service as api_keys
 from app.api_keys.models import ApiKey
 from app.config import Settings, load_settings
 from app.db import Database, create_engine
+from app.links import partitions
 from app.links import service as links
 from app.links.sources import CANONICAL_SOURCES
 from app.links.visits import VISIT_COLUMNS
@@ -230,6 +231,18 @@ async def _create_handles(database: Database, plan: SeedPlan, api_key: str | Non
         await session.commit()
 
 
+async def _month_partitions(database: Database, plan: SeedPlan) -> None:
+    """On PostgreSQL, the seeded months' partitions of `visits`, as the worker of an instance
+    that ran that long would have made them (otherwise the old rows sit in DEFAULT)."""
+    async with database.session() as session:
+        if not await partitions.is_partitioned(session):
+            return
+        first = plan.day(plan.days - 1)
+        months = (plan.today.year - first.year) * 12 + plan.today.month - first.month
+        await partitions.ensure_months(session, first, months + partitions.MONTHS_AHEAD)
+        await session.commit()
+
+
 async def _rebuild_and_analyze(database: Database, settings: Settings) -> None:
     async with database.session() as session:
         await rollups.rebuild_rollups(session, settings.report_tz)
@@ -266,6 +279,7 @@ async def seed(settings: Settings, plan: SeedPlan, api_key: str | None) -> dict[
     try:
         started = clock.perf_counter()
         await _create_handles(database, plan, api_key)
+        await _month_partitions(database, plan)
         timings["handles, pages, metrics"] = clock.perf_counter() - started
 
         started = clock.perf_counter()

@@ -138,11 +138,17 @@ def ensure_wrk() -> None:
 
 
 def run_wrk(
-    url: str, *, connections: int, seconds: int, script: Path, pinning: CorePinning
+    url: str,
+    *,
+    connections: int,
+    seconds: int,
+    script: Path,
+    pinning: CorePinning,
+    threads: int = 1,
 ) -> WrkResult:
     """One wrk run; `script` must end with `P95_LUA`."""
     argv = [
-        *pinning.wrk, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+        *pinning.wrk, "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
         "-s", str(script), url,
     ]  # fmt: skip
     try:

@@ -7,7 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy import Connection
 
-from app import models
+from app import migrations, models
 from app.config import load_settings
 from app.db import create_engine
 
@@ -21,6 +21,7 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         transaction_per_migration=False,
+        **migrations.comparison_options(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

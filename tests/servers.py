@@ -127,7 +127,12 @@ def start_server(
                 f"(last: {last}):\n{server.output()[-OUTPUT_TAIL:]}"
             )
         try:
+            # A bare connect until something listens: an httpx request costs ~30 ms of CPU
+            # (a new client, its TLS context), which the starting server needs more.
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
             status = httpx.get(f"{server.base_url}/healthz", timeout=1).status_code
+        except OSError as exc:
+            last = f"{type(exc).__name__}: {exc}"
         except httpx.TransportError as exc:
             last = f"{type(exc).__name__}: {exc}"
         else:
@@ -169,16 +174,26 @@ class RawConnection:
     `request()` sends one request and reads the whole response; a connection the server
     closes is opened again for the next request."""
 
-    def __init__(self, port: int, *, user_agent: str = f"python-httpx/{httpx.__version__}"):
+    def __init__(
+        self,
+        port: int,
+        *,
+        user_agent: str = f"python-httpx/{httpx.__version__}",
+        source: str | None = None,
+    ):
         self.port = port
         self.user_agent = user_agent
+        # A loopback address to connect from (127.0.0.0/8 is all local on Linux): another
+        # client, as far as a proxy in front of the server can tell.
+        self.source = source
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
     async def request(
         self, method: str, target: str, *, body: bytes = b"", headers: dict[str, str] | None = None
     ) -> tuple[int, dict[str, str], bytes]:
         if self._streams is None:
-            self._streams = await asyncio.open_connection("127.0.0.1", self.port)
+            local = (self.source, 0) if self.source else None
+            self._streams = await asyncio.open_connection("127.0.0.1", self.port, local_addr=local)
         reader, writer = self._streams
         lines = [
             f"{method} {target} HTTP/1.1",

@@ -29,7 +29,11 @@ def test_every_command_is_covered() -> None:
     assert ("pages", "create") in COMMANDS
     assert ("rollups", "rebuild") in COMMANDS
     assert ("leads", "erase") in COMMANDS
-    assert len(COMMANDS) == 1 + 6 + 6 + 3 + 6 + 6 + 3 + 1 + 1 + 2  # root, groups, their commands
+    assert ("visits", "prune") in COMMANDS
+    assert ("connections", "rotate-key") in COMMANDS
+    # root, its 8 commands, 9 groups and theirs (keys, handles, pages, leads, users, metrics,
+    # rollups, visits, connections)
+    assert len(COMMANDS) == 1 + 8 + 9 + (3 + 6 + 6 + 1 + 3 + 1 + 1 + 1 + 2)
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda path: " ".join(path) or "leadlink")

@@ -45,6 +45,7 @@ SECTIONS = (
     Section("emails", "Emails", "/admin/emails"),
     Section("keys", "API keys", "/admin/keys"),
     Section("webhooks", "Webhooks", "/admin/webhooks"),
+    Section("connections", "Connections", "/admin/connections"),
     Section("accounts", "Accounts", "/admin/accounts", admin_only=True),
 )
 

@@ -4,17 +4,16 @@ another owner's handle is a 404 like a missing one.
 
 The editor posts `multipart/form-data` (gift files and hero images travel with the form); the
 uploads are checked by content (`app.pages.uploads`) only once the rest of the form passed, and
-removed again when the page cannot be saved, so a refused form leaves nothing behind.
+stored in the database in the page's transaction, rolled back when the page cannot be saved, so
+a refused form leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Annotated
 
-import anyio
 from fastapi import Path as PathParam
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
@@ -140,38 +139,28 @@ async def _visible_handle(session: AsyncSession, owner: Owner, name: str) -> Han
 
 
 async def _store_uploads(
-    settings: Settings, form: FormData, editor: PageForm, data: dict[str, object]
-) -> list[Path]:
-    """Store the form's files (checked by content) into `data`; the stored paths are returned
-    so a page that then cannot be saved takes its files with it."""
-    stored: list[Path] = []
-    try:
-        gift = page_form.upload_of(form, "gift_file")
-        if gift is not None:
-            name = await anyio.to_thread.run_sync(
-                uploads.store_gift_upload, settings, gift.file, gift.filename or "gift"
-            )
-            stored.append(settings.data_dir / pages.GIFTS_DIR / name)
-            data.update(
-                gift_kind=GiftKind.FILE.value,
-                gift_value=name,
-                gift_file_name=(gift.filename or "gift").replace("/", "_").replace("\\", "_"),
-            )
-            editor.values["gift_kind"] = GiftKind.FILE.value
-        image = page_form.upload_of(form, "hero_image_file")
-        if image is not None:
-            path = await anyio.to_thread.run_sync(uploads.store_image_upload, settings, image.file)
-            stored.append(settings.data_dir / uploads.MEDIA_DIR / path.removeprefix("/media/"))
-            data["hero_image_url"] = path
-    except BaseException:
-        _discard(stored)
-        raise
-    return stored
-
-
-def _discard(paths: list[Path]) -> None:
-    for path in paths:
-        path.unlink(missing_ok=True)
+    session: AsyncSession,
+    settings: Settings,
+    form: FormData,
+    editor: PageForm,
+    data: dict[str, object],
+) -> None:
+    """Store the form's files (checked by content) in the session's transaction and name them
+    in `data`: a page that then cannot be saved takes its files with it (the rollback)."""
+    gift = page_form.upload_of(form, "gift_file")
+    if gift is not None:
+        name = await uploads.store_gift_upload(
+            session, settings, gift.file, gift.filename or "gift"
+        )
+        data.update(
+            gift_kind=GiftKind.FILE.value,
+            gift_value=name,
+            gift_file_name=(gift.filename or "gift").replace("/", "_").replace("\\", "_"),
+        )
+        editor.values["gift_kind"] = GiftKind.FILE.value
+    image = page_form.upload_of(form, "hero_image_file")
+    if image is not None:
+        data["hero_image_url"] = await uploads.store_image_upload(session, image.file)
 
 
 def _refused(exc: AppError) -> int:
@@ -191,18 +180,18 @@ async def _create(
 ) -> Response:
     editor = page_form.read_form(form)
     data = editor.changes(keep_file_gift=False)
-    stored: list[Path] = []
     try:
-        handle = await _visible_handle(session, owner, editor.values["handle"])
-        try:
-            PageCreate.model_validate(data)  # every field checked before any file is stored
-            stored = await _store_uploads(settings, form, editor, data)
-            checked = PageCreate.model_validate(data)
-        except ValidationError as exc:
-            raise field_errors(exc) from None
-        page = await pages.create_page(session, handle, checked)
+        # A savepoint: a page that cannot be saved takes the files stored for it along.
+        async with session.begin_nested():
+            handle = await _visible_handle(session, owner, editor.values["handle"])
+            try:
+                PageCreate.model_validate(data)  # every field checked before any file is stored
+                await _store_uploads(session, settings, form, editor, data)
+                checked = PageCreate.model_validate(data)
+            except ValidationError as exc:
+                raise field_errors(exc) from None
+            page = await pages.create_page(session, handle, checked)
     except (ValidationFailed, PayloadTooLarge, Conflict) as exc:
-        _discard(stored)
         errors = page_form.errors_by_input(_as_validation(exc), editor)
         return await _editor(
             request, session, owner, editor, page=None, errors=errors, status_code=_refused(exc)
@@ -275,18 +264,17 @@ async def _save(
     editor.values["handle"] = handle_name  # a page stays on its handle
     keep_file = page.gift_kind == GiftKind.FILE.value and bool(page.gift_value)
     data = editor.changes(keep_file_gift=keep_file)
-    stored: list[Path] = []
     try:
         try:
             PageUpdate.model_validate(data)
-            stored = await _store_uploads(settings, form, editor, data)
+            await _store_uploads(session, settings, form, editor, data)
             checked = PageUpdate.model_validate(data)
         except ValidationError as exc:
             raise field_errors(exc) from None
+        # A replaced gift file or image that no other page uses is removed with the change.
         await pages.update_page(session, page, checked)
     except (ValidationFailed, PayloadTooLarge, Conflict) as exc:
-        _discard(stored)
-        await session.rollback()
+        await session.rollback()  # the files stored for the change go with it
         page, _ = await _page(session, owner, page_id)
         errors = page_form.errors_by_input(_as_validation(exc), editor)
         return await _editor(

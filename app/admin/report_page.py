@@ -138,6 +138,8 @@ class ReportView:
     like_to_lead_chart: Markup
     likes_gaps: Sequence[LikesGap] = ()
     experiments: Sequence[HandleExperiments] = ()
+    # Buyers a connected shop reported whose address matched no lead (app.shop).
+    customers_without_lead: int = 0
 
 
 def _parse_date(raw: str) -> date | None:
@@ -408,4 +410,5 @@ async def build_report_view(
         like_to_lead_chart=Markup(like_to_lead),  # noqa: S704 - escaped by the chart
         likes_gaps=_likes_gaps(coverage, names),
         experiments=await _experiments(session, filters, handles, sight, tz),
+        customers_without_lead=by_source.customers_without_lead or 0,
     )

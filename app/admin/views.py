@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from app.admin import (
     account,
     accounts,
+    connections,
     dashboard,
     emails,
     handles,
@@ -147,6 +148,7 @@ for section in (
     emails,
     keys,
     webhooks,
+    connections,
     accounts,
     account,
     invitation,

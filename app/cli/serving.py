@@ -16,6 +16,7 @@ from app.command import engine_or_fail, err, fail, run, settings_or_fail
 from app.config import Settings, served_base_url
 from app.db import Database
 from app.http_protocol import CoalescingHttpToolsProtocol
+from app.links.retention_task import VisitRetention
 from app.observability import configure_logging
 from app.outbox_handlers import outbox_worker
 
@@ -55,7 +56,9 @@ def serve(
     """Serve leadlink over HTTP.
 
     The database schema must be current (`leadlink migrate`). uvicorn with uvloop and
-    httptools; a response's head and body go out in one write.
+    httptools; a response's head and body go out in one write. On SIGTERM the requests in
+    flight finish and buffered visits are written; with LEADLINK_SHUTDOWN_DRAIN_SECONDS set,
+    /readyz answers 503 for that long first, so a proxy moves traffic away.
     """
     settings = _settings_for_a_current_schema()
     configure_logging(settings)
@@ -84,8 +87,9 @@ def worker() -> None:
     """Deliver the outbox (emails, webhooks) until stopped.
 
     Failed deliveries are retried. On SIGTERM or Ctrl-C the messages in hand are finished
-    first. For production, run N of these and set LEADLINK_OUTBOX_IN_PROCESS=false on the
-    web processes.
+    first. Once a day it also prunes raw visits older than LEADLINK_VISIT_RETENTION_DAYS
+    (the rollups stay). For production, run N of these and set
+    LEADLINK_OUTBOX_IN_PROCESS=false on the web processes.
     """
     settings = _settings_for_a_current_schema()
     configure_logging(settings)
@@ -95,9 +99,15 @@ def worker() -> None:
 async def _deliver(settings: Settings) -> None:
     database = Database(engine_or_fail(settings))
     outbox = outbox_worker(database, settings)
+    retention = VisitRetention(database, settings)
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        outbox.request_stop()
+        retention.request_stop()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, outbox.request_stop)
+        loop.add_signal_handler(signum, stop)
     mail = (
         f"SMTP {settings.smtp_host}"
         if settings.smtp_host
@@ -105,7 +115,7 @@ async def _deliver(settings: Settings) -> None:
     )
     err.print(f"outbox worker started; email goes to {mail}", highlight=False)
     try:
-        await outbox.run_forever()
+        await asyncio.gather(outbox.run_forever(), retention.run_forever())
     finally:
         await database.dispose()
     err.print("outbox worker stopped")

@@ -1,5 +1,6 @@
-"""`/healthz` says the process is alive; `/readyz` says it can serve (database at head);
-`/metrics` exposes Prometheus metrics, to a loopback peer or with `LEADLINK_METRICS_TOKEN`.
+"""`/healthz` says the process is alive; `/readyz` says it can serve (database at head, not
+draining before a stop); `/metrics` exposes Prometheus metrics, to a loopback peer or with
+`LEADLINK_METRICS_TOKEN`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from app import migrations
 from app.config import Settings
 from app.db import Database
+from app.draining import Drain
 from app.errors import NotFound, Unauthorized
 from app.metrics import CONTENT_TYPE_LATEST, render_metrics
 
@@ -43,6 +45,10 @@ async def _schema_state(database: Database) -> str:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
+    drain: Drain = request.app.state.drain
+    if drain.draining:
+        # Stopping: the proxy should send new requests elsewhere (app/draining.py).
+        return JSONResponse({"status": "shutting down"}, status_code=503)
     database: Database = request.app.state.database
     try:
         state = await asyncio.wait_for(_schema_state(database), READINESS_TIMEOUT_SECONDS)

@@ -162,7 +162,10 @@ async def list_leads(
     operation_id="leads-export-person",
     response_model=PersonExport,
     summary="Export everything held about one email address",
-    description="Every lead with this address, with its consent ledger (data subject access).",
+    description=(
+        "Every lead with this address, with its consent ledger, and the purchases connected "
+        "shops reported for it (data subject access)."
+    ),
     responses=problem_responses(422),
 )
 async def export_person(

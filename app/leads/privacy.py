@@ -1,9 +1,11 @@
-"""A person's rights over their data: everything held about one email address (export), and
-erasure of a lead.
+"""A person's rights over their data: everything held about one email address (export: the
+leads, their consent ledgers and the shop's sales), and erasure of a lead.
 
 Erasure blanks the personal data and keeps the row, so counts and reports do not change: the
 address becomes `erased-<id>@invalid`, name, custom fields and the visit link are dropped, the
-consent ledger keeps its rows (the consent text is the page's, not the person's), and every
+consent ledger keeps its rows (the consent text is the page's, not the person's), the shop's
+sales of the person are deleted (those that made the lead a customer, and those with the address
+on connections in sight; the connection's event log keeps only event ids), and every
 outbox message of the lead (rendered emails, webhook payloads) and every stored API response
 holding its data is deleted. On SQLite the write-ahead log is emptied after the commit and freed
 bytes are zeroed (`secure_delete`), so no database file keeps the old address.
@@ -16,13 +18,14 @@ import re
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.connections import sales
 from app.db import checkpoint_after_commit, utcnow
 from app.delivery import service as delivery
 from app.errors import FieldError, ValidationFailed
 from app.idempotency import service as idempotency
 from app.leads import events, queries
 from app.leads.models import Lead
-from app.leads.schemas import ConsentEventRead, LeadRead, PersonExport, PersonLead
+from app.leads.schemas import ConsentEventRead, LeadRead, PersonExport, PersonLead, PersonSale
 
 __all__ = ["erase_lead", "erase_person", "erased_email", "export_person", "normalize_email"]
 
@@ -57,6 +60,9 @@ async def export_person(
     address = normalize_email(email)
     rows = await queries.leads_with_email(session, address, visible)
     ledger = await queries.consent_ledger(session, [row.lead.id for row in rows])
+    bought = await sales.sales_of_buyer(
+        session, email=address, lead_ids=[row.lead.id for row in rows], sight=visible
+    )
     return PersonExport(
         email=address,
         leads=[
@@ -71,6 +77,16 @@ async def export_person(
             )
             for row in rows
         ],
+        sales=[
+            PersonSale(
+                provider=sale.provider,
+                amount=format(sale.amount, "f"),
+                currency=sale.currency,
+                lead_id=str(sale.lead_id) if sale.lead_id is not None else None,
+                occurred_at=sale.occurred_at,
+            )
+            for sale in bought
+        ],
     )
 
 
@@ -80,6 +96,7 @@ async def erase_lead(
     """Erase the lead's personal data for good (see the module docstring); `LeadNotFound` for
     a lead that is unknown, out of sight or erased already."""
     lead = (await queries.get_lead(session, lead_id, visible, for_update=True)).lead
+    await sales.forget_buyer(session, email=lead.email, lead_ids=[lead.id], sight=visible)
     now = utcnow()
     lead.email = erased_email(lead.id)
     lead.name = None
@@ -106,4 +123,7 @@ async def erase_person(session: AsyncSession, email: str, *, visible: frozenset[
     rows = await queries.leads_with_email(session, address, visible)
     for row in rows:
         await erase_lead(session, row.lead.id, visible=visible)
+    # A buyer who never became a lead still has sales with this address.
+    if await sales.forget_buyer(session, email=address, lead_ids=(), sight=visible):
+        checkpoint_after_commit(session)
     return len(rows)

@@ -36,6 +36,7 @@ __all__ = [
     "LeadUpdate",
     "PersonExport",
     "PersonLead",
+    "PersonSale",
     "SourceName",
 ]
 
@@ -286,6 +287,16 @@ class PersonLead(LeadRead):
     customer_at: datetime | None
 
 
+class PersonSale(BaseModel):
+    """A purchase a connected shop reported for this address (docs/integrations.md)."""
+
+    provider: str = Field(description="stripe, shopify or gumroad.")
+    amount: str = Field(description='A decimal string such as "49.00".')
+    currency: str
+    lead_id: str | None = Field(description="The lead it made a customer; null: none matched.")
+    occurred_at: datetime
+
+
 class PersonExport(BaseModel):
     """Everything leadlink holds about one email address (data subject access)."""
 
@@ -311,6 +322,15 @@ class PersonExport(BaseModel):
                             ],
                         }
                     ],
+                    "sales": [
+                        {
+                            "provider": "stripe",
+                            "amount": "49.00",
+                            "currency": "EUR",
+                            "lead_id": "1042",
+                            "occurred_at": "2026-11-22T10:00:00Z",
+                        }
+                    ],
                 }
             ]
         }
@@ -318,6 +338,9 @@ class PersonExport(BaseModel):
 
     email: str
     leads: list[PersonLead]
+    sales: list[PersonSale] = Field(
+        description="Purchases connected shops reported for this address, oldest first."
+    )
 
 
 class ErasureCreate(BaseModel):

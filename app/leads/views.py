@@ -6,12 +6,10 @@ The routes parse and answer; the rules live in `app.leads.service` and `app.lead
 
 from __future__ import annotations
 
-import mimetypes
 from typing import Annotated
 
-import anyio
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.responses import Response as FastAPIResponse
 
 from app.db import SessionDep, WriteSessionDep
@@ -22,7 +20,8 @@ from app.links.sources import in_app_browser
 from app.pages import rendering
 from app.pages import service as pages
 from app.pages.exceptions import PageNotFound
-from app.pages.models import GiftKind, PageStatus
+from app.pages.file_responses import uploaded_file_response
+from app.pages.models import FileKind, GiftKind, PageStatus
 
 __all__ = ["router"]
 
@@ -96,15 +95,13 @@ async def gift(
     if page.status == PageStatus.ARCHIVED.value and page.gift_kind == GiftKind.FILE.value:
         raise PageNotFound
     if page.gift_kind == GiftKind.FILE.value:
-        path = pages.gift_file_path(request.app.state.settings, page.gift_value)
-        if path is None or not await anyio.Path(path).is_file():
-            raise PageNotFound
-        return FileResponse(
-            path,
-            # Typed by the stored name, whose extension an admin upload takes from the content.
-            media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
-            filename=page.gift_file_name or "gift",
-            headers={"Cache-Control": "private, no-store"},
+        return await uploaded_file_response(
+            request,
+            session,
+            page.gift_value,
+            FileKind.GIFT,
+            cache_control="private, no-store",
+            download_name=page.gift_file_name or "gift",
         )
     return HTMLResponse(rendering.render_gift(page, gift=leads.gift_view(page, lead.id, links)))
 

@@ -1,19 +1,33 @@
-"""`leadlink handles …`: create handles and route their visitors from the command line."""
+"""`leadlink handles …`: create handles and route their visitors from the command line;
+`leadlink visits prune`: remove raw visits older than the retention."""
 
 from __future__ import annotations
 
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
 
-from app.command import CommandScope, command_group, out, with_database
+from app.command import (
+    CommandScope,
+    command_group,
+    engine_or_fail,
+    out,
+    run,
+    settings_or_fail,
+    with_database,
+)
+from app.config import Settings
+from app.db import Database, utcnow
 from app.handles import service as handles
+from app.links import retention
 from app.links import service as links
 
-__all__ = ["handles_cli"]
+__all__ = ["handles_cli", "visits_cli"]
 
 handles_cli = command_group("Create handles (the name in /@name) and route their visitors.")
+visits_cli = command_group("Raw visits: prune the ones past the retention (rollups stay).")
 
 HandleArgument = Annotated[str, typer.Argument(metavar="NAME", help="The handle.")]
 
@@ -131,3 +145,54 @@ async def handles_unroute(
     await links.remove_route(cmd.session, await handles.get_handle(cmd.session, name), route_id)
     await cmd.commit()
     out.print(f"route {route_id} removed from @{name}", highlight=False)
+
+
+@visits_cli.command("prune")
+def visits_prune(
+    older_than: Annotated[
+        int | None,
+        typer.Option(min=1, metavar="DAYS", help="Instead of LEADLINK_VISIT_RETENTION_DAYS."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count what would be removed.")
+    ] = False,
+) -> None:
+    """Delete raw visits older than the retention.
+
+    Every report, dashboard and API figure comes from the rollups, which stay: no number
+    changes. On PostgreSQL whole months go (their partitions are dropped), so raw visits
+    are kept up to a month longer than DAYS. The worker runs this once a day.
+    """
+    settings = settings_or_fail()
+    days = settings.visit_retention_days if older_than is None else older_than
+    if days == 0:
+        out.print(
+            "LEADLINK_VISIT_RETENTION_DAYS=0 keeps raw visits forever: nothing pruned "
+            "(--older-than DAYS prunes anyway)",
+            highlight=False,
+        )
+        return
+    result = run(_prune(settings, days, dry_run=dry_run))
+    before = result.kept_from.isoformat()
+    verb = "would be" if result.dry_run else "were"
+    out.print(
+        f"{'dry run: ' if result.dry_run else ''}{result.visits_deleted:,} raw visits from "
+        f"before {before} {verb} removed; the rollups keep their counts",
+        highlight=False,
+    )
+    if result.partitions_dropped:
+        names = ", ".join(result.partitions_dropped)
+        out.print(f"monthly partitions {verb} dropped: {names}", highlight=False)
+
+
+async def _prune(settings: Settings, days: int, *, dry_run: bool) -> retention.PruneResult:
+    database = Database(engine_or_fail(settings))
+    try:
+        zone = ZoneInfo(settings.report_tz)
+        result = await retention.run_retention(
+            database, days, zone, now=utcnow(), force=True, dry_run=dry_run
+        )
+    finally:
+        await database.dispose()
+    assert result is not None  # forced: always runs
+    return result

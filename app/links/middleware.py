@@ -16,7 +16,7 @@ import time
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import OUTAGE_RETRY_AFTER, is_database_outage, outage_page
+from app.errors import OUTAGE_RETRY_AFTER, is_database_outage, outage_page, outage_reason
 from app.links import bots
 from app.links.one_link import LinkRequest, LinkResponse, OneLink
 from app.observability import log_request
@@ -86,7 +86,11 @@ class OneLinkMiddleware:
         headers: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
             if name in HEADER_NAMES:
-                headers[name] = value
+                if name == b"x-forwarded-for" and name in headers:
+                    # One chain from every line (app.client_ip.joined_forwarded_for says why).
+                    headers[name] += b", " + value
+                else:
+                    headers[name] = value
         client = scope.get("client")
         request = LinkRequest(
             method=scope["method"],
@@ -115,7 +119,7 @@ class OneLinkMiddleware:
         except Exception as exc:
             if not is_database_outage(exc):
                 raise
-            logger.error("database unavailable: %s", type(exc).__name__)
+            logger.error("database unavailable: %s", outage_reason(exc))
             response = LinkResponse(503, outage_page().encode("utf-8"), retry_after=True)
         await self._send(scope, send, started, response)
 

@@ -1,10 +1,11 @@
-"""ORM models of the one link: the routes of handles, visits and the daily visit rollups."""
+"""ORM models of the one link: the routes of handles, visits, the daily visit rollups and the
+record of pruned raw visits."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdType, UTCDateTime, utcnow
@@ -12,7 +13,9 @@ from app.db import Base, IdType, UTCDateTime, utcnow
 __all__ = [
     "EXTERNAL_PAGE_ID",
     "Route",
+    "VariantRollup",
     "Visit",
+    "VisitPrune",
     "VisitRollup",
     "VisitorDay",
     "VisitorSalt",
@@ -52,16 +55,24 @@ class Visit(Base):
 
     No IP address is stored: `visitor_hash` is a hash of IP and User-Agent with a salt that is
     thrown away after its day, good for counting unique visitors within a day and nothing else.
+
+    Raw rows are kept `LEADLINK_VISIT_RETENTION_DAYS` (`app.links.retention`); every figure shown
+    comes from the rollups, which are kept forever. On PostgreSQL the table is partitioned by
+    month of `day` (`app.links.partitions`), and a partitioned table's keys must contain the
+    partition key: there the primary key is (id, day) and `ref` is unique together with `day`
+    (a ref is made once, with its day, so that is as unique as `ref` alone).
     """
 
     __tablename__ = "visits"
     __table_args__ = (
         CheckConstraint("kind IN ('visit', 'preview')", name="kind"),
         Index("ix_visits_handle_id_day", "handle_id", "day"),
+        UniqueConstraint("ref", name="uq_visits_ref").ddl_if(dialect="sqlite"),
+        UniqueConstraint("ref", "day", name="uq_visits_ref_day").ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
-    ref: Mapped[str] = mapped_column(String(24), unique=True)
+    ref: Mapped[str] = mapped_column(String(24))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     day: Mapped[date] = mapped_column(Date)
     kind: Mapped[str] = mapped_column(String(8))
@@ -102,6 +113,42 @@ class VisitRollup(Base):
     visits: Mapped[int] = mapped_column(Integer, default=0)
     unique_visitors: Mapped[int] = mapped_column(Integer, default=0)
     previews: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class VariantRollup(Base):
+    """Daily visits per A/B variant: (day, handle, route, source), kept with `VisitRollup` in the
+    same transaction as the visits they count, so the variants report needs no raw rows.
+    A visit without a route (the handle's default page) has no row here.
+    """
+
+    __tablename__ = "variant_rollups"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    handle_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("handles.id", ondelete="CASCADE"), primary_key=True
+    )
+    route_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("routes.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    visits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class VisitPrune(Base):
+    """One run of the raw-visit pruning per (UTC) day: the row claims the day's run, so that of
+    several workers only one prunes, and `kept_from` says from which day on raw rows are
+    complete (rows of earlier days are gone, or going): a rollup rebuild keeps the rollups of
+    those days instead of recounting them from rows that are no longer there.
+    """
+
+    __tablename__ = "visit_prunes"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kept_from: Mapped[date] = mapped_column(Date)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    visits_deleted: Mapped[int] = mapped_column(Integer, default=0)
+    partitions_dropped: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class VisitorDay(Base):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+import secrets
 import time
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
@@ -23,6 +25,7 @@ from zoneinfo import ZoneInfo
 from app.client_ip import TrustedProxies
 from app.config import Settings
 from app.db import Database
+from app.errors import is_database_outage
 from app.links import bots
 from app.links.attribution import ATTRIBUTION_PURPOSE, sign_attribution
 from app.links.resolver import LinkResolver
@@ -45,6 +48,10 @@ MAX_QUERY_FIELDS = 50
 # this are worked out every time, so hostile megabyte headers cannot fill memory through it.
 TRAITS_CACHE_SIZE = 4096
 MAX_CACHED_SIGNALS = 2048
+# While the database cannot give the day's visitor salt, it is asked again this often.
+SALT_RETRY_SECONDS = 5.0
+
+logger = logging.getLogger(__name__)
 
 
 class LinkRequest(NamedTuple):
@@ -103,6 +110,9 @@ class OneLink:
         self.own_host = (urlsplit(settings.base_url).hostname or "").lower()
         self.database = database
         self._salts: dict[date, str] = {}
+        # A salt of this process's own while the database cannot give the day's salt, and
+        # when to ask it again.
+        self._stopgap: tuple[date, str, float] | None = None
         self._salt_lock = asyncio.Lock()
         self._not_found: bytes | None = None
         self._cached_traits = lru_cache(maxsize=TRAITS_CACHE_SIZE)(self._read_traits)
@@ -244,11 +254,33 @@ class OneLink:
             return salt
         async with self._salt_lock:
             salt = self._salts.get(day)
-            if salt is None:
+            if salt is not None:
+                return salt
+            stopgap = self._stopgap
+            if stopgap is not None and stopgap[0] == day and time.monotonic() < stopgap[2]:
+                return stopgap[1]
+            try:
                 async with self.database.session() as session:
                     salt = await visitor_salt(session, day)
                     await session.commit()
-                self._salts = {day: salt}  # yesterday's salt is forgotten here too
+            except Exception as exc:
+                if not is_database_outage(exc):
+                    raise
+                return self._salt_stopgap(day)
+            self._salts = {day: salt}  # yesterday's salt is forgotten here too
+            self._stopgap = None
+        return salt
+
+    def _salt_stopgap(self, day: date) -> str:
+        """The day's first visit came while the database could not give (or store) the day's
+        salt: visitors are hashed with a salt of this process's own for now, so that the one
+        link keeps answering, and the database is asked again every few seconds. Unique visitors
+        may be counted twice that day (two salts); no visit is lost (docs/reliability.md)."""
+        if self._stopgap is None or self._stopgap[0] != day:
+            self._stopgap = (day, secrets.token_hex(32), 0.0)
+            logger.warning("the day's visitor salt is out of reach; using this process's own")
+        _, salt, _ = self._stopgap
+        self._stopgap = (day, salt, time.monotonic() + SALT_RETRY_SECONDS)
         return salt
 
     def not_found(self) -> LinkResponse:

@@ -5,9 +5,11 @@ lifespan writes the buffer every `interval` seconds, or sooner once a batch is f
 buffer is full, the request writes its own visit before answering (backpressure). A failed batch
 is put back and retried with back-off; the lifespan flushes what is left on shutdown.
 
-Durability bound: a `kill -9` loses what is in the buffer — at most `interval` (200 ms) of visits
-in normal operation, at most `max_buffered` visits while the database is failing. Leads never go
-through here: they are committed before their response.
+Durability bound: a `kill -9` loses what is not committed yet — the visits since the batch in
+hand was taken: `interval` (200 ms) plus one commit's time while the server keeps up (a commit
+waits its turn on a saturated event loop: seconds, measured in docs/reliability.md), and never
+more than `max_buffered`, also while the database is failing. Leads never go through here: they
+are committed before their response.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Writing visits: one batch inserts the raw rows and updates the daily rollups in the same
-transaction, so the rollups always equal the raw rows.
+"""Writing visits: one batch inserts the raw rows and updates the daily rollups (per page and
+per A/B variant) in the same transaction, so the rollups always count every visit ever written,
+also once the raw rows are pruned (app/links/retention.py).
 """
 
 from __future__ import annotations
@@ -57,8 +58,11 @@ class VisitRecord:
 VISIT_COLUMNS = tuple(field.name for field in fields(VisitRecord))
 _visit_row = attrgetter(*VISIT_COLUMNS)
 _tail_row = attrgetter(*VISIT_COLUMNS[3:])  # after ref, created_at and day
-_rollup_fields = attrgetter("day", "handle_id", "page_id", "source", "kind", "visitor_hash")
+_rollup_fields = attrgetter(
+    "day", "handle_id", "page_id", "source", "kind", "visitor_hash", "route_id"
+)
 ROLLUP_KEY = "day, handle_id, page_id, source"
+VARIANT_KEY = "day, handle_id, route_id, source"
 NONE = type(None)
 IS_NOT_NONE = partial(is_not, None)
 DRIVER_INTEGRITY_ERRORS = (asyncpg.IntegrityConstraintViolationError,)
@@ -105,7 +109,8 @@ async def write_visits(session: AsyncSession, records: Sequence[VisitRecord]) ->
     """Insert the visits and add them to the rollups; the caller commits.
 
     This runs for every visit, so it speaks the driver's SQL directly (three statements per
-    batch) instead of building SQLAlchemy statements row by row.
+    batch, a fourth when a visit came through an A/B route) instead of building SQLAlchemy
+    statements row by row.
     """
     if not records:
         return
@@ -115,23 +120,22 @@ async def write_visits(session: AsyncSession, records: Sequence[VisitRecord]) ->
 
     visits: Counter[tuple[Any, ...]] = Counter()
     previews: Counter[tuple[Any, ...]] = Counter()
+    variants: Counter[tuple[Any, ...]] = Counter()
     seen: set[tuple[Any, ...]] = set()
-    # Counted in C first: a batch repeats few (row, kind, visitor) combinations.
-    for (day, handle_id, page_id, source, kind, visitor), count in Counter(
+    # Counted in C first: a batch repeats few (row, kind, visitor, route) combinations.
+    for (day, handle_id, page_id, source, kind, visitor, route_id), count in Counter(
         map(_rollup_fields, records)
     ).items():
-        key = (
-            _day_text(day) if sqlite else day,
-            handle_id,
-            EXTERNAL_PAGE_ID if page_id is None else page_id,
-            source,
-        )
+        day_value = _day_text(day) if sqlite else day
+        key = (day_value, handle_id, EXTERNAL_PAGE_ID if page_id is None else page_id, source)
         if kind == "visit":
             visits[key] += count
             seen.add((*key, visitor))
+            if route_id is not None:
+                variants[day_value, handle_id, route_id, source] += count
         else:
             previews[key] += count
-    batch = _Batch(dialect, sorted(seen), visits, previews)
+    batch = _Batch(dialect, sorted(seen), visits, previews, variants)
 
     if sqlite:
         await _write_on_sqlite(connection, batch, [_sqlite_row(record) for record in records])
@@ -153,6 +157,8 @@ async def write_visits(session: AsyncSession, records: Sequence[VisitRecord]) ->
     except DRIVER_INTEGRITY_ERRORS as exc:
         raise _refused(exc) from exc
     await connection.exec_driver_sql(*batch.rollup_statement(uniques))
+    if batch.variants:
+        await connection.exec_driver_sql(*batch.variant_statement())
 
 
 def _refused(exc: Exception) -> IntegrityError:
@@ -171,6 +177,7 @@ class _Batch:
     ledger: list[tuple[Any, ...]]
     visits: Counter[tuple[Any, ...]]
     previews: Counter[tuple[Any, ...]]
+    variants: Counter[tuple[Any, ...]]
 
     def ledger_statement(self) -> tuple[str, tuple[Any, ...]]:
         return (
@@ -198,6 +205,16 @@ class _Batch:
             "unique_visitors = visit_rollups.unique_visitors + excluded.unique_visitors, "
             "previews = visit_rollups.previews + excluded.previews",
             tuple(counts),
+        )
+
+    def variant_statement(self) -> tuple[str, tuple[Any, ...]]:
+        keys = sorted(self.variants)  # the same lock order in every writer
+        return (
+            f"INSERT INTO variant_rollups ({VARIANT_KEY}, visits) "  # noqa: S608
+            f"VALUES {_placeholders(self.dialect, 5, len(keys))} "
+            f"ON CONFLICT ({VARIANT_KEY}) DO UPDATE SET "
+            "visits = variant_rollups.visits + excluded.visits",
+            tuple(value for key in keys for value in (*key, self.variants[key])),
         )
 
 
@@ -234,7 +251,7 @@ def _sqlite_inserts(rows: list[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ..
 async def _write_on_sqlite(
     connection: AsyncConnection, batch: _Batch, rows: list[tuple[Any, ...]]
 ) -> None:
-    """The three statements in one call on aiosqlite's thread (`run_on_sqlite_thread`): awaited
+    """The statements in one call on aiosqlite's thread (`run_on_sqlite_thread`): awaited
     one by one, the writer fell behind the one link under load and requests met the
     backpressure."""
 
@@ -248,6 +265,8 @@ async def _write_on_sqlite(
         for statement, values in _sqlite_inserts(rows).items():
             database.executemany(statement, values)
         database.execute(*batch.rollup_statement(uniques))
+        if batch.variants:
+            database.execute(*batch.variant_statement())
 
     await run_on_sqlite_thread(connection, write)  # a refused row raises IntegrityError
 
@@ -258,7 +277,14 @@ def _upsert(session: AsyncSession) -> Any:
 
 
 async def visitor_salt(session: AsyncSession, day: date) -> str:
-    """The salt of `day`'s visitor hashes, created by whichever replica asks first."""
+    """The salt of `day`'s visitor hashes, created by whichever replica asks first.
+
+    Read before it is written: a process started on a database it can only read (a read-only
+    filesystem) still serves the one link with the day's salt.
+    """
+    salt = await session.scalar(select(VisitorSalt.salt).where(VisitorSalt.day == day))
+    if salt is not None:
+        return salt
     upsert = _upsert(session)
     await session.execute(
         upsert(VisitorSalt).values(day=day, salt=secrets.token_hex(32)).on_conflict_do_nothing()

@@ -4,7 +4,6 @@ command line. Options are trimmed here and checked by the API's own request mode
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -13,6 +12,7 @@ import typer
 from pydantic import BaseModel, ValidationError
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.command import CommandScope, command_group, err, fail, out, with_database
 from app.config import Settings
@@ -159,30 +159,19 @@ def _with_gift(model: type[Model], changes: BaseModel, gift: dict[str, object]) 
     return _checked(model, {**changes.model_dump(exclude_unset=True), **gift})
 
 
-async def _gift_values(settings: Settings, kind: str | None, gift: str | None) -> dict[str, object]:
-    """The gift options as page fields; a file gift is copied into the data directory first
-    (the file's name is then `gift_file_name`)."""
+async def _gift_values(
+    session: AsyncSession, settings: Settings, kind: str | None, gift: str | None
+) -> dict[str, object]:
+    """The gift options as page fields; a file gift is stored in the database first, in the
+    command's transaction (the file's name is then `gift_file_name`)."""
     values: dict[str, object] = {} if kind is None else {"gift_kind": kind.strip()}
     if gift is None:
         return values
     if values.get("gift_kind", kind) != "file":
         return {**values, "gift_value": gift.strip()}
     path = Path(gift.strip())
-    stored = await asyncio.to_thread(pages.store_gift_file, settings, path, path.name)
+    stored = await pages.store_gift_file(session, settings, path, path.name)
     return {**values, "gift_value": stored, "gift_file_name": path.name}
-
-
-def _forget_gift_file(settings: Settings, stored_name: object) -> None:
-    """Remove a stored gift file no page uses (after a failed command, or once replaced)."""
-    path = pages.gift_file_path(settings, str(stored_name or ""))
-    if path is not None:
-        path.unlink(missing_ok=True)
-
-
-def _forget_stored_gift(settings: Settings, gift: dict[str, object]) -> None:
-    """Remove the file this command stored for the gift, if it stored one."""
-    if "gift_file_name" in gift:
-        _forget_gift_file(settings, gift["gift_value"])
 
 
 @pages_cli.command("create")
@@ -242,15 +231,12 @@ async def pages_create(
     request = _checked(
         PageCreateRequest, {"handle": handle.strip(), "slug": slug.strip(), **values}
     )
-    gift_values = await _gift_values(cmd.settings, gift_kind, gift)
-    try:
-        data = _with_gift(PageCreate, request.to_create(), gift_values)
-        owner = await handles.get_handle(cmd.session, request.handle)
-        page = await pages.create_page(cmd.session, owner, data)
-        await cmd.commit()
-    except BaseException:
-        _forget_stored_gift(cmd.settings, gift_values)
-        raise
+    # A failure below leaves the transaction uncommitted: the stored file goes with it.
+    gift_values = await _gift_values(cmd.session, cmd.settings, gift_kind, gift)
+    data = _with_gift(PageCreate, request.to_create(), gift_values)
+    owner = await handles.get_handle(cmd.session, request.handle)
+    page = await pages.create_page(cmd.session, owner, data)
+    await cmd.commit()
     out.print(f"page created (draft): {cmd.settings.base_url}/p/{page.slug}", highlight=False)
 
 
@@ -309,17 +295,11 @@ async def pages_update(
     page = await pages.get_page(cmd.session, slug.strip())
     # --gift alone keeps the page's gift kind
     kind = page.gift_kind if gift is not None and gift_kind is None else gift_kind
-    gift_values = await _gift_values(cmd.settings, kind, gift)
-    old_file = page.gift_value if page.gift_kind == "file" else None
-    try:
-        data = _with_gift(PageUpdate, request.to_update(), gift_values)
-        page = await pages.update_page(cmd.session, page, data)
-        await cmd.commit()
-    except BaseException:
-        _forget_stored_gift(cmd.settings, gift_values)
-        raise
-    if old_file is not None and not (page.gift_kind == "file" and page.gift_value == old_file):
-        _forget_gift_file(cmd.settings, old_file)
+    gift_values = await _gift_values(cmd.session, cmd.settings, kind, gift)
+    data = _with_gift(PageUpdate, request.to_update(), gift_values)
+    # A replaced gift file that no other page uses is removed in the same transaction.
+    page = await pages.update_page(cmd.session, page, data)
+    await cmd.commit()
     out.print(f"page updated: {cmd.settings.base_url}/p/{page.slug}", highlight=False)
 
 

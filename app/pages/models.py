@@ -6,12 +6,22 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdType, UTCDateTime, utcnow
 
-__all__ = ["GiftKind", "Page", "PageStatus", "Theme"]
+__all__ = ["FileKind", "GiftKind", "Page", "PageStatus", "StoredFile", "StoredFileChunk", "Theme"]
 
 
 class PageStatus(StrEnum):
@@ -25,6 +35,13 @@ class GiftKind(StrEnum):
     FILE = "file"
     CODE = "code"
     TEXT = "text"
+
+
+class FileKind(StrEnum):
+    """What an uploaded file is for: each kind is served by its own route only."""
+
+    GIFT = "gift"  # behind a lead's signed gift link, `/g/{token}`
+    IMAGE = "image"  # public, `/media/{name}`
 
 
 class Theme(StrEnum):
@@ -53,7 +70,7 @@ class Page(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     hero_image_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     gift_kind: Mapped[str] = mapped_column(String(8), default=GiftKind.TEXT.value)
-    # url: the link; file: the stored file's name under DATA_DIR/gifts; code/text: the value.
+    # url: the link; file: the stored file's name (`stored_files.name`); code/text: the value.
     gift_value: Mapped[str] = mapped_column(Text, default="")
     gift_file_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
     gift_title: Mapped[str] = mapped_column(String(200), default="Your free gift")
@@ -79,3 +96,33 @@ class Page(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class StoredFile(Base):
+    """A file an owner uploaded (a gift file or a hero image), kept in the database so that
+    every replica serves it and every backup holds it. Its bytes are in `StoredFileChunk` rows
+    of `chunk_size` bytes, so a download reads one chunk at a time and never the whole file.
+    A file is never changed: a new upload is a new random name."""
+
+    __tablename__ = "stored_files"
+    __table_args__ = (CheckConstraint("kind IN ('gift', 'image')", name="kind"),)
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    chunk_size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StoredFileChunk(Base):
+    """Bytes `seq * chunk_size` onwards of a stored file (the last chunk may be shorter)."""
+
+    __tablename__ = "stored_file_chunks"
+
+    file_name: Mapped[str] = mapped_column(
+        String(64), ForeignKey("stored_files.name", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

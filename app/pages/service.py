@@ -7,10 +7,11 @@ like a missing one.
 
 from __future__ import annotations
 
-import os
+import io
 import re
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path, PurePath
 from typing import Any, BinaryIO, TypeVar
 
@@ -24,6 +25,7 @@ from app.errors import FieldError, ValidationFailed
 from app.external_urls import check_external_url
 from app.handles.models import Handle
 from app.handles.visibility import sees, visible_only
+from app.pages import files
 from app.pages.exceptions import (
     GiftFileTooLarge,
     InvalidGiftFile,
@@ -31,7 +33,7 @@ from app.pages.exceptions import (
     PageNotFound,
     SlugTaken,
 )
-from app.pages.models import GiftKind, Page, PageStatus
+from app.pages.models import FileKind, GiftKind, Page, PageStatus
 from app.pages.rendering import render_preview
 from app.pages.schemas import (
     SLUG_PATTERN,
@@ -53,7 +55,6 @@ __all__ = [
     "get_published_page",
     "get_visible_page",
     "get_visible_page_by_id",
-    "gift_file_path",
     "has_gift",
     "list_pages",
     "list_pages_in_sight",
@@ -62,7 +63,6 @@ __all__ = [
     "page_read",
     "page_reads",
     "publish_page",
-    "store_file",
     "store_gift_file",
     "update_page",
 ]
@@ -73,12 +73,10 @@ M = TypeVar("M", bound=BaseModel)
 MAX_PAGE_BYTES = 30 * 1024
 PAGE_SIZE_MARGIN = 1024
 MAX_GIFT_FILE_BYTES = 25 * 1024 * 1024
-GIFTS_DIR = "gifts"
-STORED_NAME_PATTERN = re.compile(r"[0-9a-f]{32}(?:\.[a-z0-9]{1,10})?")
+STORED_NAME_PATTERN = files.GIFT_NAME
 _EXTENSION = re.compile(r"\.[a-z0-9]{1,10}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_CHUNK = 1024 * 1024
 BY_PAGE = "pages"
 # Columns that may be cleared with an explicit None; for the others None means "unchanged".
 _NULLABLE = frozenset(
@@ -208,12 +206,26 @@ async def update_page(
     # Measured on a detached copy, so a refused change leaves the session's page untouched.
     current = {attr.key: getattr(page, attr.key) for attr in inspect(Page).column_attrs}
     _check_page_size(Page(**{**current, **changes}))
+    before = _stored_names(page)
     for name, value in changes.items():
         setattr(page, name, value)
     # The landing-page cache is keyed by updated_at, so every change must move it.
     page.updated_at = utcnow()
     await session.flush()
+    for replaced in sorted(before - _stored_names(page)):
+        await files.delete_unless_used(session, replaced)
     return page
+
+
+def _stored_names(page: Page) -> set[str]:
+    """The names of the stored files a page uses: a file gift, uploaded images."""
+    names = set()
+    if page.gift_kind == GiftKind.FILE.value and page.gift_value:
+        names.add(page.gift_value)
+    for url in (page.hero_image_url, page.og_image_url):
+        if url and url.startswith(files.MEDIA_PREFIX):
+            names.add(url.removeprefix(files.MEDIA_PREFIX))
+    return names
 
 
 async def publish_page(session: AsyncSession, page: Page) -> Page:
@@ -444,77 +456,56 @@ def _file_name_problem(name: str) -> str | None:
     return None
 
 
-def store_gift_file(
+async def store_gift_file(
+    session: AsyncSession,
     settings: Settings,
     source: Path | str | bytes | BinaryIO,
     original_name: str,
     *,
     extension: str | None = None,
+    content_type: str | None = None,
 ) -> str:
-    """Copy a gift file into DATA_DIR/gifts under a random name and return that name; the page
-    keeps `original_name` for downloads. At most `LEADLINK_MAX_GIFT_BYTES` (25 MB). The stored
-    name ends in `extension` (the type found in the content, for uploads) or else the original
-    name's. Blocking file I/O: from async code, call it in a worker thread.
+    """Store a gift file in the database (`app.pages.files`) under a random name and return
+    that name, in the caller's transaction; the page keeps `original_name` for downloads. At
+    most `LEADLINK_MAX_GIFT_BYTES` (25 MB). The stored name ends in `extension` (the type
+    found in the content, for uploads) or else the original name's; it is served with
+    `content_type`, or the type its extension names.
     """
     problem = _file_name_problem(original_name)
     if problem:
         raise InvalidGiftFile(problem)
     suffix = extension or PurePath(original_name.strip()).suffix.lower()
     stored = secrets.token_hex(16) + (suffix if _EXTENSION.fullmatch(suffix) else "")
-    store_file(settings.data_dir / GIFTS_DIR, stored, source, settings.max_gift_bytes)
+    limit = settings.max_gift_bytes
+    with _readable(source, limit) as stream:
+        try:
+            await files.save_file(
+                session, stored, FileKind.GIFT, stream, limit=limit, content_type=content_type
+            )
+        except OSError as exc:
+            raise InvalidGiftFile(f"cannot read {original_name}: {exc.strerror or exc}") from None
     return stored
 
 
-def store_file(
-    folder: Path, stored: str, source: Path | str | bytes | BinaryIO, limit: int
-) -> None:
-    """Write `source` to `folder/stored` whole or not at all (a partial file is removed), or
-    413 when it has more than `limit` bytes."""
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{stored}.part"
-    try:
-        with _open_new(partial) as target:
-            if isinstance(source, bytes):
-                if len(source) > limit:
-                    raise GiftFileTooLarge(limit)
-                target.write(source)
-            elif isinstance(source, (str, Path)):
-                _copy_path_limited(Path(source), target, limit)
-            else:
-                _copy_limited(source, target, limit)
-        partial.replace(folder / stored)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-def _open_new(path: Path) -> Any:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    return os.fdopen(fd, "wb")
-
-
-def _copy_path_limited(path: Path, target: Any, limit: int) -> None:
+@contextmanager
+def _readable(source: Path | str | bytes | BinaryIO, limit: int) -> Iterator[BinaryIO]:
+    """`source` as a stream to read from; a file over `limit` is refused before it is read."""
+    if isinstance(source, bytes):
+        if len(source) > limit:
+            raise GiftFileTooLarge(limit)
+        yield io.BytesIO(source)
+        return
+    if not isinstance(source, (str, Path)):
+        yield source
+        return
+    path = Path(source)
     try:
         if not path.is_file():
             raise InvalidGiftFile(f"{path} is not a file.")
         if path.stat().st_size > limit:
             raise GiftFileTooLarge(limit)
-        with path.open("rb") as source:
-            _copy_limited(source, target, limit)
+        stream = path.open("rb")
     except OSError as exc:
         raise InvalidGiftFile(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def _copy_limited(source: BinaryIO, target: Any, limit: int) -> None:
-    copied = 0
-    while chunk := source.read(_CHUNK):
-        copied += len(chunk)
-        if copied > limit:  # the file grew while it was copied, or had no announced size
-            raise GiftFileTooLarge(limit)
-        target.write(chunk)
-
-
-def gift_file_path(settings: Settings, stored_name: str) -> Path | None:
-    """Where a stored gift file is, or None for a name `store_gift_file` cannot have made."""
-    if not STORED_NAME_PATTERN.fullmatch(stored_name):
-        return None
-    return settings.data_dir / GIFTS_DIR / stored_name
+    with stream:
+        yield stream

@@ -2,34 +2,35 @@
 
 A file's name and the browser's Content-Type say what the sender claims, so neither is
 believed: the first bytes are read with `filetype` and only the types below are kept. The file
-is stored under a random name with the extension of the type found (so it is served with that
-type), and the original name is kept only as the gift's download name. A refused file leaves
-nothing behind.
+is stored in the database (`app.pages.files`) under a random name with the extension of the
+type found, served with that type, and the original name is kept only as the gift's download
+name. A refused file leaves nothing behind.
 """
 
 from __future__ import annotations
 
-import re
+import asyncio
 import secrets
-from pathlib import Path
 from typing import BinaryIO
 
 import filetype
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.errors import FieldError, PayloadTooLarge, ValidationFailed
+from app.pages import files
 from app.pages import service as pages
 from app.pages.exceptions import GiftFileTooLarge, InvalidGiftFile, readable_size
+from app.pages.files import MEDIA_PREFIX
+from app.pages.models import FileKind
 
 __all__ = [
     "GIFT_TYPES",
     "IMAGE_TYPES",
     "MAX_IMAGE_BYTES",
-    "MEDIA_DIR",
     "MEDIA_PREFIX",
     "UploadRefused",
     "UploadTooLarge",
-    "media_path",
     "store_gift_upload",
     "store_image_upload",
 ]
@@ -56,9 +57,8 @@ IMAGE_TYPES = {
 }
 IMAGE_TYPE_NAMES = "PNG, JPEG, WebP or GIF"
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
-MEDIA_DIR = "media"
-MEDIA_PREFIX = "/media/"
-_MEDIA_NAME = re.compile(r"[0-9a-f]{32}\.(?:png|jpg|webp|gif)")
+# The type a file is served with when it is not the type found (an animated PNG is a PNG).
+_SERVED_AS = {"image/apng": "image/png"}
 # filetype reads at most this many bytes of a file.
 _SNIFF_BYTES = 8192
 
@@ -91,44 +91,58 @@ def _size(stream: BinaryIO) -> int:
     return size
 
 
-def store_gift_upload(
-    settings: Settings, stream: BinaryIO, original_name: str, *, field: str = "gift_file"
+async def store_gift_upload(
+    session: AsyncSession,
+    settings: Settings,
+    stream: BinaryIO,
+    original_name: str,
+    *,
+    field: str = "gift_file",
 ) -> str:
-    """Check and store an uploaded gift file; returns its stored name (the page's
-    `gift_value`). Blocking file I/O: call it in a worker thread."""
-    if _size(stream) > settings.max_gift_bytes:
+    """Check and store an uploaded gift file in the caller's transaction; returns its stored
+    name (the page's `gift_value`)."""
+    if await asyncio.to_thread(_size, stream) > settings.max_gift_bytes:
         raise UploadTooLarge(field, settings.max_gift_bytes)
-    extension = GIFT_TYPES.get(_sniff(stream) or "")
+    found = await asyncio.to_thread(_sniff, stream) or ""
+    extension = GIFT_TYPES.get(found)
     if extension is None:
         raise UploadRefused(field, f"This file is not a {GIFT_TYPE_NAMES} file (by its content).")
     try:
-        return pages.store_gift_file(settings, stream, original_name, extension=extension)
+        return await pages.store_gift_file(
+            session,
+            settings,
+            stream,
+            original_name,
+            extension=extension,
+            content_type=_SERVED_AS.get(found, found),
+        )
     except GiftFileTooLarge:
         raise UploadTooLarge(field, settings.max_gift_bytes) from None
     except InvalidGiftFile as exc:
         raise UploadRefused(field, exc.errors[0].message if exc.errors else str(exc)) from None
 
 
-def store_image_upload(
-    settings: Settings, stream: BinaryIO, *, field: str = "hero_image_file"
+async def store_image_upload(
+    session: AsyncSession, stream: BinaryIO, *, field: str = "hero_image_file"
 ) -> str:
-    """Check and store an uploaded image; returns the path it is served at (`/media/…`), which
-    a page keeps as its image URL. Blocking file I/O: call it in a worker thread."""
-    if _size(stream) > MAX_IMAGE_BYTES:
+    """Check and store an uploaded image in the caller's transaction; returns the path it is
+    served at (`/media/…`), which a page keeps as its image URL."""
+    if await asyncio.to_thread(_size, stream) > MAX_IMAGE_BYTES:
         raise UploadTooLarge(field, MAX_IMAGE_BYTES)
-    extension = IMAGE_TYPES.get(_sniff(stream) or "")
+    found = await asyncio.to_thread(_sniff, stream) or ""
+    extension = IMAGE_TYPES.get(found)
     if extension is None:
         raise UploadRefused(field, f"This file is not a {IMAGE_TYPE_NAMES} image (by its content).")
     stored = secrets.token_hex(16) + extension
     try:
-        pages.store_file(settings.data_dir / MEDIA_DIR, stored, stream, MAX_IMAGE_BYTES)
+        await files.save_file(
+            session,
+            stored,
+            FileKind.IMAGE,
+            stream,
+            limit=MAX_IMAGE_BYTES,
+            content_type=_SERVED_AS.get(found, found),
+        )
     except GiftFileTooLarge:
         raise UploadTooLarge(field, MAX_IMAGE_BYTES) from None
     return MEDIA_PREFIX + stored
-
-
-def media_path(settings: Settings, name: str) -> Path | None:
-    """Where an uploaded image is, or None for a name `store_image_upload` cannot have made."""
-    if not _MEDIA_NAME.fullmatch(name):
-        return None
-    return settings.data_dir / MEDIA_DIR / name

@@ -176,6 +176,7 @@ async def rollups_rebuild(cmd: CommandScope) -> None:
     """Recount the daily rollups from the raw visits.
 
     Days are counted in LEADLINK_REPORT_TZ: run it after changing the report time zone.
+    Days whose raw visits were pruned (LEADLINK_VISIT_RETENTION_DAYS) keep their rollups.
     """
     tz = cmd.settings.report_tz
     with progress("rebuilding rollups", total=report_rollups.REBUILD_STEPS) as step_done:

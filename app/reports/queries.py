@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -19,6 +19,8 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    distinct,
+    exists,
     func,
     join,
     literal,
@@ -31,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.connections.models import Sale, connection_handles
 from app.handles.models import Handle
 from app.handles.visibility import visible_only
 from app.links.models import VisitRollup
@@ -44,6 +47,7 @@ __all__ = [
     "KEYS",
     "MEASURES",
     "ReportShape",
+    "customers_without_lead_statement",
     "leads_by_source_statement",
     "likes_coverage_statement",
     "report_statement",
@@ -307,3 +311,21 @@ def likes_coverage_statement(
         .having(func.sum(ReportDay.visits) + func.sum(ReportDay.leads) > 0)
         .order_by(ReportDay.handle_id, ReportDay.source)
     )
+
+
+def customers_without_lead_statement(
+    handle_ids: Collection[int] | None, low: datetime, high: datetime
+) -> Select[int]:
+    """How many distinct buyers bought in `[low, high)` with no lead to make a customer, on
+    shop connections for any of `handle_ids` (None: every connection)."""
+    query = select(func.count(distinct(Sale.email))).where(
+        Sale.lead_id.is_(None), Sale.occurred_at >= low, Sale.occurred_at < high
+    )
+    if handle_ids is not None:
+        query = query.where(
+            exists().where(
+                connection_handles.c.connection_id == Sale.connection_id,
+                connection_handles.c.handle_id.in_(list(handle_ids)),
+            )
+        )
+    return query

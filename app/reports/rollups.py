@@ -1,5 +1,5 @@
 """The report time zone and the rollup rebuild: re-date visits and recount every rollup from the
-raw rows (`leadlink rollups rebuild`)."""
+raw rows (`leadlink rollups rebuild`); the rollups of days whose raw rows were pruned are kept."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Date,
+    bindparam,
     case,
     delete,
     func,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     type_coerce,
     update,
 )
@@ -27,7 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.leads.models import Lead, LeadStatus
-from app.links.models import EXTERNAL_PAGE_ID, Visit, VisitorDay, VisitRollup
+from app.links.models import EXTERNAL_PAGE_ID, VariantRollup, Visit, VisitorDay, VisitRollup
+from app.links.retention import pruned_before
 from app.links.visits import LEDGER_DAYS_KEPT
 from app.reports.models import (
     LeadRollup,
@@ -99,7 +102,8 @@ async def sync_report_zone(session: AsyncSession, tz: str) -> bool:
     False when data exists in another zone, which `rebuild_rollups` must convert."""
     if await stored_report_zone(session) == zone(tz).key:
         return True
-    has_visits = await session.scalar(select(Visit.id).limit(1))
+    # The rollups, not the raw rows: these may all have been pruned.
+    has_visits = await session.scalar(select(VisitRollup.day).limit(1))
     has_leads = await session.scalar(select(Lead.id).limit(1))
     if has_visits is not None or has_leads is not None:
         return False
@@ -134,8 +138,15 @@ async def rebuild_rollups(
     session: AsyncSession, tz: str | ZoneInfo, *, step_done: Callable[[], None] = _no_progress
 ) -> RebuildResult:
     """Make `tz` the report time zone and recompute everything kept per day from the raw rows,
-    in the caller's transaction: `visits.day`, `visit_rollups`, `lead_rollups` (whose triggers
-    then refill `report_days` and `report_months`) and the recent unique-visitor ledger.
+    in the caller's transaction: `visits.day`, `visit_rollups`, `variant_rollups`,
+    `lead_rollups` (whose triggers then refill `report_days` and `report_months`) and the recent
+    unique-visitor ledger.
+
+    Raw visits from before the retention's cutoff (`pruned_before`) are gone: the visit and
+    variant rollups of those days are kept as they are, in the zone they were written in, and
+    the raw rows still dated before the cutoff (a prune under way) are removed, since those
+    rollups count them already. A visit re-dated across the cutoff is added to the kept day's
+    counts, so every visit is counted once; unique visitors of that one day are added up.
 
     For `leadlink rollups rebuild` after LEADLINK_REPORT_TZ changes (or to repair rollups). On
     PostgreSQL the tables are locked against concurrent writers until commit; on SQLite the
@@ -148,11 +159,23 @@ async def rebuild_rollups(
     if dialect == "postgresql":
         await session.execute(
             text(
-                "LOCK TABLE visits, visit_rollups, visitor_days, leads, lead_rollups, "
-                "report_days, report_months IN SHARE ROW EXCLUSIVE MODE"
+                "LOCK TABLE visits, visit_rollups, variant_rollups, visitor_days, leads, "
+                "lead_rollups, report_days, report_months IN SHARE ROW EXCLUSIVE MODE"
             )
         )
     await set_report_zone(session, zone_info)
+    kept_before = await pruned_before(session)
+    if kept_before is not None:
+        await session.execute(delete(Visit).where(Visit.day < kept_before))
+        await session.execute(
+            text(
+                "CREATE TEMPORARY TABLE kept_visit_rollups AS "
+                "SELECT * FROM visit_rollups WHERE day < :day"
+            ).bindparams(bindparam("day", kept_before, type_=Date))
+        )
+        await session.execute(delete(VariantRollup).where(VariantRollup.day >= kept_before))
+    else:
+        await session.execute(delete(VariantRollup))
     redated = 0
     bounds = (
         await session.execute(select(func.min(Visit.created_at), func.max(Visit.created_at)))
@@ -171,20 +194,45 @@ async def rebuild_rollups(
     # there is cleared too before everything is recounted.
     for table in (VisitRollup, LeadRollup, ReportDay, ReportMonth):
         await session.execute(delete(table))
+    if kept_before is not None:
+        await session.execute(text("INSERT INTO visit_rollups SELECT * FROM kept_visit_rollups"))
+        await session.execute(text("DROP TABLE kept_visit_rollups"))
+    upsert = _upsert(session)
     page = func.coalesce(Visit.page_id, EXTERNAL_PAGE_ID)
     is_visit = Visit.kind == "visit"
+    counted = upsert(VisitRollup).from_select(
+        ["day", "handle_id", "page_id", "source", "visits", "unique_visitors", "previews"],
+        select(
+            Visit.day,
+            Visit.handle_id,
+            page,
+            Visit.source,
+            func.sum(case((is_visit, 1), else_=0)),
+            func.count(func.distinct(case((is_visit, Visit.visitor_hash)))),
+            func.sum(case((is_visit, 0), else_=1)),
+        )
+        .where(true())  # `WHERE` settles SQLite's INSERT … SELECT … ON CONFLICT grammar
+        .group_by(Visit.day, Visit.handle_id, page, Visit.source),
+    )
     await session.execute(
-        insert(VisitRollup).from_select(
-            ["day", "handle_id", "page_id", "source", "visits", "unique_visitors", "previews"],
-            select(
-                Visit.day,
-                Visit.handle_id,
-                page,
-                Visit.source,
-                func.sum(case((is_visit, 1), else_=0)),
-                func.count(func.distinct(case((is_visit, Visit.visitor_hash)))),
-                func.sum(case((is_visit, 0), else_=1)),
-            ).group_by(Visit.day, Visit.handle_id, page, Visit.source),
+        counted.on_conflict_do_update(  # a visit re-dated onto a kept day adds to its counts
+            index_elements=["day", "handle_id", "page_id", "source"],
+            set_={
+                measure: getattr(VisitRollup, measure) + getattr(counted.excluded, measure)
+                for measure in ("visits", "unique_visitors", "previews")
+            },
+        )
+    )
+    variants = upsert(VariantRollup).from_select(
+        ["day", "handle_id", "route_id", "source", "visits"],
+        select(Visit.day, Visit.handle_id, Visit.route_id, Visit.source, func.count())
+        .where(is_visit, Visit.route_id.is_not(None))
+        .group_by(Visit.day, Visit.handle_id, Visit.route_id, Visit.source),
+    )
+    await session.execute(
+        variants.on_conflict_do_update(
+            index_elements=["day", "handle_id", "route_id", "source"],
+            set_={"visits": VariantRollup.visits + variants.excluded.visits},
         )
     )
     step_done()
@@ -217,16 +265,16 @@ async def rebuild_rollups(
         func.sum(SocialMetric.likes),
         func.count(SocialMetric.likes),
     ).where(SocialMetric.likes.is_not(None))  # `WHERE` also settles SQLite's upsert grammar
-    upsert = _upsert(session)(ReportDay).from_select(
+    likes_upsert = upsert(ReportDay).from_select(
         ["day", "handle_id", "source", "likes", "likes_known"],
         likes.group_by(SocialMetric.day, SocialMetric.handle_id, SocialMetric.platform),
     )
     await session.execute(
-        upsert.on_conflict_do_update(
+        likes_upsert.on_conflict_do_update(
             index_elements=["day", "handle_id", "source"],
             set_={
-                "likes": ReportDay.likes + upsert.excluded.likes,
-                "likes_known": ReportDay.likes_known + upsert.excluded.likes_known,
+                "likes": ReportDay.likes + likes_upsert.excluded.likes,
+                "likes_known": ReportDay.likes_known + likes_upsert.excluded.likes_known,
             },
         )
     )

@@ -126,12 +126,22 @@ class ConversionRowRead(BaseModel):
 
 class ConversionReportRead(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"rows": [_ROW_EXAMPLE], "totals": _TOTALS_EXAMPLE}]}
+        json_schema_extra={
+            "examples": [
+                {"rows": [_ROW_EXAMPLE], "totals": _TOTALS_EXAMPLE, "customers_without_lead": 4}
+            ]
+        }
     )
 
     rows: list[ConversionRowRead]
     totals: ConversionRowRead = Field(
         description="Every row together (source null unless filtered)."
+    )
+    customers_without_lead: int | None = Field(
+        description=(
+            "Distinct buyers a connected shop reported in the range whose address matched no "
+            "lead (docs/integrations.md); null for a report of one page or one source."
+        )
     )
 
     @classmethod
@@ -140,6 +150,7 @@ class ConversionReportRead(BaseModel):
         return cls(
             rows=[ConversionRowRead.from_row(row, report.group_by) for row in report.rows],
             totals=ConversionRowRead.from_row(report.totals, "source"),
+            customers_without_lead=report.customers_without_lead,
         )
 
 

@@ -30,11 +30,13 @@ from app.reports.exceptions import InvalidReportInput
 from app.reports.queries import (
     COUNTS,
     ReportShape,
+    customers_without_lead_statement,
     leads_by_source_statement,
     likes_coverage_statement,
     report_statement,
 )
 from app.reports.timezones import (
+    utc_bounds,
     week_start,
     zone,
 )
@@ -140,6 +142,9 @@ class Report:
     end: date
     rows: list[ReportRow]
     totals: ReportRow
+    # Buyers the shop reported with no lead to match (docs/integrations.md); None for a report
+    # of one page or one source, which a sale without a lead belongs to neither.
+    customers_without_lead: int | None = None
 
 
 def check_day(day: date, field_name: str) -> date:
@@ -201,7 +206,8 @@ async def conversion_report(
     elif handle is not None:
         handle_ids = [handle.id]
     if handle_ids is not None and not handle_ids:
-        return Report(group_by, start, end, _ordered([], group_by, start, end), ReportRow(source))
+        empty = _ordered([], group_by, start, end)
+        return Report(group_by, start, end, empty, ReportRow(source), customers_without_lead=0)
 
     months = _whole_months(start, end) if group_by == "source" and page is None else None
     level: Literal["pages", "days", "months"] = (
@@ -248,7 +254,12 @@ async def conversion_report(
         total_shape = replace(shape, group_by="total")
         total = (await session.execute(report_statement(total_shape), params)).mappings().one()
         totals = replace(_report_row(total), source=source)
-    return Report(group_by, start, end, rows, totals)
+    without_lead = None
+    if page is None and source is None:
+        low, high = utc_bounds(start, end, zone(tz) if isinstance(tz, str) else tz or zone("UTC"))
+        statement = customers_without_lead_statement(handle_ids, low, high)
+        without_lead = int(await session.scalar(statement) or 0)
+    return Report(group_by, start, end, rows, totals, without_lead)
 
 
 async def leads_by_source_over_time(

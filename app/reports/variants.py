@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.handles.models import Handle
 from app.handles.visibility import Sight, visible_only
 from app.leads.models import Lead
-from app.links.models import Route, Visit
+from app.links.models import Route, VariantRollup
 from app.pages.models import Page
 from app.reports.service import check_range, source_rank
 from app.reports.timezones import (
@@ -163,16 +163,15 @@ async def variant_report(
             .order_by(Route.source, Route.id)
         )
     ).all()
+    # From the rollups, which count every visit ever written (raw rows are pruned).
     visit_counts = await session.execute(
-        select(Visit.route_id, Visit.source, func.count())
+        select(VariantRollup.route_id, VariantRollup.source, func.sum(VariantRollup.visits))
         .where(
-            Visit.handle_id == handle.id,
-            Visit.day >= start,
-            Visit.day <= end,
-            Visit.kind == "visit",
-            Visit.route_id.is_not(None),
+            VariantRollup.handle_id == handle.id,
+            VariantRollup.day >= start,
+            VariantRollup.day <= end,
         )
-        .group_by(Visit.route_id, Visit.source)
+        .group_by(VariantRollup.route_id, VariantRollup.source)
     )
     lead_counts = await session.execute(
         select(Lead.route_id, Lead.source, func.count())

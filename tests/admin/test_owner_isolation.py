@@ -23,13 +23,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin.layout import SECTIONS
 from app.api_keys import service as api_keys
+from app.connections import service as connections
+from app.connections.crypto import cipher_for
 from app.delivery.models import OutboxMessage
 from app.leads.models import Lead
 from app.links.models import Route
-from app.models import ApiKey, Page, WebhookDelivery, WebhookEndpoint
+from app.models import ApiKey, Connection, Page, WebhookDelivery, WebhookEndpoint
 from app.users import service as users
 from app.users.models import Role, User
 from tests.admin.admin_helpers import csrf_from, sign_in
+from tests.databases import TEST_SECRET
 from tests.factories import add_endpoint, build_world, issue_key
 
 OWNER_OF_ANNA = "anna@owners.example"
@@ -56,6 +59,7 @@ class Foreign:
     endpoint_id: int
     delivery_id: int
     message_id: int
+    connection_id: int
 
 
 FOREIGN_VALUES: dict[str, Callable[[Foreign], str]] = {
@@ -67,6 +71,7 @@ FOREIGN_VALUES: dict[str, Callable[[Foreign], str]] = {
     "endpoint_id": lambda f: str(f.endpoint_id),
     "delivery_id": lambda f: str(f.delivery_id),
     "message_id": lambda f: str(f.message_id),
+    "connection_id": lambda f: str(f.connection_id),
     # Accounts are the admin's: an owner gets 404 for any of them, their own included.
     "user_id": lambda f: str(f.owner_id),
 }
@@ -97,6 +102,16 @@ async def foreign(session: AsyncSession) -> Foreign:
         lead_id=world.bob_lead.id,
     )
     session.add_all([delivery, message])
+    connection, _ = await connections.create_connection(
+        session,
+        provider="stripe",
+        label="bob.example shop",
+        handle_ids=frozenset({world.bob.id}),
+        secret="whsec_" + "b" * 32,
+        options={},
+        created_by=None,
+        cipher=cipher_for(TEST_SECRET),
+    )
     await session.flush()
     key = await api_keys.find_active_key(session, bob_key)
     assert key is not None
@@ -110,6 +125,7 @@ async def foreign(session: AsyncSession) -> Foreign:
         endpoint.id,
         delivery.id,
         message.id,
+        connection.id,
     )
     await session.commit()
     return foreign
@@ -137,6 +153,7 @@ async def bob_snapshot(session: AsyncSession, foreign: Foreign) -> list[Any]:
         (WebhookEndpoint, WebhookEndpoint.id == foreign.endpoint_id),
         (WebhookDelivery, WebhookDelivery.id == foreign.delivery_id),
         (OutboxMessage, OutboxMessage.id == foreign.message_id),
+        (Connection, Connection.id == foreign.connection_id),
     ]:
         rows = (await session.scalars(select(model).where(condition))).all()
         snapshot.append(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.delivery.models import OutboxMessage
 from app.handles.models import Handle
-from app.pages.models import Page
+from app.pages.models import Page, StoredFile
 from app.signing import Signer
 from app.users.models import User
 from tests.admin.admin_helpers import ClientFactory, signed_in_token
@@ -49,7 +49,12 @@ async def saved_pages(session: AsyncSession) -> list[Page]:
     return list((await session.scalars(select(Page))).all())
 
 
-def stored_files(tmp_path: Path) -> list[Path]:
+async def stored_files(session: AsyncSession) -> set[str]:
+    """The names of the uploaded files in the database (there is no other place for them)."""
+    return set(await session.scalars(select(StoredFile.name)))
+
+
+def files_on_disk(tmp_path: Path) -> list[Path]:
     return [p for p in tmp_path.rglob("*") if p.is_file() and p.parent.name in {"gifts", "media"}]
 
 
@@ -119,7 +124,8 @@ async def test_a_text_file_named_pdf_is_refused_and_nothing_is_saved(
     assert "is not a PDF, EPUB, ZIP" in response.text
     assert re.search(r'id="f-gift_file"[^>]*aria-invalid="true"', response.text)
     assert await saved_pages(session) == []
-    assert stored_files(tmp_path) == []
+    assert await stored_files(session) == set()
+    assert files_on_disk(tmp_path) == []
 
 
 @pytest.mark.usefixtures("anna")
@@ -137,7 +143,8 @@ async def test_a_gift_over_the_limit_is_a_413_and_nothing_is_saved(
     assert "more than 2 KB" in response.text
     assert re.search(r'id="f-gift_file"[^>]*aria-invalid="true"', response.text)
     assert await saved_pages(session) == []
-    assert stored_files(tmp_path) == []
+    assert await stored_files(session) == set()
+    assert files_on_disk(tmp_path) == []
 
 
 @pytest.mark.usefixtures("anna")
@@ -204,3 +211,77 @@ async def test_the_pages_email_wording_and_thank_you_redirect_reach_the_visitor(
     assert "Hi from Anna!" in message["html"]
     assert "/c/" in message["text"]  # the links are added to the owner's text
     assert "/u/" in message["text"]
+
+
+@pytest.mark.usefixtures("anna")
+async def test_a_form_refused_after_its_gift_was_stored_keeps_no_file(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    token = await signed_in_token(client, "/admin/pages/new")
+    # The gift is a fine PDF; the image is not an image: the whole form is refused.
+    refused = await client.post(
+        "/admin/pages/new",
+        data={**FORM, "csrf_token": token},
+        files={
+            "gift_file": ("guide.pdf", PDF, "application/pdf"),
+            "hero_image_file": ("me.png", PDF, "image/png"),
+        },
+    )
+    assert refused.status_code == 422
+    assert await saved_pages(session) == []
+    assert await stored_files(session) == set()
+
+    first = await client.post(
+        "/admin/pages/new",
+        data={**FORM, "csrf_token": token},
+        files={"gift_file": ("guide.pdf", PDF, "application/pdf")},
+    )
+    assert first.status_code == 303
+    [page] = await saved_pages(session)
+    # The same slug again: refused once the file was stored, and the file goes too.
+    taken = await client.post(
+        "/admin/pages/new",
+        data={**FORM, "csrf_token": token},
+        files={"gift_file": ("other.pdf", PDF + b"%2", "application/pdf")},
+    )
+    assert taken.status_code == 422
+    assert "already taken" in taken.text
+    assert await stored_files(session) == {page.gift_value}
+
+
+@pytest.mark.usefixtures("anna")
+async def test_a_gift_replaced_in_the_editor_is_removed_and_the_new_one_downloads(
+    client: httpx.AsyncClient, app: Any, session: AsyncSession
+) -> None:
+    token = await signed_in_token(client, "/admin/pages/new")
+    await client.post(
+        "/admin/pages/new",
+        data={**FORM, "csrf_token": token},
+        files={"gift_file": ("v1.pdf", PDF, "application/pdf")},
+    )
+    [page] = await saved_pages(session)
+    page_id, old_name = page.id, page.gift_value
+    await client.post(f"/admin/pages/{page_id}/publish", data={"csrf_token": token})
+    assert (await opt_in(client, app, "guide", "fan@example.com")).status_code == 303
+    [confirmation] = await outbox(session)
+    confirm = re.search(r"https?://[^/\s]+(/c/\S+)", confirmation["text"])
+    assert confirm is not None
+    await client.get(confirm.group(1))
+    _, gift_email = await outbox(session)
+    gift_link = re.search(r"https?://[^/\s]+(/g/\S+)", gift_email["text"])
+    assert gift_link is not None
+
+    version_2 = PDF.replace(b"Catalog", b"Catalog /V2")
+    saved = await client.post(
+        f"/admin/pages/{page_id}",
+        data={**FORM, "csrf_token": token},
+        files={"gift_file": ("v2.pdf", version_2, "application/pdf")},
+    )
+    assert saved.status_code == 303, saved.text
+    [page] = await saved_pages(session)
+    assert page.gift_value != old_name
+    assert await stored_files(session) == {page.gift_value}  # the old file is gone
+    # The link in the lead's email gives the page's gift as it is now.
+    download = await client.get(gift_link.group(1))
+    assert (download.status_code, download.content) == (200, version_2)
+    assert 'filename="v2.pdf"' in download.headers["content-disposition"]

@@ -1,4 +1,5 @@
-"""What the visit tests check after the writer has run: the rollups equal the raw rows."""
+"""What the visit tests check after the writer has run: the rollups (per page and per A/B
+variant) equal the raw rows."""
 
 from __future__ import annotations
 
@@ -20,6 +21,14 @@ RAW_COUNTS = text(
 ROLLUPS = text(
     "SELECT day, handle_id, page_id, source, visits, unique_visitors, previews FROM visit_rollups"
 )
+RAW_VARIANT_COUNTS = text(
+    """
+    SELECT day, handle_id, route_id, source, COUNT(*) FROM visits
+    WHERE kind = 'visit' AND route_id IS NOT NULL
+    GROUP BY day, handle_id, route_id, source
+    """
+)
+VARIANT_ROLLUPS = text("SELECT day, handle_id, route_id, source, visits FROM variant_rollups")
 
 Counts = dict[tuple[str, int, int, str], tuple[int, int, int]]
 
@@ -32,11 +41,20 @@ def _by_key(rows: Any) -> Counts:
     }
 
 
+def _variants_by_key(rows: Any) -> dict[tuple[str, int, int, str], int]:
+    return {
+        (str(day), int(handle), int(route), source): int(visits)
+        for day, handle, route, source, visits in rows
+    }
+
+
 async def assert_rollups_equal_raw_rows(connection: AsyncConnection) -> Counts:
-    """Assert that `visit_rollups` holds exactly the counts of the raw `visits` rows; return
-    those counts.
+    """Assert that `visit_rollups` and `variant_rollups` hold exactly the counts of the raw
+    `visits` rows; return the per-page counts.
     """
     raw = _by_key(await connection.execute(RAW_COUNTS))
     rollups = _by_key(await connection.execute(ROLLUPS))
     assert rollups == raw
+    raw_variants = _variants_by_key(await connection.execute(RAW_VARIANT_COUNTS))
+    assert _variants_by_key(await connection.execute(VARIANT_ROLLUPS)) == raw_variants
     return raw

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings, load_settings
 from app.errors import AppError
 from app.handles.models import Handle
 from app.links import service as links
+from app.pages import files
 from app.pages import service as pages
 from app.pages.exceptions import GiftFileTooLarge, InvalidGiftFile, PageNotFound, SlugTaken
+from app.pages.models import FileKind, StoredFile, StoredFileChunk
 from app.pages.schemas import PageCreate, PageUpdate, field_errors
 
 
@@ -280,62 +285,122 @@ async def test_publish_archive_get_and_list(session: AsyncSession, handle: Handl
 
 @pytest.fixture
 def files_settings(tmp_path: Path) -> Settings:
-    """Settings for the file tests, which need a data directory and no database."""
+    """Settings whose data directory holds no file: gift files go to the database."""
     return load_settings(env="test", data_dir=tmp_path / "data", secret_key="s" * 48)
 
 
-def test_store_gift_file_from_a_path_and_from_bytes(
-    files_settings: Settings, tmp_path: Path
+async def stored(session: AsyncSession) -> dict[str, bytes]:
+    """Every stored file's name and its bytes, put together from its chunks."""
+    files: dict[str, list[bytes]] = {}
+    rows = await session.execute(
+        select(StoredFileChunk.file_name, StoredFileChunk.data).order_by(
+            StoredFileChunk.file_name, StoredFileChunk.seq
+        )
+    )
+    for name, data in rows:
+        files.setdefault(name, []).append(data)
+    names = set(await session.scalars(select(StoredFile.name)))
+    return {name: b"".join(files.get(name, [])) for name in names}
+
+
+async def test_store_gift_file_from_a_path_and_from_bytes(
+    session: AsyncSession, files_settings: Settings, tmp_path: Path
 ) -> None:
     source = tmp_path / "The Guide.PDF"
     source.write_bytes(b"%PDF-1.7 guide")
-    stored = pages.store_gift_file(files_settings, source, source.name)
-    assert pages.STORED_NAME_PATTERN.fullmatch(stored)
-    assert stored.endswith(".pdf")
-    path = pages.gift_file_path(files_settings, stored)
-    assert path is not None
-    assert path.parent == files_settings.data_dir / "gifts"
-    assert path.read_bytes() == b"%PDF-1.7 guide"
-    assert path.stat().st_mode & 0o077 == 0
+    name = await pages.store_gift_file(session, files_settings, source, source.name)
+    assert pages.STORED_NAME_PATTERN.fullmatch(name)
+    assert name.endswith(".pdf")
+    row = await session.get(StoredFile, name)
+    assert row is not None
+    assert (row.kind, row.content_type, row.size) == ("gift", "application/pdf", 14)
+    assert row.sha256 == hashlib.sha256(b"%PDF-1.7 guide").hexdigest()
 
-    again = pages.store_gift_file(files_settings, b"same bytes", "notes")
-    assert again != stored
+    again = await pages.store_gift_file(session, files_settings, b"same bytes", "notes")
+    assert again != name
     assert "." not in again
-    assert [
-        p.name for p in (files_settings.data_dir / "gifts").iterdir() if p.name.startswith(".")
-    ] == []
+    assert await stored(session) == {name: b"%PDF-1.7 guide", again: b"same bytes"}
+    assert not files_settings.data_dir.exists()  # nothing on this server's disk
+
+
+async def test_a_large_gift_file_is_stored_in_chunks_and_read_back_whole(
+    session: AsyncSession, files_settings: Settings
+) -> None:
+    content = bytes(range(256)) * (3 * files.CHUNK_BYTES // 256) + b"tail"
+    name = await pages.store_gift_file(session, files_settings, content, "big.zip")
+    chunks = await session.scalar(
+        select(func.count()).select_from(StoredFileChunk).where(StoredFileChunk.file_name == name)
+    )
+    assert chunks == 4
+    assert (await stored(session))[name] == content
 
 
 @pytest.mark.parametrize("name", ["", "..", "../x.pdf", "a/b.pdf", "a\\b.pdf", "x\x00.pdf", "n\n"])
-def test_store_gift_file_refuses_path_tricks_in_the_name(
-    files_settings: Settings, name: str
+async def test_store_gift_file_refuses_path_tricks_in_the_name(
+    session: AsyncSession, files_settings: Settings, name: str
 ) -> None:
     with pytest.raises(InvalidGiftFile):
-        pages.store_gift_file(files_settings, b"x", name)
+        await pages.store_gift_file(session, files_settings, b"x", name)
+    assert await stored(session) == {}
 
 
-def test_store_gift_file_refuses_more_than_25_mb(files_settings: Settings, tmp_path: Path) -> None:
+async def test_store_gift_file_refuses_more_than_25_mb(
+    session: AsyncSession, files_settings: Settings, tmp_path: Path
+) -> None:
     big = tmp_path / "big.zip"
     with big.open("wb") as handle:
         handle.truncate(pages.MAX_GIFT_FILE_BYTES + 1)  # sparse: costs no disk
     with pytest.raises(GiftFileTooLarge) as caught:
-        pages.store_gift_file(files_settings, big, big.name)
+        await pages.store_gift_file(session, files_settings, big, big.name)
     assert caught.value.status_code == 413
     with pytest.raises(GiftFileTooLarge):
-        pages.store_gift_file(files_settings, bytes(pages.MAX_GIFT_FILE_BYTES + 1), "big.zip")
-    gifts = files_settings.data_dir / "gifts"
-    assert not gifts.exists() or list(gifts.iterdir()) == []
+        await pages.store_gift_file(
+            session, files_settings, bytes(pages.MAX_GIFT_FILE_BYTES + 1), "big.zip"
+        )
+    assert await stored(session) == {}
 
 
-def test_store_gift_file_refuses_what_is_not_a_readable_file(
-    files_settings: Settings, tmp_path: Path
+async def test_a_stream_longer_than_announced_leaves_nothing_stored(
+    session: AsyncSession, tmp_path: Path
+) -> None:
+    small = load_settings(env="test", data_dir=tmp_path, secret_key="s" * 48, max_gift_bytes=1024)
+    with pytest.raises(GiftFileTooLarge):
+        await pages.store_gift_file(session, small, io.BytesIO(bytes(5000)), "grew.zip")
+    assert await stored(session) == {}
+
+
+async def test_store_gift_file_refuses_what_is_not_a_readable_file(
+    session: AsyncSession, files_settings: Settings, tmp_path: Path
 ) -> None:
     with pytest.raises(InvalidGiftFile, match="not a file"):
-        pages.store_gift_file(files_settings, tmp_path, "folder")
+        await pages.store_gift_file(session, files_settings, tmp_path, "folder")
     with pytest.raises(InvalidGiftFile):
-        pages.store_gift_file(files_settings, tmp_path / "missing.pdf", "missing.pdf")
+        await pages.store_gift_file(session, files_settings, tmp_path / "missing.pdf", "m.pdf")
 
 
 @pytest.mark.parametrize("name", ["../secret_key", "x" * 32, "0" * 32 + "/..", "/etc/passwd", ""])
-def test_gift_file_path_only_names_stored_files(files_settings: Settings, name: str) -> None:
-    assert pages.gift_file_path(files_settings, name) is None
+def test_disk_paths_only_name_stored_files(files_settings: Settings, name: str) -> None:
+    assert files.disk_path(files_settings.data_dir, name, FileKind.GIFT) is None
+    assert files.disk_path(files_settings.data_dir, name, FileKind.IMAGE) is None
+
+
+async def test_a_replaced_gift_file_is_removed_unless_another_page_uses_it(
+    session: AsyncSession, handle: Handle, files_settings: Settings
+) -> None:
+    first = await pages.store_gift_file(session, files_settings, b"%PDF first", "first.pdf")
+    page = await pages.create_page(
+        session, handle, create(gift_kind="file", gift_value=first, gift_file_name="first.pdf")
+    )
+    copy = await pages.duplicate_page(session, page)  # shares the file
+
+    second = await pages.store_gift_file(session, files_settings, b"%PDF second", "second.pdf")
+    await pages.update_page(
+        session, page, PageUpdate(gift_value=second, gift_file_name="second.pdf")
+    )
+    assert set(await stored(session)) == {first, second}  # the copy still gives `first`
+
+    await pages.update_page(session, copy, PageUpdate(gift_kind="code", gift_value="SAVE10"))
+    assert set(await stored(session)) == {second}  # no page uses `first` any more
+
+    await pages.update_page(session, page, PageUpdate(gift_kind="text", gift_value="Thanks!"))
+    assert await stored(session) == {}

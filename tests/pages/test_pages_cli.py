@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,19 @@ import pytest
 from tests.cli_runner import invoke_leadlink
 from tests.cli_runner import sqlite_rows as rows
 from tests.servers import serve_env
+
+
+def stored_bytes(env: dict[str, str], name: str) -> bytes | None:
+    """A stored file's bytes, put together from its chunks; None when there is no such file."""
+    assert re.fullmatch(r"[0-9a-z.]+", name)  # safe to write into the query
+    if rows(env, f"SELECT count(*) FROM stored_files WHERE name = '{name}'") == [(0,)]:
+        return None
+    chunks = rows(
+        env, f"SELECT data FROM stored_file_chunks WHERE file_name = '{name}' ORDER BY seq"
+    )
+    pieces = [data for (data,) in chunks]
+    assert all(isinstance(piece, bytes) for piece in pieces)
+    return b"".join(piece for piece in pieces if isinstance(piece, bytes))
 
 
 def ok(*args: str, env: dict[str, str]) -> str:
@@ -64,8 +78,8 @@ def test_create_update_publish_preview_and_archive(env: dict[str, str], tmp_path
         0,
         "draft",
     )
-    gifts = Path(env["LEADLINK_DATA_DIR"]) / "gifts"
-    assert (gifts / str(stored)).read_bytes() == b"%PDF-1.7 checklist"
+    assert stored_bytes(env, str(stored)) == b"%PDF-1.7 checklist"
+    assert not (Path(env["LEADLINK_DATA_DIR"]) / "gifts").exists()  # in the database only
     assert json.loads(str(fields)) == [
         {
             "key": "role",
@@ -108,7 +122,7 @@ def test_create_update_publish_preview_and_archive(env: dict[str, str], tmp_path
         "SELECT gift_kind, gift_value, gift_file_name, consent_version, double_opt_in, "
         "custom_fields, status FROM pages WHERE slug = 'checklist'",
     ) == [("code", "SAVE10", None, 2, 1, "[]", "published")]
-    assert not (gifts / str(stored)).exists()  # the replaced file is removed
+    assert stored_bytes(env, str(stored)) is None  # the replaced file is removed
 
     archived = ok("pages", "archive", "checklist", env=env)
     assert "page archived: checklist" in archived
@@ -182,8 +196,7 @@ def test_bad_input_ends_with_one_clear_line(
 def test_a_failed_create_leaves_no_stored_gift_file(env: dict[str, str], tmp_path: Path) -> None:
     gift = tmp_path / "guide.pdf"
     gift.write_bytes(b"pdf")
-    gifts = Path(env["LEADLINK_DATA_DIR"]) / "gifts"
-    before = set(gifts.iterdir()) if gifts.exists() else set()
+    before = rows(env, "SELECT name FROM stored_files")
     result = invoke_leadlink(
         "pages", "create", "anna", "base", "--title", "Taken slug",
         "--gift-kind", "file", "--gift", str(gift),
@@ -191,7 +204,7 @@ def test_a_failed_create_leaves_no_stored_gift_file(env: dict[str, str], tmp_pat
     )  # fmt: skip
     assert result.exit_code == 1
     assert "already taken" in result.stderr
-    assert (set(gifts.iterdir()) if gifts.exists() else set()) == before
+    assert rows(env, "SELECT name FROM stored_files") == before
 
 
 def test_blanks_around_option_values_are_trimmed(env: dict[str, str]) -> None:
@@ -206,3 +219,30 @@ def test_blanks_around_option_values_are_trimmed(env: dict[str, str]) -> None:
         {"key": "role", "label": "Your role", "type": "select", "required": False,
          "options": ["Coach", "Shop owner"]},
     ]  # fmt: skip
+
+
+def test_migrate_copies_files_an_older_version_left_on_disk(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """Uploads used to be written under DATA_DIR/gifts and DATA_DIR/media; `migrate` copies the
+    ones a page uses into the database, once."""
+    data_dir = Path(env["LEADLINK_DATA_DIR"])
+    gift, image = "1" * 32 + ".pdf", "2" * 32 + ".png"
+    (data_dir / "gifts").mkdir(exist_ok=True)
+    (data_dir / "gifts" / gift).write_bytes(b"%PDF-1.4 from an older version")
+    (data_dir / "gifts" / ("3" * 32 + ".pdf")).write_bytes(b"no page uses this one")
+    (data_dir / "media").mkdir(exist_ok=True)
+    (data_dir / "media" / image).write_bytes(b"\x89PNG old hero")
+    ok("pages", "create", "anna", "older", "--title", "Older", env=env)
+    rows(
+        env,
+        f"UPDATE pages SET gift_kind = 'file', gift_value = '{gift}', "
+        f"gift_file_name = 'old.pdf', hero_image_url = '/media/{image}' WHERE slug = 'older'",
+    )
+
+    migrated = ok("migrate", env=env)
+    assert f"2 uploaded file(s) copied from {data_dir} into the database" in migrated
+    assert stored_bytes(env, gift) == b"%PDF-1.4 from an older version"
+    assert stored_bytes(env, image) == b"\x89PNG old hero"
+    assert stored_bytes(env, "3" * 32 + ".pdf") is None
+    assert "copied" not in ok("migrate", env=env)  # once

@@ -103,7 +103,8 @@ async def test_the_report_per_source_has_exactly_the_design_fields(
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"rows", "totals"}
+    assert set(body) == {"rows", "totals", "customers_without_lead"}
+    assert body["customers_without_lead"] == 0  # no shop is connected
     assert [set(row) for row in body["rows"]] == [set(reports.ROW_FIELDS)] * 2
     instagram, tiktok = body["rows"]
     assert instagram == {

@@ -17,8 +17,8 @@ instead of deadlocking.
 
 The counts are the same; SQLite has no statement triggers and keeps its row trigger.
 
-Revision ID: 2026_12_06_0011
-Revises: 2026_12_06_0010
+Revision ID: 2026_12_06_0014
+Revises: 2026_12_06_0013
 Create Date: 2026-12-06
 """
 
@@ -26,8 +26,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "2026_12_06_0011"
-down_revision: str | None = "2026_12_06_0010"
+revision: str = "2026_12_06_0014"
+down_revision: str | None = "2026_12_06_0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,246 @@
+"""Fault 5: the SQLite file's disk full, and its filesystem read-only, under a running `leadlink
+serve`.
+
+The database lives on a small tmpfs mounted for the test (so we, as root, meet the limits a
+service account would). Full: a filler file takes the last byte; opt-ins get a 503 page with
+Retry-After, the one link keeps answering, nothing is half-written, and once the filler is
+deleted everything succeeds again without a restart.
+
+Read-only: a filesystem cannot be turned read-only under a process writing to it (the kernel
+refuses), so the test does what a crash and a bad remount do: a process dies with the file
+open, the filesystem is remounted read-only, and the server is started on it. The one link
+answers, opt-ins get the 503 page, and once the filesystem is writable again they succeed
+without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.databases import IN_CI
+from tests.reliability.harness import (
+    START_DEADLINE,
+    aged_attribution_token,
+    read_stored,
+    record_figures,
+    seed,
+    server_env,
+    tally_opt_ins,
+    tally_visits,
+    wait_for,
+)
+from tests.reliability.load import Load, OptInRecord
+from tests.servers import RunningServer, start_server
+
+pytestmark = pytest.mark.slow
+
+DISK_SIZE = "4m"  # the seeded database takes 0.3 MB
+REFUSED = 5  # 503s to see while the fault lasts
+RECOVERED = 10  # 303s to see once it is over
+RECOVERY_LIMIT_SECONDS = 10.0
+
+
+def _mount(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["mount", *args], capture_output=True, text=True, timeout=30, check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MB tmpfs mounted at tmp_path/disk for the test, unmounted afterwards."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    result = _mount("-t", "tmpfs", "-o", f"size={DISK_SIZE},mode=0755", "tmpfs", str(folder))
+    if result.returncode != 0:
+        problem = f"mounting a tmpfs needs root (or CAP_SYS_ADMIN): {result.stderr.strip()}"
+        if IN_CI:
+            pytest.fail(f"CI=true runs the disk faults: {problem}")
+        pytest.skip(problem)
+    try:
+        yield folder
+    finally:
+        if subprocess.run(["umount", str(folder)], check=False, timeout=30).returncode:
+            subprocess.run(["umount", "-l", str(folder)], check=False, timeout=30)
+
+
+def _fill(folder: Path) -> int:
+    """Write a filler file until the filesystem is full; returns its size."""
+    size = 0
+    chunk = b"\0" * 4096
+    with (folder / "filler").open("wb", buffering=0) as filler:
+        while True:
+            try:
+                size += filler.write(chunk)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                return size
+
+
+def _refusals(records: list[OptInRecord], since: float) -> list[OptInRecord]:
+    return [r for r in records if r.status != 303 and r.answered_at - r.seconds >= since]
+
+
+def _crash_with_the_file_open(database: Path) -> None:
+    """A process that dies (`os._exit`) with the database open, as a killed server does."""
+    code = (
+        "import os, sqlite3, sys; connection = sqlite3.connect(sys.argv[1]); "
+        "connection.execute('SELECT count(*) FROM leads').fetchall(); os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", code, str(database)], check=True, timeout=60)
+    assert database.with_name(database.name + "-shm").exists()
+
+
+async def _start(env: dict[str, str], log: Path, port: int | None = None) -> RunningServer:
+    return await asyncio.to_thread(start_server, env, log, port=port, timeout=START_DEADLINE)
+
+
+async def test_a_full_disk_refuses_opt_ins_and_recovers_by_itself(
+    small_disk: Path, tmp_path: Path, artifacts_dir: Path
+) -> None:
+    url = f"sqlite+aiosqlite:///{small_disk / 'leadlink.db'}"
+    await seed(url, tmp_path)
+    server = await _start(server_env(tmp_path, url), tmp_path / "serve.log")
+    token = await aged_attribution_token(server.port)
+    load = Load(server.port, token, email_prefix="full", opt_ins_in_flight=4, clicks_in_flight=8)
+    load.start()
+    try:
+        await wait_for(lambda: load.acknowledged_opt_ins >= 10, within=60, what="opt-ins")
+        full_at = time.monotonic()
+        clicks_before = load.answered_clicks
+        filler = await asyncio.to_thread(_fill, small_disk)
+        await wait_for(
+            lambda: len(_refusals(load.opt_ins, full_at)) >= REFUSED,
+            within=60,
+            what=f"{REFUSED} opt-ins refused on a full disk",
+        )
+        clicks_while_full = load.answered_clicks - clicks_before
+        freed_at = time.monotonic()
+        (small_disk / "filler").unlink()
+        acknowledged = load.acknowledged_opt_ins
+        await wait_for(
+            lambda: load.acknowledged_opt_ins >= acknowledged + RECOVERED,
+            within=60,
+            what="opt-ins accepted once space returned",
+        )
+    finally:
+        await load.stop()
+        await asyncio.to_thread(server.stop, signal.SIGTERM, 30)
+    stored = await read_stored(url, tmp_path)
+    opt_ins = tally_opt_ins(load, stored)
+    visits = tally_visits(load, stored)
+    refused = _refusals(load.opt_ins, full_at)
+    recovered_at = min(
+        r.answered_at for r in load.opt_ins if r.status == 303 and r.answered_at > freed_at
+    )
+    last_refusal = max((r.answered_at for r in refused), default=freed_at)
+    log = server.output()
+    record_figures(
+        artifacts_dir,
+        "disk-full",
+        {
+            "filler written (KB)": filler // 1024,
+            "opt-ins refused while full": len(refused),
+            "clicks answered (200) while full": clicks_while_full,
+            "first 303 after space returned (s)": f"{recovered_at - freed_at:.2f}",
+            "last refusal after space returned (s)": f"{max(0.0, last_refusal - freed_at):.2f}",
+            "opt-ins acknowledged / stored": opt_ins.acknowledged_vs_stored,
+            "visits answered / stored": f"{visits.answered} / {visits.stored}",
+        },
+    )
+
+    assert {r.status for r in refused} == {503}
+    assert {r.retry_after for r in refused} == {"5"}
+    assert all(r.content_type.startswith("text/html") for r in refused)
+    assert set(load.click_statuses()) == {200}, load.click_statuses()
+    assert recovered_at - freed_at < RECOVERY_LIMIT_SECONDS
+    assert opt_ins.held, opt_ins
+    assert visits.lost == 0, visits
+    assert visits.duplicates == 0, visits
+    assert "database unavailable: OperationalError: database or disk is full" in log, log[-3000:]
+
+
+async def test_a_read_only_database_refuses_opt_ins_and_recovers_by_itself(
+    small_disk: Path, tmp_path: Path, artifacts_dir: Path
+) -> None:
+    url = f"sqlite+aiosqlite:///{small_disk / 'leadlink.db'}"
+    await seed(url, tmp_path)
+    env = server_env(tmp_path, url)
+    # The server that had the file open crashed: SQLite's write-ahead log and its index stay
+    # beside the file (a reader on a read-only filesystem needs them); then the filesystem
+    # comes back read-only, and the server is started on it.
+    await asyncio.to_thread(_crash_with_the_file_open, small_disk / "leadlink.db")
+    remount = _mount("-o", "remount,ro", str(small_disk))
+    assert remount.returncode == 0, remount.stderr
+    try:
+        server = await _start(env, tmp_path / "serve.log")
+        try:
+            load = Load(
+                server.port,
+                await aged_attribution_token(server.port),
+                email_prefix="read-only",
+                opt_ins_in_flight=4,
+                clicks_in_flight=8,
+            )
+            load.start()
+            try:
+                await wait_for(
+                    lambda: len(_refusals(load.opt_ins, load.started_at)) >= REFUSED,
+                    within=60,
+                    what=f"{REFUSED} opt-ins refused on a read-only filesystem",
+                )
+                writable_at = time.monotonic()
+                remount = _mount("-o", "remount,rw", str(small_disk))
+                assert remount.returncode == 0, remount.stderr
+                acknowledged = load.acknowledged_opt_ins
+                await wait_for(
+                    lambda: load.acknowledged_opt_ins >= acknowledged + RECOVERED,
+                    within=60,
+                    what="opt-ins accepted once the filesystem was writable",
+                )
+            finally:
+                await load.stop()
+        finally:
+            await asyncio.to_thread(server.stop, signal.SIGTERM, 30)
+    finally:
+        _mount("-o", "remount,rw", str(small_disk))  # for the unmount, whatever happened
+    stored = await read_stored(url, tmp_path)
+    opt_ins = tally_opt_ins(load, stored)
+    visits = tally_visits(load, stored)
+    refused = [r for r in load.opt_ins if r.status != 303]
+    recovered_at = min(
+        r.answered_at for r in load.opt_ins if r.status == 303 and r.answered_at > writable_at
+    )
+    last_refusal = max((r.answered_at for r in refused), default=writable_at)
+    log = server.output()
+    record_figures(
+        artifacts_dir,
+        "read-only",
+        {
+            "opt-ins refused while read-only": len(refused),
+            "clicks answered (all 200)": load.answered_clicks,
+            "first 303 after the remount (s)": f"{recovered_at - writable_at:.2f}",
+            "last refusal after the remount (s)": f"{max(0.0, last_refusal - writable_at):.2f}",
+            "opt-ins acknowledged / stored": opt_ins.acknowledged_vs_stored,
+            "visits answered / stored": f"{visits.answered} / {visits.stored}",
+        },
+    )
+
+    assert {r.status for r in refused} == {503}
+    assert {r.retry_after for r in refused} == {"5"}
+    assert all(r.content_type.startswith("text/html") for r in refused)
+    assert set(load.click_statuses()) == {200}, load.click_statuses()
+    assert recovered_at - writable_at < RECOVERY_LIMIT_SECONDS
+    assert opt_ins.held, opt_ins
+    assert visits.lost == 0, visits
+    assert visits.duplicates == 0, visits
+    assert "the SQLite database is read-only" in log, log[-3000:]
+    assert "attempt to write a readonly database" in log
