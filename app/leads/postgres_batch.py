@@ -87,7 +87,6 @@ class _Rows:
     """The `SELECT … FROM unnest(…)` of a table's columns, numbered from `first_parameter`."""
 
     def __init__(self, table: Table, columns: Sequence[str], alias: str, first_parameter: int):
-        self.table = table
         self.columns = list(columns)
         types = [_array_type(table, column) for column in columns]
         self.json_columns = frozenset(
