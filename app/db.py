@@ -56,6 +56,7 @@ IdType = BigInteger().with_variant(Integer(), "sqlite")
 T = TypeVar("T")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOCK_TIMEOUT_SECONDS = 10.0
+READ_ONLY_LOG_EVERY_SECONDS = 60.0
 _CHECKPOINT_AFTER_COMMIT = "leadlink.checkpoint_after_commit"
 
 logger = logging.getLogger(__name__)
@@ -205,8 +206,9 @@ class Database:
                 event.listen(bind.sync_engine, "connect", _note_opened)
                 event.listen(bind.sync_engine, "checkin", self._close_if_read_only_era)
         # SQLite connections opened before this moment are closed when they are given back
-        # (they may have opened the file read-only).
+        # (they may have opened the file read-only); when that was last logged.
         self._reopen_before = float("-inf")
+        self._read_only_logged = float("-inf")
 
     @property
     def single_connection(self) -> bool:
@@ -249,10 +251,12 @@ class Database:
         is writable, opens it afresh (docs/reliability.md, Read-only database)."""
         assert isinstance(self.bind, AsyncEngine)
         self._reopen_before = time.monotonic()
-        logger.error(
-            "the SQLite database is read-only (its filesystem or file permissions): "
-            "closing its connections so that they open it again"
-        )
+        if self._reopen_before - self._read_only_logged >= READ_ONLY_LOG_EVERY_SECONDS:
+            self._read_only_logged = self._reopen_before  # not at every refused write
+            logger.error(
+                "the SQLite database is read-only (its filesystem or file permissions): writes "
+                "fail until it is writable; its connections are opened again meanwhile"
+            )
         await self.bind.dispose()
 
     def _close_if_read_only_era(self, _dbapi: Any, record: ConnectionPoolEntry) -> None:

@@ -28,6 +28,7 @@ import pytest
 
 from tests.databases import IN_CI
 from tests.reliability.harness import (
+    MAX_BUFFERED_VISITS,
     START_DEADLINE,
     aged_attribution_token,
     read_stored,
@@ -43,7 +44,9 @@ from tests.servers import RunningServer, start_server
 
 pytestmark = pytest.mark.slow
 
-DISK_SIZE = "4m"  # the seeded database takes 0.3 MB
+# The seeded database takes 0.3 MB; the room left holds the visits of a long run (a 4 MB disk
+# filled up with the visits written once the read-only one was writable again).
+DISK_SIZE = "32m"
 REFUSED = 5  # 503s to see while the fault lasts
 RECOVERED = 10  # 303s to see once it is over
 RECOVERY_LIMIT_SECONDS = 10.0
@@ -55,7 +58,7 @@ def _mount(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MB tmpfs mounted at tmp_path/disk for the test, unmounted afterwards."""
+    """A small tmpfs mounted at tmp_path/disk for the test, unmounted afterwards."""
     folder = tmp_path / "disk"
     folder.mkdir()
     result = _mount("-t", "tmpfs", "-o", f"size={DISK_SIZE},mode=0755", "tmpfs", str(folder))
@@ -74,15 +77,16 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def _fill(folder: Path) -> int:
     """Write a filler file until the filesystem is full; returns its size."""
     size = 0
-    chunk = b"\0" * 4096
     with (folder / "filler").open("wb", buffering=0) as filler:
-        while True:
-            try:
-                size += filler.write(chunk)
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC:
-                    raise
-                return size
+        for chunk in (b"\0" * 65536, b"\0" * 512):  # big writes, then the last crumbs
+            while True:
+                try:
+                    size += filler.write(chunk)
+                except OSError as exc:
+                    if exc.errno != errno.ENOSPC:
+                        raise
+                    break
+    return size
 
 
 def _refusals(records: list[OptInRecord], since: float) -> list[OptInRecord]:
@@ -161,9 +165,10 @@ async def test_a_full_disk_refuses_opt_ins_and_recovers_by_itself(
     assert {r.retry_after for r in refused} == {"5"}
     assert all(r.content_type.startswith("text/html") for r in refused)
     assert set(load.click_statuses()) == {200}, load.click_statuses()
-    assert recovered_at - freed_at < RECOVERY_LIMIT_SECONDS
+    assert recovered_at - freed_at < RECOVERY_LIMIT_SECONDS, log[-3000:]
     assert opt_ins.held, opt_ins
-    assert visits.lost == 0, visits
+    # The buffer holds the visits of the fault; only those past its size may be lost.
+    assert visits.lost <= max(0, clicks_while_full - MAX_BUFFERED_VISITS), (visits, log[-3000:])
     assert visits.duplicates == 0, visits
     assert "database unavailable: OperationalError: database or disk is full" in log, log[-3000:]
 
@@ -198,6 +203,7 @@ async def test_a_read_only_database_refuses_opt_ins_and_recovers_by_itself(
                     what=f"{REFUSED} opt-ins refused on a read-only filesystem",
                 )
                 writable_at = time.monotonic()
+                clicks_while_read_only = load.answered_clicks
                 remount = _mount("-o", "remount,rw", str(small_disk))
                 assert remount.returncode == 0, remount.stderr
                 acknowledged = load.acknowledged_opt_ins
@@ -238,9 +244,12 @@ async def test_a_read_only_database_refuses_opt_ins_and_recovers_by_itself(
     assert {r.retry_after for r in refused} == {"5"}
     assert all(r.content_type.startswith("text/html") for r in refused)
     assert set(load.click_statuses()) == {200}, load.click_statuses()
-    assert recovered_at - writable_at < RECOVERY_LIMIT_SECONDS
+    assert recovered_at - writable_at < RECOVERY_LIMIT_SECONDS, log[-3000:]
     assert opt_ins.held, opt_ins
-    assert visits.lost == 0, visits
+    assert visits.lost <= max(0, clicks_while_read_only - MAX_BUFFERED_VISITS), (
+        visits,
+        log[-3000:],
+    )
     assert visits.duplicates == 0, visits
-    assert "the SQLite database is read-only" in log, log[-3000:]
+    assert log.count("the SQLite database is read-only") == 1, log[-3000:]
     assert "attempt to write a readonly database" in log
