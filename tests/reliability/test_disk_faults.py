@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import signal
 import subprocess
 import sys
@@ -70,8 +71,20 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     try:
         yield folder
     finally:
-        if subprocess.run(["umount", str(folder)], check=False, timeout=30).returncode:
-            subprocess.run(["umount", "-l", str(folder)], check=False, timeout=30)
+        _unmount(folder)
+
+
+def _unmount(folder: Path) -> None:
+    """Unmount, waiting a little for files the test's processes had open to be closed; a mount
+    that stays is an error of the test, not left behind quietly."""
+    for _ in range(20):
+        if not os.path.ismount(folder):
+            return
+        if subprocess.run(["umount", str(folder)], check=False, timeout=30).returncode == 0:
+            return
+        time.sleep(0.5)
+    subprocess.run(["umount", "--lazy", str(folder)], check=False, timeout=30)
+    assert not os.path.ismount(folder), f"{folder} is still mounted"
 
 
 def _fill(folder: Path) -> int:
