@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -56,6 +56,7 @@ IdType = BigInteger().with_variant(Integer(), "sqlite")
 T = TypeVar("T")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOCK_TIMEOUT_SECONDS = 10.0
+READ_ONLY_LOG_EVERY_SECONDS = 60.0
 _CHECKPOINT_AFTER_COMMIT = "leadlink.checkpoint_after_commit"
 
 logger = logging.getLogger(__name__)
@@ -203,10 +204,12 @@ class Database:
             if self.dialect_name == "sqlite":
                 self._sqlite_writer = asyncio.Lock()
                 event.listen(bind.sync_engine, "connect", _note_opened)
+                event.listen(bind.sync_engine, "checkout", self._refuse_if_read_only_era)
                 event.listen(bind.sync_engine, "checkin", self._close_if_read_only_era)
-        # SQLite connections opened before this moment are closed when they are given back
-        # (they may have opened the file read-only).
+        # SQLite connections opened before this moment are closed when next taken or given back
+        # (they may have opened the file read-only); when that was last logged.
         self._reopen_before = float("-inf")
+        self._read_only_logged = float("-inf")
 
     @property
     def single_connection(self) -> bool:
@@ -221,13 +224,14 @@ class Database:
             async with asyncio.timeout(self.lock_timeout):
                 await self._sqlite_writer.acquire()
             try:
-                try:
-                    async with factory() as session:
+                async with factory() as session:
+                    try:
                         yield session
-                except DBAPIError as exc:
-                    if _is_sqlite_read_only(exc):
-                        await self._open_sqlite_again()
-                    raise
+                    except DBAPIError as exc:
+                        # Before the session gives its connection back, which then closes it.
+                        if _is_sqlite_read_only(exc):
+                            self._open_sqlite_again()
+                        raise
                 if session.info.pop(_CHECKPOINT_AFTER_COMMIT, False):
                     await self._checkpoint_sqlite()
             finally:
@@ -240,26 +244,38 @@ class Database:
         async with self._turns, factory() as session:
             yield session
 
-    async def _open_sqlite_again(self) -> None:
+    def _open_sqlite_again(self) -> None:
         """SQLite refused a write because this process opened the file read-only (its filesystem
         was read-only, or its permissions wrong). SQLite shares a file's lock and index state
         among a process's connections: as long as one opened read-only is open, even a new one
-        is read-only. So every connection goes: the idle ones now (a new pool), those in use
-        when they are given back (`_close_if_read_only_era`), and the next write, once the file
-        is writable, opens it afresh (docs/reliability.md, Read-only database)."""
-        assert isinstance(self.bind, AsyncEngine)
+        is read-only. So every connection open now goes: the one that failed as it is given
+        back, each idle one as it is next taken from the pool (the pool opens a new one in its
+        place). A write on a connection opened meanwhile fails the same way, moves the mark on
+        and is closed too, so each failed write leaves one connection fewer; once none is left,
+        the next write opens the file afresh and succeeds, without a restart
+        (docs/reliability.md, Read-only database)."""
         self._reopen_before = time.monotonic()
-        logger.error(
-            "the SQLite database is read-only (its filesystem or file permissions): "
-            "closing its connections so that they open it again"
-        )
-        await self.bind.dispose()
+        if self._reopen_before - self._read_only_logged >= READ_ONLY_LOG_EVERY_SECONDS:
+            self._read_only_logged = self._reopen_before  # not at every refused write
+            logger.error(
+                "the SQLite database is read-only (its filesystem or file permissions): writes "
+                "fail until it is writable; its connections are opened again meanwhile"
+            )
+
+    def _opened_before_mark(self, record: ConnectionPoolEntry) -> bool:
+        return bool(record.info.get(_OPENED_AT, float("-inf")) < self._reopen_before)
+
+    def _refuse_if_read_only_era(
+        self, _dbapi: Any, record: ConnectionPoolEntry, _proxy: Any
+    ) -> None:
+        # A pool `checkout` hook: DisconnectionError makes the pool close this connection and
+        # hand out a newly opened one (SQLAlchemy's recipe for pessimistic disconnect handling).
+        if self._opened_before_mark(record):
+            raise DisconnectionError("opened before the database was found read-only")
 
     def _close_if_read_only_era(self, _dbapi: Any, record: ConnectionPoolEntry) -> None:
-        # A pool `checkin` hook, also on the pools `dispose()` replaced.
-        if record.dbapi_connection is not None and (
-            record.info.get(_OPENED_AT, float("-inf")) < self._reopen_before
-        ):
+        # A pool `checkin` hook.
+        if record.dbapi_connection is not None and self._opened_before_mark(record):
             record.invalidate()
 
     @asynccontextmanager

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import signal
 import subprocess
 import sys
@@ -28,6 +29,7 @@ import pytest
 
 from tests.databases import IN_CI
 from tests.reliability.harness import (
+    MAX_BUFFERED_VISITS,
     START_DEADLINE,
     aged_attribution_token,
     read_stored,
@@ -43,7 +45,9 @@ from tests.servers import RunningServer, start_server
 
 pytestmark = pytest.mark.slow
 
-DISK_SIZE = "4m"  # the seeded database takes 0.3 MB
+# The seeded database takes 0.3 MB; the room left holds the visits of a long run (a 4 MB disk
+# filled up with the visits written once the read-only one was writable again).
+DISK_SIZE = "32m"
 REFUSED = 5  # 503s to see while the fault lasts
 RECOVERED = 10  # 303s to see once it is over
 RECOVERY_LIMIT_SECONDS = 10.0
@@ -55,7 +59,7 @@ def _mount(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MB tmpfs mounted at tmp_path/disk for the test, unmounted afterwards."""
+    """A small tmpfs mounted at tmp_path/disk for the test, unmounted afterwards."""
     folder = tmp_path / "disk"
     folder.mkdir()
     result = _mount("-t", "tmpfs", "-o", f"size={DISK_SIZE},mode=0755", "tmpfs", str(folder))
@@ -67,22 +71,35 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     try:
         yield folder
     finally:
-        if subprocess.run(["umount", str(folder)], check=False, timeout=30).returncode:
-            subprocess.run(["umount", "-l", str(folder)], check=False, timeout=30)
+        _unmount(folder)
+
+
+def _unmount(folder: Path) -> None:
+    """Unmount, waiting a little for files the test's processes had open to be closed; a mount
+    that stays is an error of the test, not left behind quietly."""
+    for _ in range(20):
+        if not os.path.ismount(folder):
+            return
+        if subprocess.run(["umount", str(folder)], check=False, timeout=30).returncode == 0:
+            return
+        time.sleep(0.5)
+    subprocess.run(["umount", "--lazy", str(folder)], check=False, timeout=30)
+    assert not os.path.ismount(folder), f"{folder} is still mounted"
 
 
 def _fill(folder: Path) -> int:
     """Write a filler file until the filesystem is full; returns its size."""
     size = 0
-    chunk = b"\0" * 4096
     with (folder / "filler").open("wb", buffering=0) as filler:
-        while True:
-            try:
-                size += filler.write(chunk)
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC:
-                    raise
-                return size
+        for chunk in (b"\0" * 65536, b"\0" * 512):  # big writes, then the last crumbs
+            while True:
+                try:
+                    size += filler.write(chunk)
+                except OSError as exc:
+                    if exc.errno != errno.ENOSPC:
+                        raise
+                    break
+    return size
 
 
 def _refusals(records: list[OptInRecord], since: float) -> list[OptInRecord]:
@@ -161,9 +178,10 @@ async def test_a_full_disk_refuses_opt_ins_and_recovers_by_itself(
     assert {r.retry_after for r in refused} == {"5"}
     assert all(r.content_type.startswith("text/html") for r in refused)
     assert set(load.click_statuses()) == {200}, load.click_statuses()
-    assert recovered_at - freed_at < RECOVERY_LIMIT_SECONDS
+    assert recovered_at - freed_at < RECOVERY_LIMIT_SECONDS, log[-3000:]
     assert opt_ins.held, opt_ins
-    assert visits.lost == 0, visits
+    # The buffer holds the visits of the fault; only those past its size may be lost.
+    assert visits.lost <= max(0, clicks_while_full - MAX_BUFFERED_VISITS), (visits, log[-3000:])
     assert visits.duplicates == 0, visits
     assert "database unavailable: OperationalError: database or disk is full" in log, log[-3000:]
 
@@ -198,6 +216,7 @@ async def test_a_read_only_database_refuses_opt_ins_and_recovers_by_itself(
                     what=f"{REFUSED} opt-ins refused on a read-only filesystem",
                 )
                 writable_at = time.monotonic()
+                clicks_while_read_only = load.answered_clicks
                 remount = _mount("-o", "remount,rw", str(small_disk))
                 assert remount.returncode == 0, remount.stderr
                 acknowledged = load.acknowledged_opt_ins
@@ -238,9 +257,12 @@ async def test_a_read_only_database_refuses_opt_ins_and_recovers_by_itself(
     assert {r.retry_after for r in refused} == {"5"}
     assert all(r.content_type.startswith("text/html") for r in refused)
     assert set(load.click_statuses()) == {200}, load.click_statuses()
-    assert recovered_at - writable_at < RECOVERY_LIMIT_SECONDS
+    assert recovered_at - writable_at < RECOVERY_LIMIT_SECONDS, log[-3000:]
     assert opt_ins.held, opt_ins
-    assert visits.lost == 0, visits
+    assert visits.lost <= max(0, clicks_while_read_only - MAX_BUFFERED_VISITS), (
+        visits,
+        log[-3000:],
+    )
     assert visits.duplicates == 0, visits
-    assert "the SQLite database is read-only" in log, log[-3000:]
+    assert log.count("the SQLite database is read-only") == 1, log[-3000:]
     assert "attempt to write a readonly database" in log
