@@ -1,6 +1,6 @@
-"""Fixtures of the hostile-input suite: the seeded world of each backend, and a world on SQLite
-alone for cases that do not depend on the database (see world.py). One of each per test run
-(per xdist worker): every case rolls back what it did, so all of them can share it."""
+"""Fixtures of the hostile-input suite: the seeded world of each backend (one per test module,
+see world.py), a world on SQLite alone for cases that do not depend on the database, and the
+per-case guard that rolls everything back and reads the log."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tests.databases import DatabaseUnderTest, FreshDatabases
 from tests.hostile.world import World, open_world
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def cheap_hashing() -> Iterator[None]:
     """Sign-in cases hash with cheap argon2 parameters (the real ones cost ~0.2 s a hash)."""
     with pytest.MonkeyPatch.context() as patch:
@@ -23,7 +23,7 @@ def cheap_hashing() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 async def world(
     database: DatabaseUnderTest, tmp_path_factory: pytest.TempPathFactory, cheap_hashing: None
 ) -> AsyncIterator[World]:
@@ -32,7 +32,7 @@ async def world(
         yield seeded
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 async def http_world(
     fresh_databases: FreshDatabases, tmp_path_factory: pytest.TempPathFactory, cheap_hashing: None
 ) -> AsyncIterator[World]:

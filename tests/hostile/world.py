@@ -1,12 +1,12 @@
 """The world the hostile cases run against: one app on one database of a backend, seeded once per
-run, and the checks every case shares (what the database holds before and after, what
+test module, and the checks every case shares (what the database holds before and after, what
 was logged).
 
 The world is two handles, `anna` and `bob`, each with a published page, leads, a route, an API
 key of its own and a webhook endpoint with one delivery; `anna` also has a page with a file gift
 and one without double opt-in. One admin account signs in with a session cookie the app issued.
 
-Every case runs inside a savepoint of the world's transaction, rolled back afterwards, so each
+Every case runs inside a savepoint of the module's transaction, rolled back afterwards, so each
 starts from the same world whatever the one before it did; the database's whole content (every
 row of every table) is compared before and after, so "nothing written" means exactly that.
 """
@@ -198,7 +198,7 @@ def problems_in_log(records: list[logging.LogRecord]) -> list[str]:
 
 
 async def _seed(session: AsyncSession, settings: Settings, tokens: LeadTokens) -> dict[str, str]:
-    """The world's rows (flushed into the world's transaction); returns their ids and tokens."""
+    """The world's rows (flushed into the module's transaction); returns their ids and tokens."""
     anna = await links.create_handle(session, "anna")
     bob = await links.create_handle(session, "bob")
     guide = await pages.create_page(
