@@ -51,6 +51,7 @@ AFTER_RECOVERY_SECONDS = 1.0  # the load goes on this much longer, to show it
 # A 503 must not wait out a timeout (connecting gives up after LEADLINK_DB_TIMEOUT_SECONDS, 5 s);
 # on a busy machine every answer of this load takes a few hundred milliseconds.
 FAST_SECONDS = 5.0
+VISIT_BUFFER = 20_000  # the visit writer's `max_buffered`, as `leadlink serve` makes it
 BUFFER_GAUGE = re.compile(rb"^leadlink_visit_buffer_size (\S+)$", re.MULTILINE)
 
 
@@ -239,5 +240,11 @@ async def test_a_postgres_restart_mid_load(
     # No 303 without its row, none twice; every visit answered is written, once.
     assert opt_ins.held, opt_ins
     assert opt_ins.acknowledged > 20
-    assert visits.lost == 0, visits
+    # The buffer holds VISIT_BUFFER visits; once it is full while the database is down, each
+    # click must write its own visit, cannot, and that visit is lost (logged and counted), as
+    # documented. So visits may be lost only if the buffer filled up, and none after the restart.
+    peak_buffered = max((size for _at, size in probe.buffered), default=0.0)
+    if peak_buffered < VISIT_BUFFER * 0.99:
+        assert visits.lost == 0, (visits, peak_buffered)
+    assert visits.lost_after_restart == 0, visits
     assert visits.duplicates == 0, visits
