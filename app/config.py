@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 import tempfile
 from functools import lru_cache
@@ -101,6 +102,10 @@ class Settings(BaseSettings):
     # On SIGTERM, `/readyz` answers 503 this long before `leadlink serve` stops accepting, so a
     # proxy's health checks move traffic away first (app.draining). 0: stop at once.
     shutdown_drain_seconds: float = Field(default=0.0, ge=0, le=300)
+    # Where the connectors call each provider's API instead of its public address, by provider
+    # name (JSON: {"youtube": "http://127.0.0.1:9000"}): for an egress proxy, or for the tests'
+    # local servers that speak the provider's documented contract. Empty: the public APIs.
+    provider_api_urls: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -115,6 +120,18 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("provider_api_urls")
+    @classmethod
+    def _check_provider_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        checked = {}
+        for provider, url in value.items():
+            if not re.fullmatch(r"[a-z]{2,16}", provider):
+                raise ValueError(f"{provider!r} is not a provider name")
+            if not re.match(r"https?://[^/\s]+", url):
+                raise ValueError(f"the API address of {provider} must be an http(s) URL")
+            checked[provider] = url.rstrip("/")
+        return checked
 
     @field_validator("trusted_proxies")
     @classmethod

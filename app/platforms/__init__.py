@@ -1,0 +1,1 @@
+"""Likes and followers fetched from the platforms (YouTube, Instagram, Facebook Pages, TikTok)."""
