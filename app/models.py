@@ -4,6 +4,7 @@ from app.api_keys.models import ApiKey, api_key_handles
 from app.connections.models import Connection, ConnectionEvent, Sale, connection_handles
 from app.db import Base
 from app.delivery.models import OutboxMessage
+from app.email_tools.models import EmailToolSync
 from app.handles.models import Handle
 from app.idempotency.models import IdempotencyKey
 from app.leads.models import ConsentEvent, Lead
@@ -33,6 +34,7 @@ __all__ = [
     "Connection",
     "ConnectionEvent",
     "ConsentEvent",
+    "EmailToolSync",
     "Handle",
     "IdempotencyKey",
     "Lead",

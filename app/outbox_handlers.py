@@ -13,6 +13,7 @@ from app.db import Database
 from app.delivery.mail import EmailHandler, backend_from_settings
 from app.delivery.models import OutboxKind
 from app.delivery.worker import DEFAULT_RETRY_POLICY, Handler, OutboxWorker, RetryPolicy
+from app.email_tools.sender import EMAIL_TOOL_RETRY_POLICY, EmailToolSender
 from app.webhooks.sender import WEBHOOK_RETRY_POLICY, WebhookSender
 
 __all__ = ["outbox_handlers", "outbox_policies", "outbox_worker"]
@@ -25,19 +26,28 @@ def outbox_policies(settings: Settings) -> dict[str, RetryPolicy]:
     return {
         OutboxKind.EMAIL.value: replace(DEFAULT_RETRY_POLICY, first_delay=first),
         OutboxKind.WEBHOOK.value: replace(WEBHOOK_RETRY_POLICY, first_delay=first),
+        OutboxKind.EMAIL_TOOL.value: replace(EMAIL_TOOL_RETRY_POLICY, first_delay=first),
     }
 
 
 def outbox_handlers(
-    settings: Settings, database: Database, *, webhook_attempts: int
+    settings: Settings,
+    database: Database,
+    *,
+    webhook_attempts: int,
+    email_tool_attempts: int = EMAIL_TOOL_RETRY_POLICY.max_attempts,
 ) -> dict[str, Handler]:
     """The handler of every kind: email through the configured backend, webhooks signed and
-    POSTed (the sender marks an endpoint unhealthy after `webhook_attempts`)."""
+    POSTed (the sender marks an endpoint unhealthy after `webhook_attempts`), leads sent to
+    the owner's email tools (an erasure's payload is scrubbed after `email_tool_attempts`)."""
     return {
         OutboxKind.EMAIL.value: EmailHandler(
             backend_from_settings(settings), mail_from=settings.mail_from
         ),
         OutboxKind.WEBHOOK.value: WebhookSender(database, settings, max_attempts=webhook_attempts),
+        OutboxKind.EMAIL_TOOL.value: EmailToolSender(
+            database, settings, max_attempts=email_tool_attempts
+        ),
     }
 
 
@@ -55,7 +65,12 @@ def outbox_worker(
     merged = {**outbox_policies(settings), **(policies or {})}
     if handlers is None:
         webhook = merged[OutboxKind.WEBHOOK.value]
-        handlers = outbox_handlers(settings, database, webhook_attempts=webhook.max_attempts)
+        handlers = outbox_handlers(
+            settings,
+            database,
+            webhook_attempts=webhook.max_attempts,
+            email_tool_attempts=merged[OutboxKind.EMAIL_TOOL.value].max_attempts,
+        )
     if clock is not None:
         options["clock"] = clock
     return OutboxWorker(database, handlers, policies=merged, **options)

@@ -14,13 +14,14 @@ from typing import Annotated
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from app.admin import email_tools
 from app.admin.dependencies import Owner, OwnerDep, SettingsDep
 from app.admin.form_errors import errors_of, restriction_named
 from app.admin.layout import admin_page, owner_router, redirect_with_flash
 from app.config import Settings
 from app.connections import service as connections
 from app.connections.models import Connection
-from app.connections.providers import AVAILABLE, info
+from app.connections.providers import AVAILABLE, CATALOGUE, Kind, info
 from app.db import SessionDep
 from app.errors import NotFound, ValidationFailed
 from app.handles import service as handles
@@ -57,7 +58,7 @@ async def _form(
         "admin/connections/new.html",
         active="connections",
         status_code=422 if errors else 200,
-        providers=AVAILABLE,
+        providers=[item for item in AVAILABLE if item.kind == Kind.SHOP],
         handles=await handles.list_handles(session, sight=owner.sight),
         values=values or {"provider": "", "label": "", "handles": [], "seller_id": ""},
         errors=errors or {},
@@ -106,6 +107,8 @@ async def create_connection(
     errors: dict[str, str] = {}
     if len(label.strip()) > 200:
         errors["label"] = "Keep the name to 200 characters."
+    if info(provider).kind == Kind.EMAIL_TOOL if provider in CATALOGUE else False:
+        errors["provider"] = "Connect an email tool from its own form."
     if len(seller_id.strip()) > MAX_SELLER_ID:
         errors["seller_id"] = f"A seller id has at most {MAX_SELLER_ID} characters."
     if errors:
@@ -176,6 +179,7 @@ async def show_connection(
         events=await connections.list_events(session, connection, EVENTS_SHOWN),
         shown=EVENTS_SHOWN,
         errors={},
+        email_tool=await email_tools.email_tool_view(session, connection),
     )
 
 
@@ -192,6 +196,7 @@ async def replace_secret(
     """Paste (or replace) the signing secret; for Gumroad, make a new URL key (shown once)."""
     connection = await _connection(session, connection_id, owner)
     try:
+        email_tools.check_api_key(connection.provider, secret)
         made = await connections.set_secret(
             session, connection, secret, connections.cipher_of(settings)
         )
@@ -208,11 +213,13 @@ async def replace_secret(
             events=await connections.list_events(session, connection, EVENTS_SHOWN),
             shown=EVENTS_SHOWN,
             errors=errors_of(exc, "secret"),
+            email_tool=await email_tools.email_tool_view(session, connection),
         )
     if made is not None:
         await session.commit()
         return _made_secret(request, owner, settings, connection, made, created=False)
-    return redirect_with_flash(request, _page(connection.id), "The secret is saved.")
+    requeued = await email_tools.after_new_key(session, connection)
+    return redirect_with_flash(request, _page(connection.id), "The secret is saved." + requeued)
 
 
 @router.post("/{connection_id}/disable")

@@ -68,8 +68,14 @@ class EventOutcome(StrEnum):
     UNMATCHED = "unmatched"
     # Signed and read, but not a sale (another event type, unpaid, a test, a refund).
     IGNORED = "ignored"
-    # Signed, but its content could not be used (no email, no amount).
+    # Signed, but its content could not be used (no email, no amount); for an email tool, a
+    # call that failed (retried, or a refused key).
     FAILED = "failed"
+    # An email tool accepted a lead (added, updated, unsubscribed or erased).
+    SENT = "sent"
+    # An email tool refused one lead for good (its address, its compliance state); the
+    # connection stays active.
+    REFUSED = "refused"
 
 
 def _in(values: type[StrEnum]) -> str:

@@ -42,9 +42,9 @@ CATALOGUE: dict[str, ProviderInfo] = {
         ProviderInfo(Provider.INSTAGRAM, "Instagram", Kind.PLATFORM, False, "Access token"),
         ProviderInfo(Provider.FACEBOOK, "Facebook Pages", Kind.PLATFORM, False, "Access token"),
         ProviderInfo(Provider.TIKTOK, "TikTok", Kind.PLATFORM, False, "Access token"),
-        ProviderInfo(Provider.MAILCHIMP, "Mailchimp", Kind.EMAIL_TOOL, False, "API key"),
-        ProviderInfo(Provider.KIT, "Kit", Kind.EMAIL_TOOL, False, "API key"),
-        ProviderInfo(Provider.BREVO, "Brevo", Kind.EMAIL_TOOL, False, "API key"),
+        ProviderInfo(Provider.MAILCHIMP, "Mailchimp", Kind.EMAIL_TOOL, True, "API key"),
+        ProviderInfo(Provider.KIT, "Kit", Kind.EMAIL_TOOL, True, "API key"),
+        ProviderInfo(Provider.BREVO, "Brevo", Kind.EMAIL_TOOL, True, "API key"),
     )
 }
 AVAILABLE = tuple(item for item in CATALOGUE.values() if item.available)

@@ -17,6 +17,8 @@ __all__ = ["OutboxKind", "OutboxMessage", "OutboxStatus"]
 class OutboxKind(StrEnum):
     EMAIL = "email"
     WEBHOOK = "webhook"
+    # A lead added to, unsubscribed from or erased at the owner's email tool (app.email_tools).
+    EMAIL_TOOL = "email_tool"
 
 
 class OutboxStatus(StrEnum):
@@ -37,7 +39,7 @@ class OutboxMessage(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        CheckConstraint("kind IN ('email', 'webhook')", name="kind"),
+        CheckConstraint("kind IN ('email', 'webhook', 'email_tool')", name="kind"),
         CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
         Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
     )

@@ -1,5 +1,5 @@
-"""What leads announce to webhooks: the event types of a lead's life and the payload of each,
-queued in the transaction that makes the change."""
+"""What leads announce to webhooks and email tools: the event types of a lead's life and the
+payload of each, queued in the transaction that makes the change."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.handles.models import Handle
+from app.leads import email_tools
 from app.leads.models import Lead
 from app.leads.queries import LeadRow
 from app.leads.schemas import LeadRead
@@ -20,7 +21,9 @@ __all__ = ["announce"]
 
 async def announce(session: AsyncSession, event_type: str, lead: Lead) -> None:
     """Queue `event_type` about `lead` for every endpoint that wants it; `lead.erased` carries
-    only the lead's id, every other event the lead as the API reads it."""
+    only the lead's id, every other event the lead as the API reads it. The email tools of the
+    lead's handle learn of the change too (an erasure reaches them earlier, through
+    `app.leads.email_tools.forget_lead`, while the address is still known)."""
 
     async def payload() -> dict[str, Any]:
         if event_type == "lead.erased":
@@ -39,3 +42,5 @@ async def announce(session: AsyncSession, event_type: str, lead: Lead) -> None:
     await webhooks_events.emit(
         session, event_type, handle_id=lead.handle_id, lead_id=lead.id, payload=payload
     )
+    if event_type != "lead.erased":
+        await email_tools.lead_changed(session, lead)

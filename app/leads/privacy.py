@@ -3,9 +3,10 @@ leads, their consent ledgers and the shop's sales), and erasure of a lead.
 
 Erasure blanks the personal data and keeps the row, so counts and reports do not change: the
 address becomes `erased-<id>@invalid`, name, custom fields and the visit link are dropped, the
-consent ledger keeps its rows (the consent text is the page's, not the person's), the shop's
-sales of the person are deleted (those that made the lead a customer, and those with the address
-on connections in sight; the connection's event log keeps only event ids), and every
+consent ledger keeps its rows (the consent text is the page's, not the person's), the person is
+removed at every email tool that received the lead (`app.leads.email_tools.forget_lead`), the
+shop's sales of the person are deleted (those that made the lead a customer, and those with the
+address on connections in sight; the connection's event log keeps only event ids), and every
 outbox message of the lead (rendered emails, webhook payloads) and every stored API response
 holding its data is deleted. On SQLite the write-ahead log is emptied after the commit and freed
 bytes are zeroed (`secure_delete`), so no database file keeps the old address.
@@ -23,7 +24,7 @@ from app.db import checkpoint_after_commit, utcnow
 from app.delivery import service as delivery
 from app.errors import FieldError, ValidationFailed
 from app.idempotency import service as idempotency
-from app.leads import events, queries
+from app.leads import email_tools, events, queries
 from app.leads.models import Lead
 from app.leads.schemas import ConsentEventRead, LeadRead, PersonExport, PersonLead, PersonSale
 
@@ -97,6 +98,8 @@ async def erase_lead(
     a lead that is unknown, out of sight or erased already."""
     lead = (await queries.get_lead(session, lead_id, visible, for_update=True)).lead
     await sales.forget_buyer(session, email=lead.email, lead_ids=[lead.id], sight=visible)
+    # Queued while the address is known; the message is scrubbed once the tool is told.
+    await email_tools.forget_lead(session, lead)
     now = utcnow()
     lead.email = erased_email(lead.id)
     lead.name = None
