@@ -107,7 +107,7 @@ async def create_connection(
     errors: dict[str, str] = {}
     if len(label.strip()) > 200:
         errors["label"] = "Keep the name to 200 characters."
-    if info(provider).kind == Kind.EMAIL_TOOL if provider in CATALOGUE else False:
+    if provider in CATALOGUE and info(provider).kind == Kind.EMAIL_TOOL:
         errors["provider"] = "Connect an email tool from its own form."
     if len(seller_id.strip()) > MAX_SELLER_ID:
         errors["seller_id"] = f"A seller id has at most {MAX_SELLER_ID} characters."

@@ -244,7 +244,7 @@ def tool_options(provider: str, *, list_id: str, tags: str, gift_list: bool) -> 
     if len(list_id) > MAX_LIST_ID or not all(c.isascii() and c.isalnum() for c in list_id):
         raise InvalidConnection("list_id", "A list id is letters and digits only.")
     if provider == "brevo" and not list_id.isdigit():
-        raise InvalidConnection("list_id", "A Brevo list id is a number (Contacts › Lists).")
+        raise InvalidConnection("list_id", "A Brevo list id is a number (under Contacts, Lists).")
     names = [name.strip() for name in tags.split(",") if name.strip()]
     if len(names) > MAX_TAGS or any(len(name) > MAX_TAG_LENGTH for name in names):
         message = f"At most {MAX_TAGS} tags of at most {MAX_TAG_LENGTH} characters."
