@@ -1,0 +1,264 @@
+"""Confirmed leads reach the owner's email tool through the outbox and the real worker, each
+provider's local contract server standing in for it: once, with name and tags or attributes;
+only with the consent that covers the list; unsubscribes and erasures follow, and an erased
+person's address is left nowhere in leadlink; a lead of a handle outside the connection is
+never sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.delivery.worker import OutboxWorker
+from app.leads import privacy
+from app.leads import service as leads
+from app.leads.email_tools import send_existing
+from tests.email_tools.contract_servers import Brevo, ContractServer, Kit, Mailchimp
+from tests.email_tools.email_helpers import (
+    PROVIDERS,
+    connect,
+    events_of,
+    everything_stored,
+    sign_up,
+    sync_rows,
+    tool_messages,
+)
+from tests.factories import add_handle, add_page, bearer, issue_key
+from tests.webhooks.webhook_helpers import lead_links
+
+
+def _received(server: ContractServer, email: str) -> dict[str, Any] | None:
+    """The person as the tool holds them, in one shape: status, first name, tags or
+    attributes."""
+    if isinstance(server, Mailchimp):
+        member = server.member(email)
+        if member is None:
+            return None
+        return {"status": member["status"], "name": member["merge_fields"].get("FNAME"),
+                "marks": sorted(member["tags"])}  # fmt: skip
+    if isinstance(server, Kit):
+        found = server.by_email(email)
+        if found is None:
+            return None
+        return {"status": found["state"], "name": found["first_name"],
+                "marks": sorted(server.tagged.get(found["id"], set()))}  # fmt: skip
+    assert isinstance(server, Brevo)
+    contact = server.contacts.get(email)
+    if contact is None:
+        return None
+    listed = server.list_id in contact["listIds"]
+    name = contact["attributes"].get("FIRSTNAME")
+    status = "subscribed" if listed else "unsubscribed"
+    return {"status": status, "name": name, "marks": contact["attributes"]}
+
+
+def _writes(server: ContractServer) -> int:
+    return len([seen for seen in server.requests if seen.method != "GET"])
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_confirmed_newsletter_lead_arrives_once_with_its_name_and_origin(
+    provider: str,
+    session: AsyncSession,
+    settings: Settings,
+    tools: dict[str, ContractServer],
+    worker: OutboxWorker,
+) -> None:
+    server = tools[provider]
+    anna = await add_handle(session, "anna")
+    page = await add_page(session, anna, "guide", double_opt_in=True)
+    connection = await connect(session, settings, provider, [anna], tags="vip")
+
+    pending = await sign_up(session, page, "late@example.com", confirm=False)
+    lead_id = await sign_up(session, page, "Fan@Example.com", name="Ada", campaign="spring")
+    await worker.drain()
+
+    assert _received(server, "late@example.com") is None  # pending: not sent
+    person = _received(server, "fan@example.com")
+    assert person is not None
+    assert person["name"] == "Ada"
+    assert person["status"] in {"subscribed", "active"}
+    if provider == "brevo":
+        assert person["marks"] == {
+            "FIRSTNAME": "Ada",
+            "LEADLINK_SOURCE": "instagram",
+            "LEADLINK_CAMPAIGN": "spring",
+            "LEADLINK_PAGE": "guide",
+            "LEADLINK_NEWSLETTER": True,
+            "LEADLINK_CUSTOMER": False,
+        }
+        assert server.calls("POST", "/contacts")[0].json["listIds"] == [7]
+    else:
+        assert person["marks"] == sorted(
+            [
+                "leadlink",
+                "newsletter",
+                "source: instagram",
+                "campaign: spring",
+                "page: guide",
+                "vip",
+            ]
+        )
+    writes = _writes(server)
+
+    # The same lead again (a second click, an unchanged update, another drain) sends nothing.
+    await leads.confirm_lead(session, lead_id, lead_links(), link_issued_at=leads.utcnow())
+    await session.commit()
+    await worker.drain()
+    assert _writes(server) == writes
+    (row,) = await sync_rows(session, lead_id)
+    assert (row.state, row.action) == ("synced", "subscribe")
+    assert row.remote_id
+    assert await sync_rows(session, pending) == []
+    (event,) = await events_of(session, connection)
+    assert (event.event_type, event.outcome, event.lead_id) == ("subscribe", "sent", lead_id)
+    assert "fan@example.com" not in (event.detail or "")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_gift_only_sign_up_is_sent_only_to_a_gift_list(
+    provider: str,
+    session: AsyncSession,
+    settings: Settings,
+    tools: dict[str, ContractServer],
+    worker: OutboxWorker,
+) -> None:
+    anna = await add_handle(session, "anna")
+    page = await add_page(session, anna, "guide", double_opt_in=True)
+    newsletter_only = await connect(session, settings, provider, [anna])
+    await sign_up(session, page, "gift@example.com", newsletter=False)
+    await worker.drain()
+    assert _received(tools[provider], "gift@example.com") is None
+    assert await events_of(session, newsletter_only) == []
+
+    await session.refresh(newsletter_only)
+    newsletter_only.settings = {**newsletter_only.settings, "gift_list": True}
+    await session.commit()
+    assert await send_existing(session, newsletter_only) == 1
+    await session.commit()
+    await worker.drain()
+    person = _received(tools[provider], "gift@example.com")
+    assert person is not None
+    if provider == "brevo":
+        assert person["marks"]["LEADLINK_NEWSLETTER"] is False
+    else:
+        assert "gift only" in person["marks"]
+        assert "newsletter" not in person["marks"]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_an_unsubscribe_reaches_the_tool(
+    provider: str,
+    session: AsyncSession,
+    settings: Settings,
+    tools: dict[str, ContractServer],
+    worker: OutboxWorker,
+) -> None:
+    anna = await add_handle(session, "anna")
+    page = await add_page(session, anna, "guide", double_opt_in=True)
+    await connect(session, settings, provider, [anna])
+    lead_id = await sign_up(session, page, "fan@example.com")
+    await worker.drain()
+
+    await leads.unsubscribe_lead(session, lead_id)
+    await session.commit()
+    await worker.drain()
+
+    person = _received(tools[provider], "fan@example.com")
+    assert person is not None
+    assert person["status"] in {"unsubscribed", "cancelled"}
+    (row,) = await sync_rows(session, lead_id)
+    assert (row.action, row.state) == ("unsubscribe", "synced")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_an_erasure_removes_the_person_at_the_tool_and_leaves_no_address_in_leadlink(  # noqa: PLR0917
+    provider: str,
+    session: AsyncSession,
+    settings: Settings,
+    tools: dict[str, ContractServer],
+    worker: OutboxWorker,
+    client: Any,
+) -> None:
+    server = tools[provider]
+    anna = await add_handle(session, "anna")
+    page = await add_page(session, anna, "guide", double_opt_in=True)
+    connection = await connect(session, settings, provider, [anna])
+    connection_id = connection.id
+    lead_id = await sign_up(session, page, "gone@example.com", name="Gone")
+    await worker.drain()
+    assert _received(server, "gone@example.com") is not None
+    key = await issue_key(session, ["admin"])
+    await session.commit()
+
+    erased = await client.delete(f"/api/v1/leads/{lead_id}", headers=bearer(key))
+    assert erased.status_code == 204
+    assert "gone@example.com" in await everything_stored(session)  # until the tool is told
+    await worker.drain()
+
+    if provider == "kit":  # Kit's API cannot delete: unsubscribed, and the owner is told
+        assert _received(server, "gone@example.com")["status"] == "cancelled"  # type: ignore[index]
+        note = (await events_of(session, connection))[-1].detail or ""
+        assert "delete subscriber" in note
+    else:
+        assert _received(server, "gone@example.com") is None
+    assert server.calls("DELETE" if provider == "brevo" else "POST", "")
+    assert await sync_rows(session, lead_id) == []
+    stored = await everything_stored(session)
+    assert "gone@example.com" not in stored
+    assert "Gone" not in stored
+    (message,) = [m for m in await tool_messages(session) if m.payload.get("action") == "erase"]
+    assert message.status == "sent"
+    assert message.payload == {"connection_id": connection_id, "action": "erase", "scrubbed": True}
+
+
+async def test_every_erasure_path_reaches_the_tool(
+    session: AsyncSession,
+    settings: Settings,
+    tools: dict[str, ContractServer],
+    worker: OutboxWorker,
+) -> None:
+    """`erase_person` (POST /erasures, the CLI, the admin) goes through the same erasure."""
+    anna = await add_handle(session, "anna")
+    page = await add_page(session, anna, "guide", double_opt_in=True)
+    other = await add_page(session, anna, "other", double_opt_in=True)
+    await connect(session, settings, "mailchimp", [anna])
+    await sign_up(session, page, "twice@example.com")
+    await sign_up(session, other, "twice@example.com")
+    await worker.drain()
+    assert privacy.normalize_email("twice@example.com") == "twice@example.com"
+
+    assert await privacy.erase_person(session, "twice@example.com", visible=None) == 2
+    await session.commit()
+    await worker.drain()
+
+    assert tools["mailchimp"].member("twice@example.com") is None  # type: ignore[attr-defined]
+    assert "twice@example.com" not in await everything_stored(session)
+
+
+async def test_a_lead_of_a_handle_outside_the_connection_is_never_sent(
+    session: AsyncSession,
+    settings: Settings,
+    tools: dict[str, ContractServer],
+    worker: OutboxWorker,
+) -> None:
+    anna = await add_handle(session, "anna")
+    bob = await add_handle(session, "bob")
+    annas = await add_page(session, anna, "annas", double_opt_in=True)
+    bobs = await add_page(session, bob, "bobs", double_opt_in=True)
+    annas_only = await connect(session, settings, "brevo", [anna])
+    everyone_id = (await connect(session, settings, "kit")).id
+    await sign_up(session, annas, "fan@example.com")
+    bobs_lead = await sign_up(session, bobs, "bobsfan@example.com")
+    await worker.drain()
+
+    assert "bobsfan@example.com" not in tools["brevo"].contacts  # type: ignore[attr-defined]
+    assert "fan@example.com" in tools["brevo"].contacts  # type: ignore[attr-defined]
+    # A connection for every handle takes both.
+    assert tools["kit"].by_email("bobsfan@example.com") is not None  # type: ignore[attr-defined]
+    await session.refresh(annas_only)
+    assert await send_existing(session, annas_only) == 0
+    assert [row.connection_id for row in await sync_rows(session, bobs_lead)] == [everyone_id]
