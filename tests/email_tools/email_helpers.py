@@ -93,7 +93,9 @@ async def sign_up(
 
 
 async def events_of(session: AsyncSession, connection: Connection) -> list[ConnectionEvent]:
-    connection_id = inspect(connection).identity[0]  # no load: it may be expired
+    identity = inspect(connection).identity  # no load: it may be expired
+    assert identity is not None
+    connection_id = identity[0]
     session.expire_all()
     return list(
         await session.scalars(

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.db import utcnow
 from app.delivery.worker import OutboxWorker
 from app.leads import privacy
 from app.leads import service as leads
@@ -105,7 +106,7 @@ async def test_a_confirmed_newsletter_lead_arrives_once_with_its_name_and_origin
     writes = _writes(server)
 
     # The same lead again (a second click, an unchanged update, another drain) sends nothing.
-    await leads.confirm_lead(session, lead_id, lead_links(), link_issued_at=leads.utcnow())
+    await leads.confirm_lead(session, lead_id, lead_links(), link_issued_at=utcnow())
     await session.commit()
     await worker.drain()
     assert _writes(server) == writes
