@@ -32,7 +32,7 @@ from tests.servers import free_port
 
 __all__ = ["Answer", "Brevo", "ContractServer", "Kit", "Mailchimp", "serving"]
 
-REFUSED_DOMAIN = "@fake.example"  # the servers refuse these addresses as the tools document
+REFUSED_DOMAIN = "@looks-fake.com"  # the servers refuse these addresses as the tools document
 
 
 @dataclass

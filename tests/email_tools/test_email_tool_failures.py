@@ -1,0 +1,186 @@
+"""Each failure of an email tool, as its documented answer, through the real worker: a refused
+key turns the connection to "needs reconnect" with one call per lead and no retries; 429 waits
+for Retry-After; a 5xx or a body that is not JSON is retried and shown until a call succeeds;
+a person the tool refuses fails alone and the connection stays active."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.connections import service as connections
+from app.connections.models import Connection
+from app.delivery.worker import OutboxWorker
+from app.leads.email_tools import send_existing
+from tests.delivery.outbox_helpers import Clock
+from tests.email_tools.contract_servers import Answer, ContractServer, Mailchimp
+from tests.email_tools.email_helpers import (
+    KEYS,
+    PROVIDERS,
+    connect,
+    events_of,
+    sign_up,
+    sync_rows,
+    tool_messages,
+)
+from tests.factories import add_handle, add_page
+
+
+async def _reloaded(session: AsyncSession, connection_id: int) -> Connection:
+    session.expire_all()
+    return await session.get_one(Connection, connection_id)
+
+
+async def test_a_refused_key_needs_reconnecting_and_causes_no_retry_storm(  # noqa: PLR0917
+    session: AsyncSession,
+    settings: Settings,
+    tools: dict[str, ContractServer],
+    make_worker: Callable[..., OutboxWorker],
+    app: Any,
+    clock: Clock,
+) -> None:
+    server = tools["mailchimp"]
+    anna = await add_handle(session, "anna")
+    page = await add_page(session, anna, "guide", double_opt_in=True)
+    connection_id = (await connect(session, settings, "mailchimp", [anna], key="old-key-us21")).id
+    first = await sign_up(session, page, "one@example.com")
+    await sign_up(session, page, "two@example.com")
+    await sign_up(session, page, "three@example.com")
+    worker = make_worker(app, batch_size=1)
+
+    await worker.drain()
+    clock.advance(days=2)
+    await worker.drain()
+
+    # The first call was refused; the other leads were not even tried (a batch already in
+    # flight would be, once each), and nothing is retried however long it waits.
+    assert len(server.requests) == 1
+    connection = await _reloaded(session, connection_id)
+    assert connection.status == "needs_reconnect"
+    assert connection.last_error == "Mailchimp refused the API key (401): paste a new one."
+    assert [m.status for m in await tool_messages(session)] == ["failed"] * 3
+    assert {row.state for row in await sync_rows(session, first)} == {"failed"}
+    events = await events_of(session, connection)
+    assert {event.outcome for event in events} == {"failed"}
+    assert first in {event.lead_id for event in events}
+
+    # A new key, then "Send confirmed leads" (the admin does both at once): all three arrive.
+    connection = await _reloaded(session, connection_id)
+    await connections.set_secret(
+        session, connection, KEYS["mailchimp"], connections.cipher_of(settings)
+    )
+    assert await send_existing(session, connection) == 3
+    assert await send_existing(session, connection) == 0  # pressed twice: nothing twice
+    await session.commit()
+    await worker.drain()
+    assert isinstance(server, Mailchimp)
+    assert sorted(server.members[h]["email_address"] for h in server.members) == [
+        "one@example.com",
+        "three@example.com",
+        "two@example.com",
+    ]
+    assert (await _reloaded(session, connection_id)).status == "active"
+
+
+async def test_429_waits_for_retry_after(
+    session: AsyncSession,
+    settings: Settings,
+    tools: dict[str, ContractServer],
+    worker: OutboxWorker,
+    clock: Clock,
+) -> None:
+    server = tools["kit"]
+    anna = await add_handle(session, "anna")
+    page = await add_page(session, anna, "guide", double_opt_in=True)
+    connection_id = (await connect(session, settings, "kit", [anna])).id
+    await sign_up(session, page, "fan@example.com")
+    server.fail_next(Answer(429, {"errors": ["Rate limit exceeded"]}, {"Retry-After": "600"}))
+
+    await worker.drain()
+    (message,) = await tool_messages(session)
+    assert message.status == "pending"
+    assert message.next_attempt_at >= clock() + timedelta(seconds=590)
+    assert "429" in (await _reloaded(session, connection_id)).last_error  # type: ignore[operator]
+    clock.advance(seconds=300)
+    await worker.drain()
+    assert len(server.requests) == 1  # not before Retry-After
+
+    clock.advance(seconds=301)
+    await worker.drain()
+    (message,) = await tool_messages(session)
+    assert message.status == "sent"
+    connection = await _reloaded(session, connection_id)
+    assert (connection.status, connection.last_error) == ("active", None)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        Answer(503, {"code": "service_unavailable", "message": "Try later"}),
+        Answer(200, raw=b"<html>maintenance</html>"),
+    ],
+    ids=["5xx", "malformed"],
+)
+async def test_a_5xx_or_a_malformed_answer_is_retried_and_shown_until_it_succeeds(  # noqa: PLR0917
+    failure: Answer,
+    session: AsyncSession,
+    settings: Settings,
+    tools: dict[str, ContractServer],
+    worker: OutboxWorker,
+    clock: Clock,
+) -> None:
+    server = tools["brevo"]
+    anna = await add_handle(session, "anna")
+    page = await add_page(session, anna, "guide", double_opt_in=True)
+    connection_id = (await connect(session, settings, "brevo", [anna])).id
+    lead_id = await sign_up(session, page, "fan@example.com")
+    server.fail_next(failure)
+
+    await worker.drain()
+    connection = await _reloaded(session, connection_id)
+    assert connection.status == "error"
+    expected = "answered 503" if failure.status == 503 else "not JSON"
+    assert expected in (connection.last_error or "")
+    assert [row.state for row in await sync_rows(session, lead_id)] == ["queued"]
+
+    clock.advance(minutes=2)
+    await worker.drain()
+    connection = await _reloaded(session, connection_id)
+    assert (connection.status, connection.last_error) == ("active", None)
+    assert [row.state for row in await sync_rows(session, lead_id)] == ["synced"]
+    assert [event.outcome for event in await events_of(session, connection)] == ["failed", "sent"]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_person_the_tool_refuses_fails_alone(  # noqa: PLR0917
+    provider: str,
+    session: AsyncSession,
+    settings: Settings,
+    tools: dict[str, ContractServer],
+    worker: OutboxWorker,
+    clock: Clock,
+) -> None:
+    anna = await add_handle(session, "anna")
+    page = await add_page(session, anna, "guide", double_opt_in=True)
+    connection_id = (await connect(session, settings, provider, [anna])).id
+    refused = await sign_up(session, page, "someone@looks-fake.com")
+    fine = await sign_up(session, page, "fan@example.com")
+
+    await worker.drain()
+    clock.advance(days=1)
+    await worker.drain()
+
+    connection = await _reloaded(session, connection_id)
+    assert connection.status == "active"
+    assert [row.state for row in await sync_rows(session, refused)] == ["failed"]
+    assert [row.state for row in await sync_rows(session, fine)] == ["synced"]
+    outcomes = {event.lead_id: event.outcome for event in await events_of(session, connection)}
+    assert outcomes == {refused: "refused", fine: "sent"}
+    assert all("looks-fake" not in (e.detail or "") for e in await events_of(session, connection))
+    writes = [seen for seen in tools[provider].requests if seen.method != "GET"]
+    assert sum("looks-fake" in str(seen.json) for seen in writes) == 1  # tried once, not again
