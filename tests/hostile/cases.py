@@ -705,6 +705,11 @@ BOLA = [
           ("page-archive", "POST", "/admin/pages/{bob_page_id}/archive", None),
           ("webhook", "GET", "/admin/webhooks/{bob_hook}", None),
           ("webhook-delete", "POST", "/admin/webhooks/{bob_hook}/delete", None),
+          ("email-tool", "GET", "/admin/connections/{bob_email_tool}", None),
+          ("email-tool-settings", "POST", "/admin/connections/{bob_email_tool}/email-tool",
+           {"list_id": "stolen1"}),
+          ("email-tool-send-existing", "POST",
+           "/admin/connections/{bob_email_tool}/send-existing", None),
       ]],
 ]  # fmt: skip
 
@@ -757,6 +762,12 @@ ADMIN_POSTS: dict[str, tuple[str, dict[str, str]]] = {
     "connection-disable": ("/admin/connections/{anna_connection}/disable", {}),
     "connection-enable": ("/admin/connections/{anna_connection}/enable", {}),
     "connection-delete": ("/admin/connections/{anna_connection}/delete", {}),
+    "email-tool-new": (
+        "/admin/connections/email-tools",
+        {"provider": "mailchimp", "secret": "f" * 32 + "-us21", "list_id": "a1b2c3d4e5"},
+    ),
+    "email-tool-settings": ("/admin/connections/{anna_email_tool}/email-tool", {"list_id": "x1"}),
+    "email-tool-send-existing": ("/admin/connections/{anna_email_tool}/send-existing", {}),
     "account-new": ("/admin/accounts", {"email": "mallory@example.com", "role": "admin"}),
     "account-save": ("/admin/accounts/{anna_owner_id}", {"role": "admin"}),
     "account-invitation": ("/admin/accounts/{anna_owner_id}/invitation", {}),

@@ -294,6 +294,17 @@ async def _seed(session: AsyncSession, settings: Settings, tokens: LeadTokens) -
             cipher=connection_cipher_for(TEST_SECRET),
         )
         values[f"{name}_connection"] = str(connection.id)
+        email_tool, _made = await connections.create_connection(
+            session,
+            provider="mailchimp",
+            label=f"{name} list",
+            handle_ids=frozenset({handle.id}),
+            secret="0" * 32 + "-us21",
+            options={"list_id": "a1b2c3d4e5", "gift_list": False},
+            created_by=None,
+            cipher=connection_cipher_for(TEST_SECRET),
+        )
+        values[f"{name}_email_tool"] = str(email_tool.id)
         values[f"{name}_route"] = str(route.id)
         values[f"{name}_hook"] = str(endpoint.id)
         values[f"{name}_delivery"] = str(delivery.id)
