@@ -48,8 +48,11 @@ NEW_LEAD = frozenset(
     {"leads", "consent_events", "outbox", "webhook_deliveries", "lead_rollups", "report_days",
      "report_months"}
 )  # fmt: skip
-# A known address opting in again: the lead is updated, nothing new is counted.
-REPEAT_OPT_IN = frozenset({"leads", "consent_events", "outbox", "webhook_deliveries"})
+# A known address opting in again: the lead is updated, nothing new is counted; its changed
+# newsletter box is announced, and queued for the handle's email tool (Mailchimp in the world).
+REPEAT_OPT_IN = frozenset(
+    {"leads", "consent_events", "outbox", "webhook_deliveries", "email_tool_syncs"}
+)
 
 
 @dataclass(frozen=True)
