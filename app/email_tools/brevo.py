@@ -84,7 +84,7 @@ class Brevo:
 
     @staticmethod
     def _contact_path(contact: Contact) -> str:
-        return f"/contacts/{quote(contact.email, safe='@')}"
+        return f"/contacts/{quote(contact.email, safe='')}"  # the address, URL-encoded
 
     async def subscribe(
         self, contact: Contact, *, resubscribe: bool, remote_id: str | None
