@@ -17,6 +17,7 @@ from app.delivery.worker import OutboxWorker
 from app.leads import privacy
 from app.leads import service as leads
 from app.leads.email_tools import send_existing
+from app.leads.schemas import LeadUpdate
 from tests.email_tools.contract_servers import Brevo, ContractServer, Kit, Mailchimp
 from tests.email_tools.email_helpers import (
     PROVIDERS,
@@ -263,3 +264,38 @@ async def test_a_lead_of_a_handle_outside_the_connection_is_never_sent(
     await session.refresh(annas_only)
     assert await send_existing(session, annas_only) == 0
     assert [row.connection_id for row in await sync_rows(session, bobs_lead)] == [everyone_id]
+
+
+async def test_a_customer_is_tagged_and_a_resubscribed_person_is_subscribed_again(
+    session: AsyncSession,
+    settings: Settings,
+    tools: dict[str, ContractServer],
+    worker: OutboxWorker,
+) -> None:
+    server = tools["mailchimp"]
+    assert isinstance(server, Mailchimp)
+    anna = await add_handle(session, "anna")
+    page = await add_page(session, anna, "guide", double_opt_in=True)
+    await connect(session, settings, "mailchimp", [anna])
+    lead_id = await sign_up(session, page, "fan@example.com")
+    await worker.drain()
+
+    await leads.update_lead(session, lead_id, LeadUpdate(status="customer"), visible=None)
+    await session.commit()
+    await worker.drain()
+    member = server.member("fan@example.com")
+    assert member is not None
+    assert "customer" in member["tags"]
+    (put,) = server.calls("PUT")[1:]
+    assert "status" not in put.json  # an update never overrides the tool's own status
+
+    await leads.unsubscribe_lead(session, lead_id)
+    await session.commit()
+    await worker.drain()
+    assert member["status"] == "unsubscribed"
+
+    # The person opts in again and confirms with the new link: subscribed again at the tool.
+    await sign_up(session, page, "fan@example.com")
+    await worker.drain()
+    assert member["status"] == "subscribed"
+    assert server.calls("PUT")[-1].json["status"] == "subscribed"
