@@ -10,6 +10,7 @@ subscriber: an erasure unsubscribes and tells the owner to delete the subscriber
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -26,11 +27,24 @@ from app.email_tools.contract import (
     tags_of,
 )
 
-__all__ = ["Kit"]
+__all__ = ["Kit", "KitTags"]
 
 PROVIDER = "Kit"
 MAX_TAG_PAGES = 50
 PER_PAGE = 1000
+
+
+@dataclass
+class KitTags:
+    """An account's tags, name to id, listed once and kept across calls of one connection
+    (tags rarely change; one deleted in Kit is noticed when tagging with it answers 404)."""
+
+    ids: dict[str, str] = field(default_factory=dict)
+    listed: bool = False
+
+    def forget(self) -> None:
+        self.ids.clear()
+        self.listed = False
 
 
 def _id_of(body: Any, key: str) -> str:
@@ -41,11 +55,10 @@ def _id_of(body: Any, key: str) -> str:
 
 
 class Kit:
-    def __init__(self, settings: Settings, tool: ToolSettings, tag_ids: dict[str, str]) -> None:
+    def __init__(self, settings: Settings, tool: ToolSettings, tags: KitTags) -> None:
         self.base = api_url(settings, "kit", "https://api.kit.com/v4")
         self.tool = tool
-        # name → id, shared across calls of one connection (tags rarely change).
-        self.tag_ids = tag_ids
+        self.tags = tags
 
     def _client(self) -> httpx.AsyncClient:
         return calling(self.base, {"X-Kit-Api-Key": self.tool.api_key})
@@ -73,18 +86,19 @@ class Kit:
                 raise UnexpectedAnswer(f"{PROVIDER}'s list of tags is not the documented shape.")
             for tag in tags:
                 if isinstance(tag, dict) and "name" in tag and "id" in tag:
-                    self.tag_ids[str(tag["name"])] = str(tag["id"])
+                    self.tags.ids[str(tag["name"])] = str(tag["id"])
             after = pagination.get("end_cursor")
             if not pagination.get("has_next_page") or not after:
-                return
+                break
+        self.tags.listed = True
 
     async def _tag_id(self, client: httpx.AsyncClient, name: str) -> str:
-        if name not in self.tag_ids:
+        if name not in self.tags.ids and not self.tags.listed:
             await self._known_tags(client)
-        if name not in self.tag_ids:
+        if name not in self.tags.ids:
             body = self._check(await send(client, PROVIDER, "POST", "/tags", json={"name": name}))
-            self.tag_ids[name] = _id_of(body, "tag")
-        return self.tag_ids[name]
+            self.tags.ids[name] = _id_of(body, "tag")
+        return self.tags.ids[name]
 
     async def _find(self, client: httpx.AsyncClient, contact: Contact) -> str | None:
         params = {"email_address": contact.email, "status": "all"}
@@ -106,10 +120,21 @@ class Kit:
             answer = self._check(await send(client, PROVIDER, "POST", "/subscribers", json=body))
             subscriber_id = _id_of(answer, "subscriber")
             for name in tags_of(contact, self.tool.extra_tags):
-                tag_id = await self._tag_id(client, name)
-                path = f"/tags/{tag_id}/subscribers/{subscriber_id}"
-                self._check(await send(client, PROVIDER, "POST", path, json={}))
+                await self._tag(client, name, subscriber_id)
         return subscriber_id
+
+    async def _tag(self, client: httpx.AsyncClient, name: str, subscriber_id: str) -> None:
+        """Tag the subscriber; a tag deleted in Kit since it was looked up is found (or made)
+        again once."""
+        for _ in range(2):
+            tag_id = await self._tag_id(client, name)
+            path = f"/tags/{tag_id}/subscribers/{subscriber_id}"
+            response = await send(client, PROVIDER, "POST", path, json={})
+            if response.status_code != 404:
+                self._check(response)
+                return
+            self.tags.forget()
+        raise UnexpectedAnswer(f"{PROVIDER} answered 404 when tagging a subscriber.")
 
     async def unsubscribe(self, contact: Contact, *, remote_id: str | None) -> None:
         async with self._client() as client:

@@ -26,7 +26,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -46,7 +46,7 @@ from app.delivery.models import OutboxMessage
 from app.delivery.worker import RetryPolicy
 from app.email_tools.brevo import Brevo
 from app.email_tools.contract import AddressRefused, Contact, EmailTool, ToolSettings
-from app.email_tools.kit import Kit
+from app.email_tools.kit import Kit, KitTags
 from app.email_tools.mailchimp import Mailchimp
 from app.email_tools.models import EmailToolSync, SyncState
 from app.email_tools.service import ERASE, LIST_ID, TAGS
@@ -65,7 +65,7 @@ def _without_addresses(text: str) -> str:
 
 
 def tool_for(
-    connection: Connection, tool: ToolSettings, settings: Settings, kit_tags: dict[str, str]
+    connection: Connection, tool: ToolSettings, settings: Settings, kit_tags: KitTags
 ) -> EmailTool:
     if connection.provider == "mailchimp":
         return Mailchimp(settings, tool)
@@ -98,7 +98,7 @@ class EmailToolSender:
         self.database = database
         self.settings = settings
         self.max_attempts = max_attempts
-        self._kit_tags: dict[int, dict[str, str]] = {}
+        self._kit_tags: dict[int, KitTags] = {}
 
     async def __call__(self, message: OutboxMessage) -> str | None:
         payload = dict(message.payload)
@@ -106,6 +106,8 @@ class EmailToolSender:
             return "nothing left to send"
         action = str(payload["action"])
         connection_id = int(payload["connection_id"])
+        if action != ERASE and not await self._still_wanted(payload):
+            return "skipped: the lead was erased, or changed again since (a newer message follows)"
         ready = await self._ready(connection_id, action)
         if ready.gone:
             await self._settle(message, payload, None)
@@ -167,6 +169,19 @@ class EmailToolSender:
             return None
         return await tool.erase(contact, remote_id=remote_id)
 
+    async def _still_wanted(self, payload: dict[str, Any]) -> bool:
+        """Whether this add or unsubscribe is still the lead's latest: an erasure deletes the
+        lead's sync rows (its messages too, unless one was already claimed), and a newer change
+        replaces the fingerprint (its own message sends the latest state)."""
+        async with self.database.session(write=False) as session:
+            fingerprint = await session.scalar(
+                select(EmailToolSync.fingerprint).where(
+                    EmailToolSync.connection_id == int(payload["connection_id"]),
+                    EmailToolSync.lead_id == int(payload["lead_id"]),
+                )
+            )
+        return fingerprint is not None and fingerprint == payload.get("fingerprint")
+
     async def _ready(self, connection_id: int, action: str) -> _Ready:
         async with self.database.session(write=False) as session:
             connection = await session.get(Connection, connection_id)
@@ -185,7 +200,7 @@ class EmailToolSender:
                 list_id=str(connection.settings.get(LIST_ID) or ""),
                 extra_tags=tuple(str(tag) for tag in connection.settings.get(TAGS) or ()),
             )
-            kit_tags = self._kit_tags.setdefault(connection_id, {})
+            kit_tags = self._kit_tags.setdefault(connection_id, KitTags())
             try:
                 return _Ready(tool_for(connection, tool, self.settings, kit_tags))
             except CallTrouble as exc:

@@ -319,7 +319,8 @@ class Kit(ContractServer):
             for tag in self.tags:
                 if tag["name"] == name:
                     return JSONResponse({"tag": tag}, status_code=200)
-            tag = {"id": 100 + len(self.tags), "name": name, "created_at": "2026-12-06T00:00:00Z"}
+            new_id = max((t["id"] for t in self.tags), default=99) + 1
+            tag = {"id": new_id, "name": name, "created_at": "2026-12-06T00:00:00Z"}
             self.tags.append(tag)
             return JSONResponse({"tag": tag}, status_code=201)
 

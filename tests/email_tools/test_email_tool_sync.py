@@ -299,3 +299,37 @@ async def test_a_customer_is_tagged_and_a_resubscribed_person_is_subscribed_agai
     await worker.drain()
     assert member["status"] == "subscribed"
     assert server.calls("PUT")[-1].json["status"] == "subscribed"
+
+
+async def test_only_the_latest_change_is_sent_and_a_tag_deleted_in_kit_is_made_again(
+    session: AsyncSession,
+    settings: Settings,
+    tools: dict[str, ContractServer],
+    worker: OutboxWorker,
+) -> None:
+    server = tools["kit"]
+    assert isinstance(server, Kit)
+    anna = await add_handle(session, "anna")
+    page = await add_page(session, anna, "guide", double_opt_in=True)
+    await connect(session, settings, "kit", [anna])
+    first = await sign_up(session, page, "first@example.com")
+    await worker.drain()
+    assert len(server.calls("GET", "/tags")) == 2  # two cursor pages of existing tags, once
+
+    # Confirmed, then a customer before the worker ran: only the latest state is sent.
+    lead_id = await sign_up(session, page, "fan@example.com")
+    await leads.update_lead(session, lead_id, LeadUpdate(status="customer"), visible=None)
+    await session.commit()
+    server.tags = [tag for tag in server.tags if tag["name"] != "leadlink"]  # deleted in Kit
+    await worker.drain()
+
+    creates = [seen for seen in server.calls("POST", "/subscribers") if seen.path.endswith("s")]
+    assert [seen.json["email_address"] for seen in creates] == [
+        "first@example.com",
+        "fan@example.com",
+    ]
+    fan = server.by_email("fan@example.com")
+    assert fan is not None
+    assert {"leadlink", "customer", "newsletter"} <= server.tagged[fan["id"]]
+    assert [row.state for row in await sync_rows(session, first)] == ["synced"]
+    assert [row.state for row in await sync_rows(session, lead_id)] == ["synced"]
