@@ -61,6 +61,8 @@ SCRUBBED = "scrubbed"
 
 
 def _without_addresses(text: str) -> str:
+    """A tool's message as leadlink keeps it (event log, sync row, the outbox's last error):
+    a tool may quote the address, and an erased person's must not stay."""
     return _ADDRESS.sub("<address>", text)[:500]
 
 
@@ -120,7 +122,7 @@ class EmailToolSender:
             note = await self._call(ready.tool, action, contact, payload, remote_id)
         except AddressRefused as exc:
             await self._settle(message, payload, EventOutcome.REFUSED, str(exc), SyncState.FAILED)
-            raise PermanentFailure(str(exc)) from exc
+            raise PermanentFailure(_without_addresses(str(exc))) from exc
         except TokenRejected as exc:
             await self._settle(
                 message,
@@ -132,8 +134,10 @@ class EmailToolSender:
                 scrub=action != ERASE,
             )
             if action == ERASE:
-                raise TemporaryFailure(str(exc), retry_after=ERASE_WAIT_FOR_KEY_SECONDS) from exc
-            raise PermanentFailure(str(exc)) from exc
+                raise TemporaryFailure(
+                    _without_addresses(str(exc)), retry_after=ERASE_WAIT_FOR_KEY_SECONDS
+                ) from exc
+            raise PermanentFailure(_without_addresses(str(exc))) from exc
         except (RateLimited, ProviderUnavailable, UnexpectedAnswer, CallTrouble) as exc:
             last = message.attempts >= self.max_attempts
             await self._settle(
@@ -145,7 +149,7 @@ class EmailToolSender:
                 scrub=last,
             )
             retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
-            raise TemporaryFailure(str(exc), retry_after=retry_after) from exc
+            raise TemporaryFailure(_without_addresses(str(exc)), retry_after=retry_after) from exc
         await self._settle(message, payload, EventOutcome.SENT, note, SyncState.SYNCED)
         return None
 

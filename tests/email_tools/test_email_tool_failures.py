@@ -16,6 +16,7 @@ from app.config import Settings
 from app.connections import service as connections
 from app.connections.models import Connection
 from app.delivery.worker import OutboxWorker
+from app.leads import privacy
 from app.leads.email_tools import send_existing
 from tests.delivery.outbox_helpers import Clock
 from tests.email_tools.contract_servers import Answer, ContractServer, Mailchimp
@@ -24,6 +25,7 @@ from tests.email_tools.email_helpers import (
     PROVIDERS,
     connect,
     events_of,
+    everything_stored,
     sign_up,
     sync_rows,
     tool_messages,
@@ -184,3 +186,32 @@ async def test_a_person_the_tool_refuses_fails_alone(  # noqa: PLR0917
     assert all("looks-fake" not in (e.detail or "") for e in await events_of(session, connection))
     writes = [seen for seen in tools[provider].requests if seen.method != "GET"]
     assert sum("looks-fake" in str(seen.json) for seen in writes) == 1  # tried once, not again
+
+
+async def test_an_erasure_retried_after_an_answer_quoting_the_address_keeps_no_copy(
+    session: AsyncSession,
+    settings: Settings,
+    tools: dict[str, ContractServer],
+    worker: OutboxWorker,
+    clock: Clock,
+) -> None:
+    server = tools["brevo"]
+    anna = await add_handle(session, "anna")
+    page = await add_page(session, anna, "guide", double_opt_in=True)
+    await connect(session, settings, "brevo", [anna])
+    lead_id = await sign_up(session, page, "gone@example.com")
+    await worker.drain()
+    await privacy.erase_lead(session, lead_id, visible=None)
+    await session.commit()
+    quoting = {"code": "permission_denied", "message": "gone@example.com is locked, try later"}
+    server.fail_next(Answer(403, quoting))
+
+    await worker.drain()
+    assert "gone@example.com" in await everything_stored(session)  # the erasure still to send
+    clock.advance(minutes=2)
+    await worker.drain()
+
+    assert server.contacts == {}  # type: ignore[attr-defined]
+    assert "gone@example.com" not in await everything_stored(session)
+    errors = [message.last_error or "" for message in await tool_messages(session)]
+    assert any("<address> is locked" in error for error in errors)  # the 403, as kept
