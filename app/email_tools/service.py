@@ -61,8 +61,11 @@ def covers(connection: Connection, contact: Contact) -> bool:
     return contact.newsletter or bool(connection.settings.get(GIFT_LIST))
 
 
-def _fingerprint(action: str, contact: Contact) -> str:
-    data = json.dumps([action, contact.as_payload()], sort_keys=True, separators=(",", ":"))
+def _fingerprint(action: str, contact: Contact, connection: Connection) -> str:
+    """What a message carries, and where it goes: a new list or new tags of the owner's make
+    "Send confirmed leads" send everyone again."""
+    where = [connection.settings.get(LIST_ID), connection.settings.get(TAGS)]
+    data = json.dumps([action, contact.as_payload(), where], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
@@ -156,7 +159,7 @@ async def sync_lead(
         action = SyncAction.SUBSCRIBE
     else:
         return False
-    fingerprint = _fingerprint(action.value, contact)
+    fingerprint = _fingerprint(action.value, contact, connection)
     if row is not None and row.action == action.value and row.fingerprint == fingerprint:
         retrying = retry_failed and row.state == SyncState.FAILED.value
         if not retrying:

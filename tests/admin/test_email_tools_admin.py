@@ -159,3 +159,25 @@ async def test_a_form_that_cannot_work_is_a_422_naming_the_field(
     assert message in refused.text
     if field != "form":
         assert f'id="f-{field}-error"' in refused.text
+
+
+@pytest.mark.usefixtures("leads")
+async def test_a_new_audience_takes_everyone_on_send_confirmed_leads(
+    client: httpx.AsyncClient, app: Any, mailchimp: Mailchimp
+) -> None:
+    await sign_in(client)
+    created = await _connect(
+        client, provider="mailchimp", secret=KEYS["mailchimp"], list_id="oldlist1"
+    )
+    url = created.headers["location"]
+    await _post(client, url + "/send-existing")
+    await outbox_worker(app.state.database, app.state.settings).drain()
+    assert mailchimp.members == {}  # the server knows only its own audience: 404s, retried
+
+    saved = await _post(client, url + "/email-tool", list_id=mailchimp.list_id)
+    assert "The settings are saved." in await _flash(client, saved)
+    assert "2 leads queued" in await _flash(client, await _post(client, url + "/send-existing"))
+    await outbox_worker(app.state.database, app.state.settings).drain()
+    assert mailchimp.member("fan@example.com") is not None
+    page = (await client.get(url)).text
+    assert "check the audience id" in page  # what the 404s said, in the event log
