@@ -106,7 +106,12 @@ class Kit:
         found = body.get("subscribers") if isinstance(body, dict) else None
         if not isinstance(found, list):
             raise UnexpectedAnswer(f"{PROVIDER}'s list of subscribers is not the documented shape.")
-        return str(found[0]["id"]) if found and isinstance(found[0], dict) else None
+        if not found:
+            return None
+        first = found[0]
+        if not isinstance(first, dict) or not isinstance(first.get("id"), int | str):
+            raise UnexpectedAnswer(f"{PROVIDER}'s subscriber has no id.")
+        return str(first["id"])
 
     async def subscribe(
         self, contact: Contact, *, resubscribe: bool, remote_id: str | None

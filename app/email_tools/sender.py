@@ -33,7 +33,6 @@ from app.config import Settings
 from app.connections import service as connections
 from app.connections.calls import (
     CallTrouble,
-    ProviderUnavailable,
     RateLimited,
     TokenRejected,
     UnexpectedAnswer,
@@ -138,7 +137,7 @@ class EmailToolSender:
                     _without_addresses(str(exc)), retry_after=ERASE_WAIT_FOR_KEY_SECONDS
                 ) from exc
             raise PermanentFailure(_without_addresses(str(exc))) from exc
-        except (RateLimited, ProviderUnavailable, UnexpectedAnswer, CallTrouble) as exc:
+        except CallTrouble as exc:  # rate limited, unavailable, an unexpected answer
             last = message.attempts >= self.max_attempts
             await self._settle(
                 message,
