@@ -215,3 +215,47 @@ async def test_an_erasure_retried_after_an_answer_quoting_the_address_keeps_no_c
     assert "gone@example.com" not in await everything_stored(session)
     errors = [message.last_error or "" for message in await tool_messages(session)]
     assert any("<address> is locked" in error for error in errors)  # the 403, as kept
+
+
+async def test_an_erasure_waits_for_a_new_key_and_a_disabled_tool_still_gets_it(
+    session: AsyncSession,
+    settings: Settings,
+    tools: dict[str, ContractServer],
+    worker: OutboxWorker,
+    clock: Clock,
+) -> None:
+    server = tools["mailchimp"]
+    assert isinstance(server, Mailchimp)
+    anna = await add_handle(session, "anna")
+    page = await add_page(session, anna, "guide", double_opt_in=True)
+    connection_id = (await connect(session, settings, "mailchimp", [anna])).id
+    lead_id = await sign_up(session, page, "gone@example.com")
+    await worker.drain()
+    server.key = "revoked"  # the owner revoked the key in Mailchimp
+
+    await privacy.erase_lead(session, lead_id, visible=None)
+    await session.commit()
+    await worker.drain()
+    connection = await _reloaded(session, connection_id)
+    assert connection.status == "needs_reconnect"
+    calls = len(server.requests)
+    clock.advance(minutes=30)
+    await worker.drain()
+    assert len(server.requests) == calls  # waiting for a key: no calls meanwhile
+    (erasure,) = await tool_messages(session)
+    assert erasure.status == "pending"
+
+    # A new key is pasted, and the owner disables the connection: the erasure still goes.
+    server.key = "new-key-us21"
+    connection = await _reloaded(session, connection_id)
+    await connections.set_secret(
+        session, connection, "new-key-us21", connections.cipher_of(settings)
+    )
+    await connections.set_status(session, connection, enabled=False)
+    await session.commit()
+    clock.advance(hours=1)
+    await worker.drain()
+    assert server.member("gone@example.com") is None
+    (erasure,) = await tool_messages(session)
+    assert erasure.status == "sent"
+    assert "gone@example.com" not in await everything_stored(session)
