@@ -44,6 +44,7 @@ __all__ = [
     "erase_lead",
     "summary",
     "sync_lead",
+    "syncs_of_leads",
     "tool_options",
 ]
 
@@ -204,6 +205,21 @@ async def erase_lead(session: AsyncSession, *, lead_id: int, email: str) -> int:
         for row in rows:
             session.expunge(row)
     return len(rows)
+
+
+async def syncs_of_leads(
+    session: AsyncSession, lead_ids: list[int]
+) -> list[tuple[str, EmailToolSync]]:
+    """The sync rows of these leads with their connection's provider (a person's export)."""
+    if not lead_ids:
+        return []
+    rows = await session.execute(
+        select(Connection.provider, EmailToolSync)
+        .join(Connection, Connection.id == EmailToolSync.connection_id)
+        .where(EmailToolSync.lead_id.in_(lead_ids))
+        .order_by(EmailToolSync.lead_id, EmailToolSync.id)
+    )
+    return [(provider, row) for provider, row in rows]
 
 
 @dataclass(frozen=True, slots=True)

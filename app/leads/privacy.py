@@ -22,11 +22,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.connections import sales
 from app.db import checkpoint_after_commit, utcnow
 from app.delivery import service as delivery
+from app.email_tools import service as email_tools_sync
 from app.errors import FieldError, ValidationFailed
 from app.idempotency import service as idempotency
 from app.leads import email_tools, events, queries
 from app.leads.models import Lead
-from app.leads.schemas import ConsentEventRead, LeadRead, PersonExport, PersonLead, PersonSale
+from app.leads.schemas import (
+    ConsentEventRead,
+    LeadRead,
+    PersonEmailTool,
+    PersonExport,
+    PersonLead,
+    PersonSale,
+)
 
 __all__ = ["erase_lead", "erase_person", "erased_email", "export_person", "normalize_email"]
 
@@ -64,6 +72,7 @@ async def export_person(
     bought = await sales.sales_of_buyer(
         session, email=address, lead_ids=[row.lead.id for row in rows], sight=visible
     )
+    sent = await email_tools_sync.syncs_of_leads(session, [row.lead.id for row in rows])
     return PersonExport(
         email=address,
         leads=[
@@ -87,6 +96,16 @@ async def export_person(
                 occurred_at=sale.occurred_at,
             )
             for sale in bought
+        ],
+        email_tools=[
+            PersonEmailTool(
+                provider=provider,
+                lead_id=str(sync.lead_id),
+                action=sync.action,
+                state=sync.state,
+                synced_at=sync.synced_at,
+            )
+            for provider, sync in sent
         ],
     )
 

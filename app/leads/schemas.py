@@ -297,6 +297,17 @@ class PersonSale(BaseModel):
     occurred_at: datetime
 
 
+class PersonEmailTool(BaseModel):
+    """An email tool a lead with this address was sent to (docs/integrations.md): a recipient
+    of the person's data."""
+
+    provider: str = Field(description="mailchimp, kit or brevo.")
+    lead_id: str
+    action: str = Field(description="The latest change sent: subscribe or unsubscribe.")
+    state: str = Field(description="queued, synced or failed.")
+    synced_at: datetime | None = Field(description="When the tool last accepted it.")
+
+
 class PersonExport(BaseModel):
     """Everything leadlink holds about one email address (data subject access)."""
 
@@ -331,6 +342,15 @@ class PersonExport(BaseModel):
                             "occurred_at": "2026-11-22T10:00:00Z",
                         }
                     ],
+                    "email_tools": [
+                        {
+                            "provider": "mailchimp",
+                            "lead_id": "1042",
+                            "action": "subscribe",
+                            "state": "synced",
+                            "synced_at": "2026-11-20T08:20:00Z",
+                        }
+                    ],
                 }
             ]
         }
@@ -340,6 +360,10 @@ class PersonExport(BaseModel):
     leads: list[PersonLead]
     sales: list[PersonSale] = Field(
         description="Purchases connected shops reported for this address, oldest first."
+    )
+    email_tools: list[PersonEmailTool] = Field(
+        default_factory=list,
+        description="The email tools the person's leads were sent to, by lead.",
     )
 
 

@@ -223,7 +223,8 @@ async def test_every_erasure_path_reaches_the_tool(
     tools: dict[str, ContractServer],
     worker: OutboxWorker,
 ) -> None:
-    """`erase_person` (POST /erasures, the CLI, the admin) goes through the same erasure."""
+    """`erase_person` (POST /erasures, the CLI, the admin) goes through the same erasure; the
+    person's export lists the tools beforehand, nothing afterwards."""
     anna = await add_handle(session, "anna")
     page = await add_page(session, anna, "guide", double_opt_in=True)
     other = await add_page(session, anna, "other", double_opt_in=True)
@@ -231,7 +232,12 @@ async def test_every_erasure_path_reaches_the_tool(
     await sign_up(session, page, "twice@example.com")
     await sign_up(session, other, "twice@example.com")
     await worker.drain()
-    assert privacy.normalize_email("twice@example.com") == "twice@example.com"
+    # The person's export names the tool as a recipient of each lead.
+    export = await privacy.export_person(session, "twice@example.com", visible=None)
+    assert [(tool.provider, tool.state) for tool in export.email_tools] == [
+        ("mailchimp", "synced"),
+        ("mailchimp", "synced"),
+    ]
 
     assert await privacy.erase_person(session, "twice@example.com", visible=None) == 2
     await session.commit()
@@ -239,6 +245,8 @@ async def test_every_erasure_path_reaches_the_tool(
 
     assert tools["mailchimp"].member("twice@example.com") is None  # type: ignore[attr-defined]
     assert "twice@example.com" not in await everything_stored(session)
+    export = await privacy.export_person(session, "twice@example.com", visible=None)
+    assert export.email_tools == []
 
 
 async def test_a_lead_of_a_handle_outside_the_connection_is_never_sent(
