@@ -24,6 +24,7 @@ from app.connections.providers import AVAILABLE, info
 from app.db import SessionDep
 from app.errors import NotFound, ValidationFailed
 from app.handles import service as handles
+from app.platforms import setup as platforms
 
 __all__ = ["router"]
 
@@ -32,6 +33,9 @@ router = owner_router("/connections")
 EVENTS_SHOWN = 50
 MAX_SELLER_ID = 100
 Checked = Annotated[list[str] | None, Form()]
+Pasted = Annotated[str, Form(max_length=2000)]
+# The platforms' settings the form shows again after an error (their secrets never).
+PLATFORM = {"youtube_channel_id": "", "tiktok_client_key": ""}
 
 
 def hook_url(settings: Settings, connection: Connection) -> str:
@@ -59,7 +63,7 @@ async def _form(
         status_code=422 if errors else 200,
         providers=AVAILABLE,
         handles=await handles.list_handles(session, sight=owner.sight),
-        values=values or {"provider": "", "label": "", "handles": [], "seller_id": ""},
+        values=values or {"provider": "", "label": "", "handles": [], "seller_id": "", **PLATFORM},
         errors=errors or {},
     )
 
@@ -95,13 +99,26 @@ async def create_connection(
     secret: Annotated[str, Form(max_length=2000)] = "",
     seller_id: Annotated[str, Form(max_length=1000)] = "",
     handles: Checked = None,
+    youtube_api_key: Pasted = "",
+    youtube_channel_id: Pasted = "",
+    tiktok_client_key: Pasted = "",
+    tiktok_client_secret: Pasted = "",
+    tiktok_refresh_token: Pasted = "",
 ) -> Response:
     """Create the connection; a secret leadlink made (Gumroad's URL key) is shown once here."""
+    pasted = {
+        "youtube_api_key": youtube_api_key,
+        "youtube_channel_id": youtube_channel_id,
+        "tiktok_client_key": tiktok_client_key,
+        "tiktok_client_secret": tiktok_client_secret,
+        "tiktok_refresh_token": tiktok_refresh_token,
+    }
     values: dict[str, object] = {
         "provider": provider,
         "label": label,
         "handles": handles or [],
         "seller_id": seller_id,
+        **{name: pasted[name] for name in PLATFORM},
     }
     errors: dict[str, str] = {}
     if len(label.strip()) > 200:
@@ -112,6 +129,20 @@ async def create_connection(
         return await _form(request, session, owner, values=values, errors=errors)
     try:
         restriction = await restriction_named(session, handles or [], owner.sight)
+        if platforms.is_platform(provider):
+            connection = await platforms.create_platform_connection(
+                session,
+                provider=provider,
+                label=label,
+                handle_ids=restriction,
+                form=pasted,
+                created_by=owner.user.id,
+                cipher=connections.cipher_of(settings),
+            )
+            await session.commit()
+            return redirect_with_flash(
+                request, _page(connection.id), "Connected. The first fetch runs within a minute."
+            )
         connection, made = await connections.create_connection(
             session,
             provider=provider,
@@ -156,6 +187,33 @@ def _made_secret(
     )
 
 
+async def show_page(
+    request: Request,
+    session: SessionDep,
+    owner: Owner,
+    settings: Settings,
+    connection: Connection,
+    *,
+    errors: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """The connection's page; with `errors`, a 422 of a form on it that could not be used."""
+    view = await connections.view_of(session, connection)
+    return admin_page(
+        request,
+        owner,
+        "admin/connections/show.html",
+        active="connections",
+        status_code=422 if errors else 200,
+        view=view,
+        provider=info(connection.provider),
+        url=hook_url(settings, connection),
+        events=await connections.list_events(session, connection, EVENTS_SHOWN),
+        shown=EVENTS_SHOWN,
+        platform=await platforms.platform_view(session, connection, view.handles),
+        errors=errors or {},
+    )
+
+
 @router.get("/{connection_id}")
 async def show_connection(
     connection_id: str,
@@ -165,18 +223,7 @@ async def show_connection(
     settings: SettingsDep,
 ) -> HTMLResponse:
     connection = await _connection(session, connection_id, owner)
-    return admin_page(
-        request,
-        owner,
-        "admin/connections/show.html",
-        active="connections",
-        view=await connections.view_of(session, connection),
-        provider=info(connection.provider),
-        url=hook_url(settings, connection),
-        events=await connections.list_events(session, connection, EVENTS_SHOWN),
-        shown=EVENTS_SHOWN,
-        errors={},
-    )
+    return await show_page(request, session, owner, settings, connection)
 
 
 @router.post("/{connection_id}/secret")
@@ -196,18 +243,8 @@ async def replace_secret(
             session, connection, secret, connections.cipher_of(settings)
         )
     except ValidationFailed as exc:
-        return admin_page(
-            request,
-            owner,
-            "admin/connections/show.html",
-            active="connections",
-            status_code=422,
-            view=await connections.view_of(session, connection),
-            provider=info(connection.provider),
-            url=hook_url(settings, connection),
-            events=await connections.list_events(session, connection, EVENTS_SHOWN),
-            shown=EVENTS_SHOWN,
-            errors=errors_of(exc, "secret"),
+        return await show_page(
+            request, session, owner, settings, connection, errors=errors_of(exc, "secret")
         )
     if made is not None:
         await session.commit()

@@ -23,6 +23,7 @@ from app.admin import (
     leads,
     likes,
     pages,
+    platform_connections,
     report,
     webhooks,
 )
@@ -149,6 +150,7 @@ for section in (
     keys,
     webhooks,
     connections,
+    platform_connections,
     accounts,
     account,
     invitation,
