@@ -23,6 +23,7 @@ happens after a success or a failure.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -216,7 +217,7 @@ async def poll_connection(
         session.add(
             ConnectionEvent(
                 connection_id=connection.id,
-                provider_event_id=f"poll:{day.isoformat()}:{now.strftime('%Y%m%dT%H%M%S.%f')}",
+                provider_event_id=_attempt_id(day, now),
                 event_type=EVENT_TYPE,
                 outcome=result.outcome,
                 detail=result.detail[:500],
@@ -226,6 +227,12 @@ async def poll_connection(
         connection.last_event_at = now
         await session.commit()
     return result
+
+
+def _attempt_id(day: date, now: datetime) -> str:
+    """The log's id of one attempt: the day read, when, and a nonce (two attempts never share
+    one, even within a microsecond)."""
+    return f"poll:{day.isoformat()}:{now.strftime('%Y%m%dT%H%M%S.%f')}:{secrets.token_hex(3)}"
 
 
 async def _stored(

@@ -757,6 +757,11 @@ ADMIN_POSTS: dict[str, tuple[str, dict[str, str]]] = {
     "connection-disable": ("/admin/connections/{anna_connection}/disable", {}),
     "connection-enable": ("/admin/connections/{anna_connection}/enable", {}),
     "connection-delete": ("/admin/connections/{anna_connection}/delete", {}),
+    "connection-credentials": (
+        "/admin/connections/{anna_connection}/credentials",
+        {"youtube_api_key": "AIzaSy-stolen"},
+    ),
+    "connection-fetch": ("/admin/connections/{anna_connection}/fetch", {}),
     "account-new": ("/admin/accounts", {"email": "mallory@example.com", "role": "admin"}),
     "account-save": ("/admin/accounts/{anna_owner_id}", {"role": "admin"}),
     "account-invitation": ("/admin/accounts/{anna_owner_id}/invitation", {}),

@@ -8,13 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.config import Settings
 from app.db import Database
 from app.platforms.poller import PlatformPoller
+from app.users import service as users
+from app.users.models import User
 from tests.databases import DatabaseUnderTest, make_settings
-from tests.factories import World, build_world
+from tests.factories import OWNER_EMAIL, OWNER_PASSWORD, World, build_world
 from tests.platforms.contract_servers import (
     TikTokState,
     YouTubeState,
@@ -73,3 +76,18 @@ async def world(session: AsyncSession) -> World:
     for lead in (world.anna_lead, world.bob_lead):
         session.expunge(lead)
     return world
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Signing in as the owner costs ~0.2 s a hash with the real parameters."""
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(users, "password_hasher", cheap)
+
+
+@pytest.fixture
+async def owner(session: AsyncSession) -> User:
+    """The admin (sees every handle), as `sign_in` signs in."""
+    user = await users.create_user(session, OWNER_EMAIL, OWNER_PASSWORD)
+    await session.commit()
+    return user

@@ -113,7 +113,7 @@ async def test_a_refused_refresh_token_asks_for_a_reconnect(
     assert await poller.run_once() == []
 
 
-async def test_an_access_token_refused_after_the_refresh_asks_for_a_reconnect_and_keeps_the_new_refresh_token(
+async def test_a_refused_access_token_asks_for_a_reconnect_and_keeps_the_new_refresh_token(
     session: AsyncSession, world: World, tiktok: TikTok, poller: PlatformPoller
 ) -> None:
     tiktok.state.fail_next(
