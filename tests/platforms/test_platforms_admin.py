@@ -5,15 +5,14 @@ pastes new tokens after a refusal, and asks for a fetch now."""
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connections.models import Connection
 from app.db import utcnow
 from app.platforms.poller import PlatformPoller
-from app.users.models import User
 from tests.admin.admin_helpers import assert_only_static_scripts, csrf_from, sign_in
-from tests.factories import World
 from tests.platforms.contract_servers import API_KEY, CHANNEL_ID, YouTubeState
 from tests.platforms.platform_helpers import (
     TIKTOK_FORM,
@@ -34,11 +33,10 @@ async def _connections(session: AsyncSession) -> list[Connection]:
     return list(await session.scalars(select(Connection).order_by(Connection.id)))
 
 
+@pytest.mark.usefixtures("world", "owner")
 async def test_youtube_is_connected_for_one_handle_and_its_key_is_never_shown_again(
     client: httpx.AsyncClient,
     session: AsyncSession,
-    world: World,
-    owner: User,
     poller: PlatformPoller,
     youtube: ServedContract[YouTubeState],
 ) -> None:
@@ -70,8 +68,9 @@ async def test_youtube_is_connected_for_one_handle_and_its_key_is_never_shown_ag
     assert '<span class="badge ok">fetched</span>' in page.text
 
 
+@pytest.mark.usefixtures("world", "owner")
 async def test_a_platform_needs_exactly_one_handle_and_well_formed_tokens(
-    client: httpx.AsyncClient, session: AsyncSession, world: World, owner: User
+    client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     await sign_in(client)
 
@@ -98,11 +97,10 @@ async def test_a_platform_needs_exactly_one_handle_and_well_formed_tokens(
     assert await _connections(session) == []
 
 
+@pytest.mark.usefixtures("world", "owner")
 async def test_a_refused_key_shows_reconnect_until_a_new_key_is_pasted(
     client: httpx.AsyncClient,
     session: AsyncSession,
-    world: World,
-    owner: User,
     poller: PlatformPoller,
     clock: DayClock,
     youtube: ServedContract[YouTubeState],
@@ -137,11 +135,10 @@ async def test_a_refused_key_shows_reconnect_until_a_new_key_is_pasted(
     assert '<span class="badge ok">active</span>' in page.text
 
 
+@pytest.mark.usefixtures("world", "owner")
 async def test_fetch_now_makes_the_connection_due_at_once(
     client: httpx.AsyncClient,
     session: AsyncSession,
-    world: World,
-    owner: User,
     poller: PlatformPoller,
     youtube: ServedContract[YouTubeState],
 ) -> None:
@@ -162,8 +159,9 @@ async def test_fetch_now_makes_the_connection_due_at_once(
     assert (await fresh(session, connection.id)).status == "active"
 
 
+@pytest.mark.usefixtures("world", "owner")
 async def test_a_shop_has_no_fetch_or_tokens(
-    client: httpx.AsyncClient, session: AsyncSession, world: World, owner: User
+    client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     await sign_in(client)
     created = await _create(client, provider="stripe", handles=["anna"])
