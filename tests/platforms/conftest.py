@@ -25,7 +25,7 @@ from tests.platforms.contract_servers import (
     tiktok_app,
     youtube_app,
 )
-from tests.platforms.platform_helpers import DayClock, ServedContract
+from tests.platforms.platform_helpers import DayClock, Platforms, ServedContract
 
 
 @pytest.fixture
@@ -91,3 +91,13 @@ async def owner(session: AsyncSession) -> User:
     user = await users.create_user(session, OWNER_EMAIL, OWNER_PASSWORD)
     await session.commit()
     return user
+
+
+@pytest.fixture
+def platforms(
+    youtube: ServedContract[YouTubeState],
+    tiktok: ServedContract[TikTokState],
+    poller: PlatformPoller,
+    clock: DayClock,
+) -> Platforms:
+    return Platforms(youtube, tiktok, poller, clock)

@@ -15,6 +15,7 @@ from app.connections.models import Connection, ConnectionEvent
 from app.db import utcnow
 from app.platforms import setup
 from app.platforms.models import PlatformSnapshot
+from app.platforms.poller import PlatformPoller
 from app.reports.models import SocialMetric
 from tests.databases import TEST_SECRET
 from tests.platforms.contract_servers import (
@@ -24,6 +25,8 @@ from tests.platforms.contract_servers import (
     CLIENT_SECRET,
     FIRST_REFRESH_TOKEN,
     ContractState,
+    TikTokState,
+    YouTubeState,
 )
 
 State = TypeVar("State", bound=ContractState)
@@ -52,6 +55,16 @@ class DayClock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
+
+
+@dataclass
+class Platforms:
+    """Both contract servers, the poller and its clock: the world of an end-to-end test."""
+
+    youtube: ServedContract[YouTubeState]
+    tiktok: ServedContract[TikTokState]
+    poller: PlatformPoller
+    clock: DayClock
 
 
 YOUTUBE_FORM = {"youtube_api_key": API_KEY, "youtube_channel_id": CHANNEL_ID}

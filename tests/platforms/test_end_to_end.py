@@ -17,12 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.connections.models import Connection
 from app.db import utcnow
 from app.handles.models import Handle
-from app.platforms.poller import PlatformPoller
 from app.signing import Signer
 from tests.admin.admin_helpers import csrf_from, sign_in
 from tests.factories import World, bearer
-from tests.platforms.contract_servers import TikTokState, YouTubeState
-from tests.platforms.platform_helpers import TIKTOK_FORM, YOUTUBE_FORM, DayClock, ServedContract
+from tests.platforms.platform_helpers import TIKTOK_FORM, YOUTUBE_FORM, Platforms
 from tests.shop.shop_helpers import STRIPE_SECRET, checkout_event, post_stripe
 
 TOKEN_FIELD = re.compile(r'name="a" value="([^"]+)"')
@@ -59,11 +57,14 @@ async def test_likes_leads_and_customers_per_platform_the_next_day_without_a_csv
     app: Any,
     session: AsyncSession,
     world: World,
-    poller: PlatformPoller,
-    clock: DayClock,
-    youtube: ServedContract[YouTubeState],
-    tiktok: ServedContract[TikTokState],
+    platforms: Platforms,
 ) -> None:
+    youtube, tiktok, poller, clock = (
+        platforms.youtube,
+        platforms.tiktok,
+        platforms.poller,
+        platforms.clock,
+    )
     await session.execute(
         update(Handle).where(Handle.id == world.anna.id).values(default_page_id=world.anna_page.id)
     )
