@@ -5,10 +5,14 @@ shown on the connection and retried as it says."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.config import Settings
+from app.db import Database
+from app.observability import configure_logging
 from app.platforms import setup
 from app.platforms.poller import PlatformPoller
 from tests.factories import World
@@ -22,6 +26,7 @@ from tests.platforms.platform_helpers import (
     metrics,
     snapshots,
 )
+from tests.servers import free_port
 
 YouTube = ServedContract[YouTubeState]
 
@@ -267,3 +272,57 @@ async def _fetch_now(session: AsyncSession, connection_id: int) -> None:
     connection = await fresh(session, connection_id)
     await setup.fetch_now(session, connection)
     await session.commit()
+
+
+async def test_an_answer_with_wrong_types_is_an_error_on_the_page_never_a_crash(
+    session: AsyncSession, world: World, youtube: YouTube, poller: PlatformPoller
+) -> None:
+    youtube.state.fail_next(
+        200, {"items": [{"statistics": "many", "contentDetails": []}]}, path="/channels"
+    )
+    connection = await add_platform(session, "youtube", world.anna.id)
+
+    (result,) = await poller.run_once()
+
+    stored = await fresh(session, connection.id)
+    assert (result.outcome, stored.status) == ("failed", "error")
+    assert stored.last_error is not None
+    assert stored.next_poll_at is not None
+
+
+async def test_an_unreachable_api_is_retried_with_back_off(
+    session: AsyncSession,
+    world: World,
+    connection: AsyncConnection,
+    settings: Settings,
+    clock: DayClock,
+) -> None:
+    nowhere = settings.model_copy(
+        update={"provider_api_urls": {"youtube": f"http://127.0.0.1:{free_port()}"}}
+    )
+    poller = PlatformPoller(Database(connection, owns_engine=False), nowhere, clock=clock)
+    added = await add_platform(session, "youtube", world.anna.id)
+
+    await poller.run_once()
+
+    stored = await fresh(session, added.id)
+    assert stored.status == "error"
+    assert stored.last_error is not None
+    assert "could not be reached" in stored.last_error
+    assert stored.next_poll_at == clock.now + timedelta(minutes=5)
+
+
+def test_the_log_never_gets_the_request_urls_that_carry_the_api_key(settings: Settings) -> None:
+    root, access = logging.getLogger(), logging.getLogger("uvicorn.access")
+    touched = [logging.getLogger(name) for name in ("httpx", "alembic.runtime.migration")]
+    handlers, level, disabled = root.handlers[:], root.level, access.disabled
+    levels = [logger.level for logger in touched]
+    try:
+        configure_logging(settings.model_copy(update={"log_level": "DEBUG"}))
+        assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        access.disabled = disabled
+        for logger, before in zip(touched, levels, strict=True):
+            logger.setLevel(before)
