@@ -238,6 +238,8 @@ async def replace_secret(
 ) -> Response:
     """Paste (or replace) the signing secret; for Gumroad, make a new URL key (shown once)."""
     connection = await _connection(session, connection_id, owner)
+    if platforms.is_platform(connection.provider):
+        raise NotFound("A platform's tokens are pasted in their own form.")
     try:
         made = await connections.set_secret(
             session, connection, secret, connections.cipher_of(settings)

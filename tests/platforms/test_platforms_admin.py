@@ -175,3 +175,21 @@ async def test_a_shop_has_no_fetch_or_tokens(
 
     assert (fetch.status_code, tokens.status_code) == (404, 404)
     assert "Fetch now" not in page.text
+
+
+@pytest.mark.usefixtures("world", "owner")
+async def test_a_platform_takes_no_signing_secret(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await sign_in(client)
+    created = await _create(client, provider="youtube", handles=["anna"], **YOUTUBE_FORM)
+    page = await client.get(created.headers["location"])
+
+    secret = await client.post(
+        created.headers["location"] + "/secret",
+        data={"csrf_token": csrf_from(page.text), "secret": "whsec_" + "x" * 20},
+    )
+
+    assert secret.status_code == 404
+    (connection,) = await _connections(session)
+    assert connection.secret_hint == "…" + API_KEY[-4:]
