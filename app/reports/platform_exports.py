@@ -50,6 +50,7 @@ __all__ = [
 
 DETECT = "detect"
 LEADLINK = "leadlink"
+LEADLINK_LABEL = "leadlink's CSV"
 # At most this many problems are listed: a wrong file has one on every line.
 MAX_PROBLEMS = 20
 
@@ -173,6 +174,10 @@ class FileImport:
     first: date | None = None
     last: date | None = None
 
+    @property
+    def is_leadlink_csv(self) -> bool:
+        return self.label == LEADLINK_LABEL
+
 
 def format_choices() -> list[tuple[str, str]]:
     """(key, label) of every choice the upload offers, "detect" first."""
@@ -212,7 +217,7 @@ def _lower(cells: Sequence[str]) -> list[str]:
     return [" ".join(cell.lower().split()) for cell in cells]
 
 
-def is_leadlink_header(cells: Sequence[str]) -> bool:
+def _is_leadlink_header(cells: Sequence[str]) -> bool:
     names = _lower(cells)
     return "date" in names and "platform" in names
 
@@ -281,7 +286,7 @@ def read_export(text: str, chosen: str, today: date) -> ExportRows:
 
 
 def _label(key: str) -> str:
-    return FORMATS[key].label if key in FORMATS else "leadlink's CSV"
+    return FORMATS[key].label if key in FORMATS else LEADLINK_LABEL
 
 
 def _read_meta(records: _Records, header_at: int, chosen: str, today: date) -> ExportRows:
@@ -484,7 +489,7 @@ async def import_metrics_file(
             all_or_nothing=all_or_nothing,
             line_done=line_done or _no_progress,
         )
-        return FileImport("leadlink's CSV", None, result.imported, result.errors)
+        return FileImport(LEADLINK_LABEL, None, result.imported, result.errors)
     try:
         export = read_export(text, chosen, today)
     except ExportRefused as refused:
@@ -514,7 +519,7 @@ def _looks_like_leadlink(text: str) -> bool:
     try:
         for cells in csv.reader(io.StringIO(text.removeprefix("\ufeff")[:4096])):
             if any(cell.strip() for cell in cells):
-                return is_leadlink_header(cells)
+                return _is_leadlink_header(cells)
     except csv.Error:
         return False
     return False
