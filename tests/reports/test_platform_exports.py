@@ -161,7 +161,8 @@ def test_an_unknown_header_names_what_is_recognised() -> None:
 
     assert line == 1
     assert "'Day,Likes'" in problem
-    assert "YouTube Studio" in problem and "TikTok Studio" in problem
+    assert "YouTube Studio" in problem
+    assert "TikTok Studio" in problem
 
 
 def test_the_chosen_format_must_be_the_files() -> None:
