@@ -13,17 +13,25 @@ next ones), one request asks for the day's totals: `likes`, `comments`, `shares`
 `metric_type=total_value&period=day` and `since`/`until` the day's bounds. A metric Instagram
 has no data for is absent from its answer: unknown, never 0. The follower count is the account's
 `followers_count` as read, stored on `today` (followers are a level, read once a day).
+
+A long-lived Instagram token expires 60 days after it was made or last refreshed, and may be
+refreshed once it is a day old. So every `REFRESH_EVERY_DAYS` a successful reading also asks
+for a fresh token (`GET /refresh_access_token`) and returns it, with the day in
+`refreshed_on`, for the connection to store: a connection polled daily never expires. The first
+reading only starts that clock (a token just pasted may be under a day old); a refusal to
+refresh leaves the reading as it is, and the next reading tries again.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
 import httpx
 
-from app.connections.calls import TokenRejected, UnexpectedAnswer
+from app.connections.calls import CallTrouble, TokenRejected, UnexpectedAnswer
 from app.platforms.graph_api import (
     GRAPH_API_VERSION,
     count_of,
@@ -33,17 +41,21 @@ from app.platforms.graph_api import (
 )
 from app.platforms.readings import DailyValues, DayNumbers, Reading
 
-__all__ = ["DAYS_READ", "INSTAGRAM", "PUBLIC_API_URL", "InstagramConnector"]
+__all__ = ["DAYS_READ", "INSTAGRAM", "PUBLIC_API_URL", "REFRESH_EVERY_DAYS", "InstagramConnector"]
 
 PROVIDER = "Instagram"
 PUBLIC_API_URL = f"https://graph.instagram.com/{GRAPH_API_VERSION}"
 DAYS_READ = 3
+REFRESH_EVERY_DAYS = 7
+# leadlink's own note in the credentials: the day the token was last refreshed.
+REFRESHED_ON = "refreshed_on"
 # Instagram's metric → the report's number.
 DAY_METRICS = {"likes": "likes", "comments": "comments", "shares": "shares", "views": "impressions"}
 
 
 class InstagramConnector:
-    """credentials: `access_token` (a long-lived Instagram user token); options: `ig_user_id`."""
+    """credentials: `access_token` (a long-lived Instagram user token), and `refreshed_on`
+    once leadlink refreshed it; options: `ig_user_id`."""
 
     async def read(
         self,
@@ -72,7 +84,33 @@ class InstagramConnector:
         days[today] = DayNumbers(
             followers=None if followers is None else count_of(followers, PROVIDER)
         )
-        return DailyValues(days), None
+        return DailyValues(days), await _refreshed(http, base, credentials, token, today)
+
+
+async def _refreshed(
+    http: httpx.AsyncClient, base: str, credentials: Mapping[str, str], token: str, today: date
+) -> Mapping[str, str] | None:
+    """New credentials when the token is due for a refresh (or its clock starts), else None."""
+    try:
+        last = date.fromisoformat(credentials.get(REFRESHED_ON, ""))
+    except ValueError:
+        return {**credentials, REFRESHED_ON: today.isoformat()}
+    if today - last < timedelta(days=REFRESH_EVERY_DAYS):
+        return None
+    host = re.sub(r"/v\d+(?:\.\d+)?$", "", base)  # the endpoint has no version
+    try:
+        body = await graph_get(
+            http,
+            f"{host}/refresh_access_token",
+            {"grant_type": "ig_refresh_token", "access_token": token},
+            PROVIDER,
+        )
+    except CallTrouble:
+        return None
+    fresh = body.get("access_token")
+    if not isinstance(fresh, str) or not fresh.strip():
+        return None
+    return {**credentials, "access_token": fresh.strip(), REFRESHED_ON: today.isoformat()}
 
 
 async def _day_totals(http: httpx.AsyncClient, url: str, token: str, day: date) -> DayNumbers:

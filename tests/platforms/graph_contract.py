@@ -72,12 +72,29 @@ class GraphContract:
     page_id: str = "104000000000001"
     page_days: dict[date, dict[str, Any]] = field(default_factory=dict)
     answers: list[Queued] = field(default_factory=list)
+    refresh_fails: bool = False
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     url: str = ""
 
     def app(self) -> FastAPI:
         app = FastAPI()
         version = GRAPH_API_VERSION
+
+        @app.get("/refresh_access_token")  # Instagram Login's, without a version
+        async def refresh(request: Request) -> Response:
+            query = dict(request.query_params)
+            self.requests.append((request.url.path, query))
+            if self.refresh_fails:
+                return JSONResponse({"error": {"message": "An unknown error", "code": 1}}, 500)
+            if query.get("grant_type") != "ig_refresh_token":
+                status, body = _error(100, "(#100) grant_type must be ig_refresh_token")
+                return JSONResponse(body, status)
+            if query.get("access_token") != self.token:
+                return JSONResponse(expired_token_error(), 400)
+            self.token = f"{self.token}-refreshed"  # valid for 60 days from now
+            return JSONResponse(
+                {"access_token": self.token, "token_type": "bearer", "expires_in": 5184000}
+            )
 
         @app.get(f"/{version}/{{node}}/insights")
         async def insights(node: str, request: Request) -> Response:

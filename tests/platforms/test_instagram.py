@@ -5,7 +5,7 @@ trouble the poller acts on (reconnect, wait, retry, show)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 
 import httpx
 import pytest
@@ -52,7 +52,10 @@ async def read(
     reading, refreshed = await INSTAGRAM.read(
         http,
         graph.url,
-        {"access_token": graph.token if token is None else token},
+        {
+            "access_token": graph.token if token is None else token,
+            "refreshed_on": TODAY.isoformat(),  # no refresh due
+        },
         {"ig_user_id": graph.ig_user_id},
         TODAY,
     )
@@ -261,3 +264,49 @@ async def test_an_account_id_that_is_not_digits_is_never_sent(
         )
 
     assert graph.requests == []
+
+
+async def test_the_first_reading_starts_the_refresh_clock_without_calling(
+    http: httpx.AsyncClient, graph: GraphContract
+) -> None:
+    _reading, refreshed = await INSTAGRAM.read(
+        http, graph.url, {"access_token": graph.token}, {"ig_user_id": graph.ig_user_id}, TODAY
+    )
+
+    assert refreshed == {"access_token": "EAAG-long-lived", "refreshed_on": "2026-12-06"}
+    assert not [path for path, _ in graph.requests if path == "/refresh_access_token"]
+
+
+async def test_a_token_a_week_old_is_refreshed_and_the_new_one_works(
+    http: httpx.AsyncClient, graph: GraphContract
+) -> None:
+    old = graph.token
+    credentials = {"access_token": old, "refreshed_on": (TODAY - timedelta(days=7)).isoformat()}
+
+    _reading, refreshed = await INSTAGRAM.read(
+        http, graph.url, credentials, {"ig_user_id": graph.ig_user_id}, TODAY
+    )
+
+    assert refreshed == {"access_token": f"{old}-refreshed", "refreshed_on": "2026-12-06"}
+    [query] = [q for p, q in graph.requests if p == "/refresh_access_token"]
+    assert query == {"grant_type": "ig_refresh_token", "access_token": old}
+    reading, again = await INSTAGRAM.read(
+        http, graph.url, refreshed, {"ig_user_id": graph.ig_user_id}, TODAY + timedelta(days=1)
+    )
+    assert again is None
+    assert isinstance(reading, DailyValues)
+
+
+async def test_a_failed_refresh_keeps_the_reading(
+    http: httpx.AsyncClient, graph: GraphContract
+) -> None:
+    graph.refresh_fails = True
+    credentials = {"access_token": graph.token, "refreshed_on": "2026-11-01"}
+
+    reading, refreshed = await INSTAGRAM.read(
+        http, graph.url, credentials, {"ig_user_id": graph.ig_user_id}, TODAY
+    )
+
+    assert refreshed is None  # tried again at the next reading
+    assert isinstance(reading, DailyValues)
+    assert reading.days[date(2026, 12, 3)].likes == 120
