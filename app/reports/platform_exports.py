@@ -231,6 +231,10 @@ def _detect(records: _Records) -> tuple[ExportFormat, int]:
         return META_ANY, 2
     if first[:2] == ["date", "primary"]:
         return META_ANY, 0
+    if _is_leadlink_header(first):
+        raise ExportRefused(
+            [(records.rows[0][0], "this is leadlink's CSV (date, platform, …): choose that format")]
+        )
     if first[:1] == ["date"]:
         names = set(first)
         if {"video views", "profile views"} <= names:

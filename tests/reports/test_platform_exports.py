@@ -194,3 +194,9 @@ def test_an_empty_or_cut_file_is_refused(raw: bytes) -> None:
 def test_text_in_another_encoding_is_not_read() -> None:
     with pytest.raises(UnicodeDecodeError):
         decode_export("Date,Likes\n2026-11-01,3 très\n".encode("latin-1"))
+
+
+def test_leadlinks_own_csv_is_not_taken_for_an_export() -> None:
+    assert refusal("date,platform,likes\n2026-11-01,ig,3\n", "youtube-studio") == [
+        (1, "this is leadlink's CSV (date, platform, …): choose that format")
+    ]
