@@ -201,11 +201,12 @@ class _Records:
     rows: list[tuple[int, list[str]]]  # (line, cells), blank lines left out
 
 
-def _records(text: str) -> _Records:
+def _records(text: str, line_done: Callable[[], None]) -> _Records:
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
     rows: list[tuple[int, list[str]]] = []
     try:
         for cells in reader:
+            line_done()
             if any(cell.strip() for cell in cells):
                 rows.append((reader.line_num, [cell.strip() for cell in cells]))
     except csv.Error as exc:
@@ -256,12 +257,14 @@ def _detect(records: _Records) -> tuple[ExportFormat, int]:
     )
 
 
-def read_export(text: str, chosen: str, today: date) -> ExportRows:
+def read_export(
+    text: str, chosen: str, today: date, *, line_done: Callable[[], None] | None = None
+) -> ExportRows:
     """Read a platform's export (`chosen`: a key of FORMATS, or DETECT) into numbers per day.
 
     `today` dates the days an export gives without a year: the latest such day not after
     `today`. Raises `ExportRefused` naming every problem (up to MAX_PROBLEMS)."""
-    records = _records(text)
+    records = _records(text, line_done or _no_progress)
     found, header_at = _detect(records)
     if found is META_ANY:
         return _read_meta(records, header_at, chosen, today)
@@ -495,7 +498,7 @@ async def import_metrics_file(
         )
         return FileImport(LEADLINK_LABEL, None, result.imported, result.errors)
     try:
-        export = read_export(text, chosen, today)
+        export = read_export(text, chosen, today, line_done=line_done)
     except ExportRefused as refused:
         return FileImport(
             _label(chosen) if chosen in FORMATS else "the file", None, 0, refused.problems
@@ -506,6 +509,8 @@ async def import_metrics_file(
         if any(value is not None for value in numbers.values())
     ]
     await social_metrics.upsert_social_metrics(session, snapshots)
+    if line_done:
+        line_done()
     return FileImport(
         export.format.label,
         export.platform,
