@@ -33,9 +33,25 @@ router = owner_router("/connections")
 EVENTS_SHOWN = 50
 MAX_SELLER_ID = 100
 Checked = Annotated[list[str] | None, Form()]
-Pasted = Annotated[str, Form(max_length=2000)]
+MAX_PASTED = 2000
 # The platforms' settings the form shows again after an error (their secrets never).
-PLATFORM = {"youtube_channel_id": "", "tiktok_client_key": ""}
+PLATFORM = {
+    "youtube_channel_id": "",
+    "tiktok_client_key": "",
+    "instagram_user_id": "",
+    "facebook_page_id": "",
+}
+
+
+async def platform_fields(request: Request) -> dict[str, str]:
+    """The platforms' fields of the posted form (`app.platforms.setup.FORM_FIELDS`), each cut
+    to `MAX_PASTED` characters (the checks then say what is wrong with it)."""
+    form = await request.form()
+    return {
+        name: value[:MAX_PASTED]
+        for name in platforms.FORM_NAMES
+        if isinstance(value := form.get(name, ""), str)
+    }
 
 
 def hook_url(settings: Settings, connection: Connection) -> str:
@@ -99,20 +115,9 @@ async def create_connection(
     secret: Annotated[str, Form(max_length=2000)] = "",
     seller_id: Annotated[str, Form(max_length=1000)] = "",
     handles: Checked = None,
-    youtube_api_key: Pasted = "",
-    youtube_channel_id: Pasted = "",
-    tiktok_client_key: Pasted = "",
-    tiktok_client_secret: Pasted = "",
-    tiktok_refresh_token: Pasted = "",
 ) -> Response:
     """Create the connection; a secret leadlink made (Gumroad's URL key) is shown once here."""
-    pasted = {
-        "youtube_api_key": youtube_api_key,
-        "youtube_channel_id": youtube_channel_id,
-        "tiktok_client_key": tiktok_client_key,
-        "tiktok_client_secret": tiktok_client_secret,
-        "tiktok_refresh_token": tiktok_refresh_token,
-    }
+    pasted = await platform_fields(request)
     values: dict[str, object] = {
         "provider": provider,
         "label": label,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import Response
 
-from app.admin.connections import show_page
+from app.admin.connections import platform_fields, show_page
 from app.admin.dependencies import OwnerDep, SettingsDep
 from app.admin.form_errors import errors_of
 from app.admin.layout import owner_router, redirect_with_flash
@@ -46,8 +46,7 @@ async def replace_credentials(
     )
     if not platforms.is_platform(connection.provider):
         raise NotFound("This connection takes no tokens.")
-    form = await request.form()
-    pasted = {name: str(value)[:2000] for name, value in form.items() if isinstance(value, str)}
+    pasted = await platform_fields(request)
     try:
         secrets, _options = platforms.credentials_from_form(
             connection.provider, pasted, settings_too=False

@@ -183,7 +183,8 @@ async def poll_connection(
             return None
         prepared = await _prepare(session, connection, settings)
     zone = ZoneInfo(settings.report_tz)
-    day = reading_day(now, zone)
+    day = reading_day(now, zone)  # the day running totals stand for
+    today = now.astimezone(zone).date()  # what a per-day connector reads up to (yesterday)
     reading: Reading | None = None
     refreshed: Mapping[str, str] | None = None
     trouble: CallTrouble | None = prepared if isinstance(prepared, CallTrouble) else None
@@ -194,7 +195,7 @@ async def poll_connection(
                 api_url(settings, prepared.provider, PUBLIC_URLS[prepared.provider]),
                 prepared.credentials,
                 prepared.options,
-                day,
+                today,
             )
         except CallTrouble as exc:
             trouble, refreshed = exc, refreshed_of(exc)

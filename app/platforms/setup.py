@@ -28,6 +28,7 @@ from app.reports.models import SocialMetric
 
 __all__ = [
     "FORM_FIELDS",
+    "FORM_NAMES",
     "PlatformView",
     "create_platform_connection",
     "credentials_from_form",
@@ -35,9 +36,11 @@ __all__ = [
     "is_platform",
     "platform_view",
     "set_credentials",
+    "token_fields",
 ]
 
 HANDLES_FIELD = "handles"
+ACCESS_TOKEN = "access_token"  # noqa: S105 - the name of a field
 DAYS_SHOWN = 7
 CHANNEL_ID = re.compile(r"UC[A-Za-z0-9_-]{22}")
 # The admin form's fields per platform: (form field, secret name or None for a setting, label).
@@ -51,6 +54,14 @@ FORM_FIELDS: dict[str, tuple[tuple[str, str, bool, int], ...]] = {
         ("tiktok_client_secret", tiktok.CLIENT_SECRET, True, 200),
         ("tiktok_refresh_token", tiktok.REFRESH_TOKEN, True, 1000),
     ),
+    Provider.INSTAGRAM.value: (
+        ("instagram_access_token", ACCESS_TOKEN, True, 1000),
+        ("instagram_user_id", "ig_user_id", False, 30),
+    ),
+    Provider.FACEBOOK.value: (
+        ("facebook_access_token", ACCESS_TOKEN, True, 1000),
+        ("facebook_page_id", "page_id", False, 30),
+    ),
 }
 """provider → its form fields: (form name, stored name, secret?, max length)."""
 
@@ -60,7 +71,21 @@ _LABELS = {
     "tiktok_client_key": "client key",
     "tiktok_client_secret": "client secret",
     "tiktok_refresh_token": "refresh token",
+    "instagram_access_token": "access token",
+    "instagram_user_id": "account id",
+    "facebook_access_token": "Page access token",
+    "facebook_page_id": "Page id",
 }
+DIGITS_ONLY = frozenset({"instagram_user_id", "facebook_page_id"})
+
+
+FORM_NAMES = frozenset(name for fields in FORM_FIELDS.values() for name, *_ in fields)
+"""Every platform field of the admin's forms."""
+
+
+def token_fields(provider: str) -> list[tuple[str, str]]:
+    """The secret fields of `provider`'s form (name, label): what replacing its tokens asks."""
+    return [(name, _LABELS[name]) for name, _stored, secret, _ in FORM_FIELDS[provider] if secret]
 
 
 def is_platform(provider: str) -> bool:
@@ -85,6 +110,8 @@ def credentials_from_form(
             raise InvalidConnection(
                 name, f"The {label} is one word of at most {longest} characters."
             )
+        if name in DIGITS_ONLY and not (value.isascii() and value.isdigit()):
+            raise InvalidConnection(name, f"The {label} is digits only.")
         if name == "youtube_channel_id" and not CHANNEL_ID.fullmatch(value):
             raise InvalidConnection(
                 name,
@@ -170,6 +197,7 @@ class PlatformView:
     days: list[tuple[date, int | None, int | None]]  # newest first: day, likes, followers
     last_polled_at: datetime | None
     next_poll_at: datetime | None
+    tokens: list[tuple[str, str]]  # the form's secret fields: name, label
 
 
 async def platform_view(
@@ -200,4 +228,5 @@ async def platform_view(
         days=rows,
         last_polled_at=connection.last_polled_at,
         next_poll_at=None if waiting else connection.next_poll_at,
+        tokens=token_fields(connection.provider),
     )

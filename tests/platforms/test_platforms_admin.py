@@ -193,3 +193,37 @@ async def test_a_platform_takes_no_signing_secret(
     assert secret.status_code == 404
     (connection,) = await _connections(session)
     assert connection.secret_hint == "…" + API_KEY[-4:]
+
+
+@pytest.mark.usefixtures("world", "owner")
+async def test_instagram_and_facebook_ask_for_a_token_and_a_numeric_id(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await sign_in(client)
+    token = "IGQVJ-" + "t" * 30
+
+    wrong = await _create(
+        client,
+        provider="instagram",
+        handles=["anna"],
+        instagram_access_token=token,
+        instagram_user_id="@anna",
+    )
+    created = await _create(
+        client,
+        provider="facebook",
+        handles=["bob"],
+        facebook_access_token=token,
+        facebook_page_id="104000000000001",
+    )
+
+    assert wrong.status_code == 422
+    assert "The account id is digits only." in wrong.text
+    assert token not in wrong.text
+    assert created.status_code == 303
+    page = await client.get(created.headers["location"])
+    assert "Page id" in page.text
+    assert "New Page access token" in page.text
+    assert token not in page.text
+    (connection,) = await _connections(session)
+    assert connection.settings == {"page_id": "104000000000001"}
