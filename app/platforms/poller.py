@@ -74,9 +74,13 @@ class PlatformPoller(BackgroundLoop):
             for connection_id in claimed:
                 if self._stopping:
                     break
-                result = await poll_connection(
-                    self.database, self.settings, connection_id, now=self.clock(), http=http
-                )
+                try:
+                    result = await poll_connection(
+                        self.database, self.settings, connection_id, now=self.clock(), http=http
+                    )
+                except Exception:  # the database failed mid-poll: the lease runs out, retried
+                    logger.exception("polling connection %d failed", connection_id)
+                    continue
                 if result is not None:
                     results.append(result)
         return results

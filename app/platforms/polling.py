@@ -92,7 +92,7 @@ def reading_day(now: datetime, zone: ZoneInfo) -> date:
 def next_daily_poll(now: datetime, zone: ZoneInfo, connection_id: int) -> datetime:
     """Tomorrow shortly after midnight in `zone`, spread per connection over half an hour."""
     tomorrow = now.astimezone(zone).date() + timedelta(days=1)
-    spread = timedelta(seconds=(connection_id * 7919) % SPREAD_SECONDS)
+    spread = timedelta(seconds=(connection_id * 104729) % SPREAD_SECONDS)
     return (datetime.combine(tomorrow, DAILY_AT, tzinfo=zone) + spread).astimezone(UTC)
 
 
