@@ -2,8 +2,8 @@
 
 Nothing connects at import time: `create_app(settings)` builds the app, and the lifespan opens
 the engine, starts the visit writer, the opt-in writer and the outbox worker with the visit
-retention task (unless `LEADLINK_OUTBOX_IN_PROCESS` is false) on startup, and flushes and
-disposes of them on shutdown.
+retention task and the platform poller (unless `LEADLINK_OUTBOX_IN_PROCESS` is false) on
+startup, and flushes and disposes of them on shutdown.
 """
 
 from __future__ import annotations
@@ -128,8 +128,8 @@ def create_app(
             # would interleave with the test's own statements: tests flush explicitly.
             one_link.writer.start()
         # The process that delivers the outbox also prunes raw visits (once a day, whoever
-        # claims the day first) and makes the coming months' partitions.
-        # And fetches the platforms' likes and followers, once a day per connection.
+        # claims the day first), makes the coming months' partitions, and fetches the
+        # platforms' likes and followers (once a day per connection, whoever claims it).
         housekeeping = (VisitRetention(owned, settings), PlatformPoller(owned, settings))
         app.state.platform_poller = housekeeping[1]
         if settings.outbox_in_process and not owned.single_connection:

@@ -227,3 +227,23 @@ async def test_instagram_and_facebook_ask_for_a_token_and_a_numeric_id(
     assert token not in page.text
     (connection,) = await _connections(session)
     assert connection.settings == {"page_id": "104000000000001"}
+
+
+@pytest.mark.usefixtures("world", "owner")
+async def test_a_disabled_platform_is_not_fetched_until_enabled(
+    client: httpx.AsyncClient, session: AsyncSession, poller: PlatformPoller, clock: DayClock
+) -> None:
+    await sign_in(client)
+    created = await _create(client, provider="youtube", handles=["anna"], **YOUTUBE_FORM)
+    await poller.run_once()
+    page = await client.get(created.headers["location"])
+    token = csrf_from(page.text)
+
+    await client.post(created.headers["location"] + "/disable", data={"csrf_token": token})
+    clock.advance(days=2)
+    assert await poller.run_once() == []
+    page = await client.get(created.headers["location"])
+    assert "none while disabled" in page.text
+    await client.post(created.headers["location"] + "/enable", data={"csrf_token": token})
+
+    assert [result.outcome for result in await poller.run_once()] == ["fetched"]
