@@ -43,7 +43,6 @@ HANDLES_FIELD = "handles"
 ACCESS_TOKEN = "access_token"  # noqa: S105 - the name of a field
 DAYS_SHOWN = 7
 CHANNEL_ID = re.compile(r"UC[A-Za-z0-9_-]{22}")
-# The admin form's fields per platform: (form field, secret name or None for a setting, label).
 FORM_FIELDS: dict[str, tuple[tuple[str, str, bool, int], ...]] = {
     Provider.YOUTUBE.value: (
         ("youtube_api_key", youtube.API_KEY, True, 200),
