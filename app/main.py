@@ -2,8 +2,8 @@
 
 Nothing connects at import time: `create_app(settings)` builds the app, and the lifespan opens
 the engine, starts the visit writer, the opt-in writer and the outbox worker with the visit
-retention task (unless `LEADLINK_OUTBOX_IN_PROCESS` is false) on startup, and flushes and
-disposes of them on shutdown.
+retention task and the platform poller (unless `LEADLINK_OUTBOX_IN_PROCESS` is false) on
+startup, and flushes and disposes of them on shutdown.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from app.observability import RequestLogMiddleware, configure_logging
 from app.openapi import add_problem_schemas
 from app.outbox_handlers import outbox_worker
 from app.pages import views as pages_views
+from app.platforms.poller import PlatformPoller
 from app.rate_limits import RateLimiter
 from app.security_headers import SecurityHeadersMiddleware
 from app.shop import views as shop_views
@@ -127,10 +128,13 @@ def create_app(
             # would interleave with the test's own statements: tests flush explicitly.
             one_link.writer.start()
         # The process that delivers the outbox also prunes raw visits (once a day, whoever
-        # claims the day first) and makes the coming months' partitions.
-        retention = VisitRetention(owned, settings)
+        # claims the day first), makes the coming months' partitions, and fetches the
+        # platforms' likes and followers (once a day per connection, whoever claims it).
+        housekeeping = (VisitRetention(owned, settings), PlatformPoller(owned, settings))
+        app.state.platform_poller = housekeeping[1]
         if settings.outbox_in_process and not owned.single_connection:
-            retention.start()
+            for task in housekeeping:
+                task.start()
         if settings.outbox_in_process:
             outbox.start()
         if drain_on_sigterm:
@@ -143,7 +147,8 @@ def create_app(
         finally:
             await opt_ins.stop()
             await outbox.stop()
-            await retention.stop()
+            for task in housekeeping:
+                await task.stop()
             await one_link.writer.stop()
             await owned.dispose()
 

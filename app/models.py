@@ -18,6 +18,7 @@ from app.links.models import (
     VisitRollup,
 )
 from app.pages.models import Page, StoredFile, StoredFileChunk
+from app.platforms.models import PlatformSnapshot
 from app.reports.models import (
     LeadRollup,
     ReportDay,
@@ -41,6 +42,7 @@ __all__ = [
     "LeadRollup",
     "OutboxMessage",
     "Page",
+    "PlatformSnapshot",
     "ReportDay",
     "ReportMonth",
     "ReportZoneOffset",

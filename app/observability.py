@@ -59,6 +59,9 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("uvicorn.access").disabled = True
     # Alembic narrates every readiness check at INFO; its warnings still come through.
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+    # httpx logs every request's URL at INFO, query string included: YouTube's API key travels
+    # there (`key=`), and no provider's key may reach the log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class RequestLogMiddleware:

@@ -25,6 +25,7 @@ from app.connections.providers import AVAILABLE, CATALOGUE, Kind, info
 from app.db import SessionDep
 from app.errors import NotFound, ValidationFailed
 from app.handles import service as handles
+from app.platforms import setup as platforms
 
 __all__ = ["router"]
 
@@ -33,6 +34,25 @@ router = owner_router("/connections")
 EVENTS_SHOWN = 50
 MAX_SELLER_ID = 100
 Checked = Annotated[list[str] | None, Form()]
+MAX_PASTED = 2000
+# The platforms' settings the form shows again after an error (their secrets never).
+PLATFORM = {
+    "youtube_channel_id": "",
+    "tiktok_client_key": "",
+    "instagram_user_id": "",
+    "facebook_page_id": "",
+}
+
+
+async def platform_fields(request: Request) -> dict[str, str]:
+    """The platforms' fields of the posted form (`app.platforms.setup.FORM_FIELDS`), each cut
+    to `MAX_PASTED` characters (the checks then say what is wrong with it)."""
+    form = await request.form()
+    return {
+        name: value[:MAX_PASTED]
+        for name in platforms.FORM_NAMES
+        if isinstance(value := form.get(name, ""), str)
+    }
 
 
 def hook_url(settings: Settings, connection: Connection) -> str:
@@ -58,9 +78,9 @@ async def _form(
         "admin/connections/new.html",
         active="connections",
         status_code=422 if errors else 200,
-        providers=[item for item in AVAILABLE if item.kind == Kind.SHOP],
+        providers=[item for item in AVAILABLE if item.kind != Kind.EMAIL_TOOL],
         handles=await handles.list_handles(session, sight=owner.sight),
-        values=values or {"provider": "", "label": "", "handles": [], "seller_id": ""},
+        values=values or {"provider": "", "label": "", "handles": [], "seller_id": "", **PLATFORM},
         errors=errors or {},
     )
 
@@ -98,11 +118,13 @@ async def create_connection(
     handles: Checked = None,
 ) -> Response:
     """Create the connection; a secret leadlink made (Gumroad's URL key) is shown once here."""
+    pasted = await platform_fields(request)
     values: dict[str, object] = {
         "provider": provider,
         "label": label,
         "handles": handles or [],
         "seller_id": seller_id,
+        **{name: pasted[name] for name in PLATFORM},
     }
     errors: dict[str, str] = {}
     if len(label.strip()) > 200:
@@ -115,6 +137,20 @@ async def create_connection(
         return await _form(request, session, owner, values=values, errors=errors)
     try:
         restriction = await restriction_named(session, handles or [], owner.sight)
+        if platforms.is_platform(provider):
+            connection = await platforms.create_platform_connection(
+                session,
+                provider=provider,
+                label=label,
+                handle_ids=restriction,
+                form=pasted,
+                created_by=owner.user.id,
+                cipher=connections.cipher_of(settings),
+            )
+            await session.commit()
+            return redirect_with_flash(
+                request, _page(connection.id), "Connected. The first fetch runs within a minute."
+            )
         connection, made = await connections.create_connection(
             session,
             provider=provider,
@@ -159,6 +195,34 @@ def _made_secret(
     )
 
 
+async def show_page(
+    request: Request,
+    session: SessionDep,
+    owner: Owner,
+    settings: Settings,
+    connection: Connection,
+    *,
+    errors: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """The connection's page; with `errors`, a 422 of a form on it that could not be used."""
+    view = await connections.view_of(session, connection)
+    return admin_page(
+        request,
+        owner,
+        "admin/connections/show.html",
+        active="connections",
+        status_code=422 if errors else 200,
+        view=view,
+        provider=info(connection.provider),
+        url=hook_url(settings, connection),
+        events=await connections.list_events(session, connection, EVENTS_SHOWN),
+        shown=EVENTS_SHOWN,
+        platform=await platforms.platform_view(session, connection, view.handles),
+        email_tool=await email_tools.email_tool_view(session, connection),
+        errors=errors or {},
+    )
+
+
 @router.get("/{connection_id}")
 async def show_connection(
     connection_id: str,
@@ -168,19 +232,7 @@ async def show_connection(
     settings: SettingsDep,
 ) -> HTMLResponse:
     connection = await _connection(session, connection_id, owner)
-    return admin_page(
-        request,
-        owner,
-        "admin/connections/show.html",
-        active="connections",
-        view=await connections.view_of(session, connection),
-        provider=info(connection.provider),
-        url=hook_url(settings, connection),
-        events=await connections.list_events(session, connection, EVENTS_SHOWN),
-        shown=EVENTS_SHOWN,
-        errors={},
-        email_tool=await email_tools.email_tool_view(session, connection),
-    )
+    return await show_page(request, session, owner, settings, connection)
 
 
 @router.post("/{connection_id}/secret")
@@ -195,25 +247,16 @@ async def replace_secret(
 ) -> Response:
     """Paste (or replace) the signing secret; for Gumroad, make a new URL key (shown once)."""
     connection = await _connection(session, connection_id, owner)
+    if platforms.is_platform(connection.provider):
+        raise NotFound("A platform's tokens are pasted in their own form.")
     try:
         email_tools.check_api_key(connection.provider, secret)
         made = await connections.set_secret(
             session, connection, secret, connections.cipher_of(settings)
         )
     except ValidationFailed as exc:
-        return admin_page(
-            request,
-            owner,
-            "admin/connections/show.html",
-            active="connections",
-            status_code=422,
-            view=await connections.view_of(session, connection),
-            provider=info(connection.provider),
-            url=hook_url(settings, connection),
-            events=await connections.list_events(session, connection, EVENTS_SHOWN),
-            shown=EVENTS_SHOWN,
-            errors=errors_of(exc, "secret"),
-            email_tool=await email_tools.email_tool_view(session, connection),
+        return await show_page(
+            request, session, owner, settings, connection, errors=errors_of(exc, "secret")
         )
     if made is not None:
         await session.commit()

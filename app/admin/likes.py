@@ -1,8 +1,9 @@
 """The likes page, `/admin/likes`: a day's numbers per platform for a handle, typed into a form or
-uploaded as the CSV the CLI imports, and the last 30 days of them.
+uploaded (the CSV the CLI imports, or a platform's own analytics export), and the last 30 days.
 
-The numbers are checked and stored by `app.reports.social_metrics`, the same functions the API
-and `leadlink metrics import` use; this module only reads the form and lays out the page.
+The numbers are checked and stored by `app.reports.social_metrics` and
+`app.reports.platform_exports`, the same functions the API and `leadlink metrics import` use;
+this module only reads the form and lays out the page.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from app.handles.models import Handle
 from app.handles.visibility import find_visible_handle
 from app.links.sources import CANONICAL_SOURCES
 from app.pagination import CursorCodecDep
-from app.reports import social_metrics
+from app.reports import platform_exports, social_metrics
 from app.reports.models import METRIC_FIELDS, SocialMetric
 
 __all__ = ["MAX_CSV_BYTES", "router"]
@@ -114,6 +115,7 @@ async def _page(
     form: DayForm,
     upload_errors: Sequence[tuple[int, str]] = (),
     upload_problem: str | None = None,
+    chosen_format: str = platform_exports.DETECT,
     status_code: int = 200,
 ) -> HTMLResponse:
     recent: list[SocialMetric] = []
@@ -148,6 +150,8 @@ async def _page(
         csv_header=",".join(social_metrics.CSV_COLUMNS),
         handle_column=social_metrics.HANDLE_COLUMN,
         max_csv_megabytes=MAX_CSV_BYTES // (1024 * 1024),
+        formats=platform_exports.format_choices(),
+        chosen_format=chosen_format,
     )
 
 
@@ -239,12 +243,14 @@ async def upload_csv(
     settings: SettingsDep,
     codec: CursorCodecDep,
     handle: Annotated[str, Form(max_length=30)] = "",
+    export_format: Annotated[str, Form(alias="format", max_length=40)] = platform_exports.DETECT,
     file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     visible = await handles.list_handles(session, sight=owner.sight)
     chosen = await find_visible_handle(session, handle, owner.sight, field="handle")
     today = report_page.today_in(settings.report_tz)
     raw = await file.read(MAX_CSV_BYTES + 1) if file is not None else b""
+    known = dict(platform_exports.format_choices())
 
     async def refused(
         problem: str | None, errors: Sequence[tuple[int, str]], status: int
@@ -260,9 +266,12 @@ async def upload_csv(
             form=DayForm(today.isoformat()),
             upload_errors=errors,
             upload_problem=problem,
+            chosen_format=export_format if export_format in known else platform_exports.DETECT,
             status_code=status,
         )
 
+    if export_format not in known:
+        return await refused("Choose the file's format from the list.", (), 422)
     if len(raw) > MAX_CSV_BYTES:
         return await refused(
             f"The file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB; split it.", (), 413
@@ -270,14 +279,30 @@ async def upload_csv(
     if not raw:
         return await refused("Choose a CSV file to upload.", (), 422)
     try:
-        text = raw.decode("utf-8-sig")
+        text = platform_exports.decode_export(raw)
     except UnicodeDecodeError:
-        return await refused("The file is not UTF-8 text; save it as CSV (UTF-8).", (), 422)
-    result = await social_metrics.import_social_metrics_csv(
-        session, chosen, text, visible=owner.sight, all_or_nothing=True
+        return await refused(
+            "The file is not UTF-8 or UTF-16 text; upload the CSV as the platform gave it, "
+            "or save it as CSV (UTF-8).",
+            (),
+            422,
+        )
+    result = await platform_exports.import_metrics_file(
+        session, chosen, text, chosen=export_format, today=today, visible=owner.sight
     )
     if result.errors:
         return await refused(None, result.errors, 422)
-    rows = result.imported
-    message = f"Imported {rows} line{'' if rows == 1 else 's'} of numbers. Nothing was skipped."
-    return redirect_with_flash(request, _likes_url(chosen), message)
+    return redirect_with_flash(request, _likes_url(chosen), _imported_message(result, chosen))
+
+
+def _imported_message(result: platform_exports.FileImport, handle: Handle) -> str:
+    count = result.imported
+    if result.platform is None:
+        return f"Imported {count} line{'' if count == 1 else 's'} of numbers. Nothing was skipped."
+    if not count:
+        return f"The {result.label} export had no numbers for any day: nothing to import."
+    span = f"{result.first}" if result.first == result.last else f"{result.first} to {result.last}"
+    return (
+        f"Imported {count} day{'' if count == 1 else 's'} of {result.platform} numbers for "
+        f"@{handle.name} ({span}) from a {result.label} export."
+    )

@@ -24,6 +24,7 @@ from app.admin import (
     leads,
     likes,
     pages,
+    platform_connections,
     report,
     webhooks,
 )
@@ -150,6 +151,7 @@ for section in (
     keys,
     webhooks,
     connections,
+    platform_connections,
     email_tools,
     accounts,
     account,

@@ -19,6 +19,7 @@ from app.http_protocol import CoalescingHttpToolsProtocol
 from app.links.retention_task import VisitRetention
 from app.observability import configure_logging
 from app.outbox_handlers import outbox_worker
+from app.platforms.poller import PlatformPoller
 
 __all__ = ["serve", "worker"]
 
@@ -88,8 +89,8 @@ def worker() -> None:
 
     Failed deliveries are retried. On SIGTERM or Ctrl-C the messages in hand are finished
     first. Once a day it also prunes raw visits older than LEADLINK_VISIT_RETENTION_DAYS
-    (the rollups stay). For production, run N of these and set
-    LEADLINK_OUTBOX_IN_PROCESS=false on the web processes.
+    (the rollups stay) and fetches each connected platform's likes and followers. For
+    production, run N of these and set LEADLINK_OUTBOX_IN_PROCESS=false on the web processes.
     """
     settings = _settings_for_a_current_schema()
     configure_logging(settings)
@@ -100,11 +101,13 @@ async def _deliver(settings: Settings) -> None:
     database = Database(engine_or_fail(settings))
     outbox = outbox_worker(database, settings)
     retention = VisitRetention(database, settings)
+    platforms = PlatformPoller(database, settings)
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
         outbox.request_stop()
         retention.request_stop()
+        platforms.request_stop()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop)
@@ -115,7 +118,7 @@ async def _deliver(settings: Settings) -> None:
     )
     err.print(f"outbox worker started; email goes to {mail}", highlight=False)
     try:
-        await asyncio.gather(outbox.run_forever(), retention.run_forever())
+        await asyncio.gather(outbox.run_forever(), retention.run_forever(), platforms.run_forever())
     finally:
         await database.dispose()
     err.print("outbox worker stopped")

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    Integer,
     Numeric,
     String,
     Table,
@@ -68,9 +69,12 @@ class EventOutcome(StrEnum):
     UNMATCHED = "unmatched"
     # Signed and read, but not a sale (another event type, unpaid, a test, a refund).
     IGNORED = "ignored"
-    # Signed, but its content could not be used (no email, no amount); for an email tool, a
-    # call that failed (retried, or a refused key).
+    # Signed, but its content could not be used (no email, no amount); or a platform's daily
+    # fetch that failed (the detail says why); for an email tool, a call that failed (retried,
+    # or a refused key).
     FAILED = "failed"
+    # A platform's daily fetch that read and stored the numbers.
+    FETCHED = "fetched"
     # An email tool accepted a lead (added, updated, unsubscribed or erased).
     SENT = "sent"
     # An email tool refused one lead for good (its address, its compliance state); the
@@ -119,6 +123,11 @@ class Connection(Base):
     last_error: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Platforms (fetched daily, `app.platforms.polling`): when the next fetch is due (also the
+    # lease a poller takes), when the last one succeeded, and the failures since.
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    poll_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_by: Mapped[int | None] = mapped_column(
         IdType, ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from app.command import CommandScope, command_group, err, fail, out, progress, with_database
 from app.handles import service as handles
-from app.reports import charts, social_metrics
+from app.reports import charts, platform_exports
 from app.reports import rollups as report_rollups
 from app.reports import service as reports
 
@@ -136,6 +136,9 @@ async def report(
     out.print(table)
 
 
+_FORMAT_KEYS = ", ".join(key for key, _label in platform_exports.format_choices())
+
+
 @metrics_cli.command("import")
 @with_database
 async def metrics_import(
@@ -144,30 +147,59 @@ async def metrics_import(
         Path,
         typer.Argument(
             metavar="FILE.csv",
-            help="date,platform,likes,followers,impressions,comments,shares (header first).",
+            help="leadlink's CSV (date,platform,likes,followers,impressions,comments,shares) "
+            "or a platform's analytics export.",
         ),
     ],
     handle: Annotated[str, typer.Option(metavar="NAME", help="The handle the numbers belong to.")],
+    export_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            metavar="FORMAT",
+            help=f"The file's format: {_FORMAT_KEYS}.",
+        ),
+    ] = platform_exports.DETECT,
 ) -> None:
     """Import daily social-metric snapshots.
 
-    Bad lines are reported and good ones kept; importing the same file again changes nothing.
+    The format is recognised by the file's header: leadlink's CSV, or the export of YouTube
+    Studio, TikTok Studio or Meta Business Suite. In leadlink's CSV bad lines are reported and
+    good ones kept; a platform's export is all or nothing. Importing a file again changes nothing.
     """
+    if export_format not in dict(platform_exports.format_choices()):
+        fail(f"unknown --format {export_format!r}; use one of: {_FORMAT_KEYS}")
     try:
-        text = file.read_text(encoding="utf-8-sig")
+        text = platform_exports.decode_export(file.read_bytes())
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read {file}: {exc}")
     found = await handles.get_handle(cmd.session, handle)
+    today = datetime.now(ZoneInfo(cmd.settings.report_tz)).date()
     with progress(f"importing {file.name}", total=len(text.splitlines()) + 1) as line_done:
-        result = await social_metrics.import_social_metrics_csv(
-            cmd.session, found, text, line_done=line_done
+        result = await platform_exports.import_metrics_file(
+            cmd.session,
+            found,
+            text,
+            chosen=export_format,
+            today=today,
+            all_or_nothing=False,
+            line_done=line_done,
         )
     await cmd.commit()
-    out.print(f"{result.imported} rows imported for @{handle} from {file}", highlight=False)
+    if result.is_leadlink_csv:
+        out.print(f"{result.imported} rows imported for @{handle} from {file}", highlight=False)
+    elif not result.errors:
+        out.print(
+            f"{result.imported} days of {result.platform} imported for @{handle} from {file} "
+            f"({result.label}, {result.first} to {result.last})",
+            highlight=False,
+        )
     for line, message in result.errors:
         err.print(f"line {line}: {escape(message)}", highlight=False)
-    if result.errors:
+    if result.errors and result.is_leadlink_csv:
         fail(f"{len(result.errors)} lines skipped (the other rows were kept)")
+    if result.errors:
+        fail(f"nothing imported from {file}: the file was refused")
 
 
 @rollups_cli.command("rebuild")

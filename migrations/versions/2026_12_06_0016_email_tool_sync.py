@@ -9,7 +9,7 @@ SQLite cannot alter a CHECK constraint: both tables are rebuilt (Alembic's batch
 Downgrading deletes the email-tool outbox messages and event-log rows first.
 
 Revision ID: 2026_12_06_0016
-Revises: 2026_12_06_0014
+Revises: 2026_12_06_0015
 Create Date: 2026-12-06
 """
 
@@ -21,11 +21,11 @@ from alembic import op
 from app.db import IdType, UTCDateTime
 
 revision: str = "2026_12_06_0016"
-down_revision: str | None = "2026_12_06_0014"
+down_revision: str | None = "2026_12_06_0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-OUTCOMES = "'customer', 'unmatched', 'ignored', 'failed'"
+OUTCOMES = "'customer', 'unmatched', 'ignored', 'failed', 'fetched'"  # as 2026_12_06_0015 left them
 
 
 def _checks(kinds: str, outcomes: str) -> None:

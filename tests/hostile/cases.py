@@ -765,6 +765,11 @@ ADMIN_POSTS: dict[str, tuple[str, dict[str, str]]] = {
     "connection-disable": ("/admin/connections/{anna_connection}/disable", {}),
     "connection-enable": ("/admin/connections/{anna_connection}/enable", {}),
     "connection-delete": ("/admin/connections/{anna_connection}/delete", {}),
+    "connection-credentials": (
+        "/admin/connections/{anna_connection}/credentials",
+        {"youtube_api_key": "AIzaSy-stolen"},
+    ),
+    "connection-fetch": ("/admin/connections/{anna_connection}/fetch", {}),
     "email-tool-new": (
         "/admin/connections/email-tools",
         {"provider": "mailchimp", "secret": "f" * 32 + "-us21", "list_id": "a1b2c3d4e5"},

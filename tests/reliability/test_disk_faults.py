@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,9 @@ from tests.databases import IN_CI
 from tests.reliability.harness import (
     MAX_BUFFERED_VISITS,
     START_DEADLINE,
+    OptInTally,
+    Stored,
+    VisitTally,
     aged_attribution_token,
     read_stored,
     record_figures,
@@ -106,6 +110,53 @@ def _refusals(records: list[OptInRecord], since: float) -> list[OptInRecord]:
     return [r for r in records if r.status != 303 and r.answered_at - r.seconds >= since]
 
 
+@dataclass(frozen=True, slots=True)
+class _Recovery:
+    """What the load saw of a fault that ended at `back_at`: the opt-ins it refused, how soon
+    opt-ins were accepted again, and the tallies of what was stored."""
+
+    refused: list[OptInRecord]
+    recovered_after: float
+    last_refusal_after: float
+    opt_ins: OptInTally
+    visits: VisitTally
+
+    def figures(self, back: str) -> dict[str, object]:
+        return {
+            f"first 303 after {back} (s)": f"{self.recovered_after:.2f}",
+            f"last refusal after {back} (s)": f"{max(0.0, self.last_refusal_after):.2f}",
+            "opt-ins acknowledged / stored": self.opt_ins.acknowledged_vs_stored,
+            "visits answered / stored": f"{self.visits.answered} / {self.visits.stored}",
+        }
+
+    def check(self, load: Load, *, clicks_during_fault: int, log: str) -> None:
+        """Refused with the 503 page, clicks answered throughout, recovered by itself in time,
+        every acknowledged opt-in stored once, visits lost only past the buffer's size."""
+        assert {r.status for r in self.refused} == {503}
+        assert {r.retry_after for r in self.refused} == {"5"}
+        assert all(r.content_type.startswith("text/html") for r in self.refused)
+        assert set(load.click_statuses()) == {200}, load.click_statuses()
+        assert self.recovered_after < RECOVERY_LIMIT_SECONDS, log[-3000:]
+        assert self.opt_ins.held, self.opt_ins
+        lost_allowed = max(0, clicks_during_fault - MAX_BUFFERED_VISITS)
+        assert self.visits.lost <= lost_allowed, (self.visits, log[-3000:])
+        assert self.visits.duplicates == 0, self.visits
+
+
+def _recovery(load: Load, stored: Stored, refused: list[OptInRecord], back_at: float) -> _Recovery:
+    recovered_at = min(
+        r.answered_at for r in load.opt_ins if r.status == 303 and r.answered_at > back_at
+    )
+    last_refusal = max((r.answered_at for r in refused), default=back_at)
+    return _Recovery(
+        refused,
+        recovered_at - back_at,
+        last_refusal - back_at,
+        tally_opt_ins(load, stored),
+        tally_visits(load, stored),
+    )
+
+
 def _crash_with_the_file_open(database: Path) -> None:
     """A process that dies (`os._exit`) with the database open, as a killed server does."""
     code = (
@@ -151,38 +202,22 @@ async def test_a_full_disk_refuses_opt_ins_and_recovers_by_itself(
     finally:
         await load.stop()
         await asyncio.to_thread(server.stop, signal.SIGTERM, 30)
-    stored = await read_stored(url, tmp_path)
-    opt_ins = tally_opt_ins(load, stored)
-    visits = tally_visits(load, stored)
-    refused = _refusals(load.opt_ins, full_at)
-    recovered_at = min(
-        r.answered_at for r in load.opt_ins if r.status == 303 and r.answered_at > freed_at
+    recovery = _recovery(
+        load, await read_stored(url, tmp_path), _refusals(load.opt_ins, full_at), freed_at
     )
-    last_refusal = max((r.answered_at for r in refused), default=freed_at)
     log = server.output()
     record_figures(
         artifacts_dir,
         "disk-full",
         {
             "filler written (KB)": filler // 1024,
-            "opt-ins refused while full": len(refused),
+            "opt-ins refused while full": len(recovery.refused),
             "clicks answered (200) while full": clicks_while_full,
-            "first 303 after space returned (s)": f"{recovered_at - freed_at:.2f}",
-            "last refusal after space returned (s)": f"{max(0.0, last_refusal - freed_at):.2f}",
-            "opt-ins acknowledged / stored": opt_ins.acknowledged_vs_stored,
-            "visits answered / stored": f"{visits.answered} / {visits.stored}",
+            **recovery.figures("space returned"),
         },
     )
 
-    assert {r.status for r in refused} == {503}
-    assert {r.retry_after for r in refused} == {"5"}
-    assert all(r.content_type.startswith("text/html") for r in refused)
-    assert set(load.click_statuses()) == {200}, load.click_statuses()
-    assert recovered_at - freed_at < RECOVERY_LIMIT_SECONDS, log[-3000:]
-    assert opt_ins.held, opt_ins
-    # The buffer holds the visits of the fault; only those past its size may be lost.
-    assert visits.lost <= max(0, clicks_while_full - MAX_BUFFERED_VISITS), (visits, log[-3000:])
-    assert visits.duplicates == 0, visits
+    recovery.check(load, clicks_during_fault=clicks_while_full, log=log)
     assert "database unavailable: OperationalError: database or disk is full" in log, log[-3000:]
 
 
@@ -231,14 +266,8 @@ async def test_a_read_only_database_refuses_opt_ins_and_recovers_by_itself(
             await asyncio.to_thread(server.stop, signal.SIGTERM, 30)
     finally:
         _mount("-o", "remount,rw", str(small_disk))  # for the unmount, whatever happened
-    stored = await read_stored(url, tmp_path)
-    opt_ins = tally_opt_ins(load, stored)
-    visits = tally_visits(load, stored)
     refused = [r for r in load.opt_ins if r.status != 303]
-    recovered_at = min(
-        r.answered_at for r in load.opt_ins if r.status == 303 and r.answered_at > writable_at
-    )
-    last_refusal = max((r.answered_at for r in refused), default=writable_at)
+    recovery = _recovery(load, await read_stored(url, tmp_path), refused, writable_at)
     log = server.output()
     record_figures(
         artifacts_dir,
@@ -246,23 +275,10 @@ async def test_a_read_only_database_refuses_opt_ins_and_recovers_by_itself(
         {
             "opt-ins refused while read-only": len(refused),
             "clicks answered (all 200)": load.answered_clicks,
-            "first 303 after the remount (s)": f"{recovered_at - writable_at:.2f}",
-            "last refusal after the remount (s)": f"{max(0.0, last_refusal - writable_at):.2f}",
-            "opt-ins acknowledged / stored": opt_ins.acknowledged_vs_stored,
-            "visits answered / stored": f"{visits.answered} / {visits.stored}",
+            **recovery.figures("the remount"),
         },
     )
 
-    assert {r.status for r in refused} == {503}
-    assert {r.retry_after for r in refused} == {"5"}
-    assert all(r.content_type.startswith("text/html") for r in refused)
-    assert set(load.click_statuses()) == {200}, load.click_statuses()
-    assert recovered_at - writable_at < RECOVERY_LIMIT_SECONDS, log[-3000:]
-    assert opt_ins.held, opt_ins
-    assert visits.lost <= max(0, clicks_while_read_only - MAX_BUFFERED_VISITS), (
-        visits,
-        log[-3000:],
-    )
-    assert visits.duplicates == 0, visits
+    recovery.check(load, clicks_during_fault=clicks_while_read_only, log=log)
     assert log.count("the SQLite database is read-only") == 1, log[-3000:]
     assert "attempt to write a readonly database" in log

@@ -12,11 +12,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connections import service as connections
 from app.connections.crypto import cipher_for
 from app.connections.models import Connection
+from app.leads.models import Lead
 from tests.databases import TEST_SECRET
 
 STRIPE_SECRET = "whsec_" + "s3cr3t" * 6
@@ -47,6 +49,18 @@ async def add_connection(
     # Detached with its values loaded: tests expire the session to read what requests wrote.
     session.expunge(connection)
     return connection, made
+
+
+async def reloaded_lead(session: AsyncSession, lead_id: int) -> Lead:
+    """The lead as the requests left it."""
+    session.expire_all()
+    lead = await session.get(Lead, lead_id)
+    assert lead is not None
+    return lead
+
+
+async def count_rows(session: AsyncSession, model: type[Any]) -> int:
+    return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 def hook_path(connection: Connection) -> str:

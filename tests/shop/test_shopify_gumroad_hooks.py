@@ -5,33 +5,21 @@ customers as Stripe's checkout does."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 import httpx
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connections.models import ConnectionEvent, Sale
-from app.leads.models import Lead
 from tests.factories import World
 from tests.shop.shop_helpers import (
     SHOPIFY_SECRET,
     add_connection,
+    count_rows,
     order,
     post_gumroad,
     post_shopify,
+    reloaded_lead,
 )
-
-
-async def _lead(session: AsyncSession, lead_id: int) -> Lead:
-    session.expire_all()
-    lead = await session.get(Lead, lead_id)
-    assert lead is not None
-    return lead
-
-
-async def _count(session: AsyncSession, model: type[Any]) -> int:
-    return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 async def test_a_paid_shopify_order_makes_the_buyer_a_customer_once(
@@ -53,13 +41,13 @@ async def test_a_paid_shopify_order_makes_the_buyer_a_customer_once(
         "duplicate",
         "customer",
     ]
-    lead = await _lead(session, world.anna_lead.id)
+    lead = await reloaded_lead(session, world.anna_lead.id)
     assert (lead.status, lead.customer_value, lead.customer_currency) == (
         "customer",
         Decimal("50.00"),
         "EUR",
     )
-    assert await _count(session, Sale) == 2
+    assert await count_rows(session, Sale) == 2
 
 
 async def test_a_bad_shopify_hmac_is_400_and_nothing_is_recorded(
@@ -78,8 +66,8 @@ async def test_a_bad_shopify_hmac_is_400_and_nothing_is_recorded(
     )
 
     assert (forged.status_code, unsigned.status_code) == (400, 400)
-    assert await _count(session, ConnectionEvent) == 0
-    assert (await _lead(session, world.anna_lead.id)).status == "confirmed"
+    assert await count_rows(session, ConnectionEvent) == 0
+    assert (await reloaded_lead(session, world.anna_lead.id)).status == "confirmed"
 
 
 async def test_other_shopify_topics_and_unpaid_orders_are_ignored(
@@ -100,7 +88,7 @@ async def test_other_shopify_topics_and_unpaid_orders_are_ignored(
     unpaid = await post_shopify(client, connection, pending, event_id="b")
 
     assert [other_topic.json()["outcome"], unpaid.json()["outcome"]] == ["ignored", "ignored"]
-    assert (await _lead(session, world.anna_lead.id)).status == "confirmed"
+    assert (await reloaded_lead(session, world.anna_lead.id)).status == "confirmed"
 
 
 async def test_a_gumroad_ping_with_the_urls_key_makes_a_customer_in_usd(
@@ -115,7 +103,7 @@ async def test_a_gumroad_ping_with_the_urls_key_makes_a_customer_in_usd(
     retry = await post_gumroad(client, connection, key, sale_id="s1", price="1500")
 
     assert [first.json()["outcome"], retry.json()["outcome"]] == ["customer", "duplicate"]
-    lead = await _lead(session, world.anna_lead.id)
+    lead = await reloaded_lead(session, world.anna_lead.id)
     assert (lead.customer_value, lead.customer_currency) == (Decimal("15.00"), "USD")
 
 
@@ -134,8 +122,8 @@ async def test_a_gumroad_ping_without_the_key_or_from_another_seller_is_400(
     ]
 
     assert [r.status_code for r in answers] == [400, 400, 400]
-    assert await _count(session, ConnectionEvent) == 0
-    assert (await _lead(session, world.anna_lead.id)).status == "confirmed"
+    assert await count_rows(session, ConnectionEvent) == 0
+    assert (await reloaded_lead(session, world.anna_lead.id)).status == "confirmed"
 
 
 async def test_gumroad_test_refunded_and_gift_pings_are_not_sales(
@@ -155,5 +143,5 @@ async def test_gumroad_test_refunded_and_gift_pings_are_not_sales(
     ]
 
     assert outcomes == ["ignored"] * 4
-    assert (await _lead(session, world.anna_lead.id)).status == "confirmed"
-    assert await _count(session, Sale) == 0
+    assert (await reloaded_lead(session, world.anna_lead.id)).status == "confirmed"
+    assert await count_rows(session, Sale) == 0

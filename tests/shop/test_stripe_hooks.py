@@ -7,36 +7,25 @@ from __future__ import annotations
 import json
 import time
 from decimal import Decimal
-from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connections.models import Connection, ConnectionEvent, Sale
 from app.delivery.models import OutboxMessage
-from app.leads.models import Lead
 from app.webhooks.models import WebhookDelivery
 from tests.factories import World, add_endpoint, add_lead, add_page, bearer
 from tests.shop.shop_helpers import (
     STRIPE_SECRET,
     add_connection,
     checkout_event,
+    count_rows,
     hook_path,
     post_stripe,
+    reloaded_lead,
     stripe_header,
 )
-
-
-async def _lead(session: AsyncSession, lead_id: int) -> Lead:
-    session.expire_all()
-    lead = await session.get(Lead, lead_id)
-    assert lead is not None
-    return lead
-
-
-async def _count(session: AsyncSession, model: type[Any]) -> int:
-    return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 async def _stripe_on_anna(session: AsyncSession, world: World) -> Connection:
@@ -59,7 +48,7 @@ async def test_a_paid_checkout_makes_the_buyer_a_customer_with_the_amount(
 
     assert response.status_code == 200, response.text
     assert response.json() == {"received": True, "outcome": "customer"}
-    lead = await _lead(session, world.anna_lead.id)
+    lead = await reloaded_lead(session, world.anna_lead.id)
     assert lead.status == "customer"
     assert lead.customer_value == Decimal("49.00")
     assert lead.customer_currency == "EUR"
@@ -103,8 +92,8 @@ async def test_the_newest_lead_with_the_address_is_the_one_marked(
     )
 
     assert response.json()["outcome"] == "customer"
-    assert (await _lead(session, newest.id)).status == "customer"
-    assert (await _lead(session, world.anna_lead.id)).status == "confirmed"
+    assert (await reloaded_lead(session, newest.id)).status == "customer"
+    assert (await reloaded_lead(session, world.anna_lead.id)).status == "confirmed"
 
 
 async def test_repeat_purchases_are_summed(
@@ -115,9 +104,9 @@ async def test_repeat_purchases_are_summed(
     await post_stripe(client, connection, checkout_event("evt_1", "fan@example.com", 4900))
     await post_stripe(client, connection, checkout_event("evt_2", "fan@example.com", 1550))
 
-    lead = await _lead(session, world.anna_lead.id)
+    lead = await reloaded_lead(session, world.anna_lead.id)
     assert lead.customer_value == Decimal("64.50")
-    assert await _count(session, Sale) == 2
+    assert await count_rows(session, Sale) == 2
 
 
 async def test_a_replayed_event_answers_200_and_changes_nothing(
@@ -132,9 +121,9 @@ async def test_a_replayed_event_answers_200_and_changes_nothing(
     assert first.json()["outcome"] == "customer"
     assert again.status_code == 200
     assert again.json() == {"received": True, "outcome": "duplicate"}
-    assert (await _lead(session, world.anna_lead.id)).customer_value == Decimal("49.00")
-    assert await _count(session, Sale) == 1
-    assert await _count(session, ConnectionEvent) == 1
+    assert (await reloaded_lead(session, world.anna_lead.id)).customer_value == Decimal("49.00")
+    assert await count_rows(session, Sale) == 1
+    assert await count_rows(session, ConnectionEvent) == 1
 
 
 async def test_a_purchase_in_another_currency_keeps_the_value_and_says_so(
@@ -145,7 +134,7 @@ async def test_a_purchase_in_another_currency_keeps_the_value_and_says_so(
     await post_stripe(client, connection, checkout_event("evt_1", "fan@example.com", 4900, "eur"))
     await post_stripe(client, connection, checkout_event("evt_2", "fan@example.com", 2000, "usd"))
 
-    lead = await _lead(session, world.anna_lead.id)
+    lead = await reloaded_lead(session, world.anna_lead.id)
     assert (lead.status, lead.customer_value, lead.customer_currency) == (
         "customer",
         Decimal("49.00"),
@@ -158,7 +147,7 @@ async def test_a_purchase_in_another_currency_keeps_the_value_and_says_so(
     assert second.outcome == "customer"
     assert second.detail is not None
     assert "not added" in second.detail
-    assert await _count(session, Sale) == 2
+    assert await count_rows(session, Sale) == 2
 
 
 async def test_zero_decimal_currencies_are_not_divided(
@@ -168,14 +157,14 @@ async def test_zero_decimal_currencies_are_not_divided(
 
     await post_stripe(client, connection, checkout_event("evt_1", "fan@example.com", 5000, "jpy"))
 
-    lead = await _lead(session, world.anna_lead.id)
+    lead = await reloaded_lead(session, world.anna_lead.id)
     assert (lead.customer_value, lead.customer_currency) == (Decimal("5000.00"), "JPY")
 
 
 async def _nothing_recorded(session: AsyncSession, world: World) -> None:
-    assert await _count(session, Sale) == 0
-    assert await _count(session, ConnectionEvent) == 0
-    assert (await _lead(session, world.anna_lead.id)).status == "confirmed"
+    assert await count_rows(session, Sale) == 0
+    assert await count_rows(session, ConnectionEvent) == 0
+    assert (await reloaded_lead(session, world.anna_lead.id)).status == "confirmed"
 
 
 async def test_a_bad_signature_is_400_and_nothing_is_recorded(
@@ -285,8 +274,8 @@ async def test_a_connection_of_one_handle_never_marks_another_handles_lead(
     )
 
     assert response.json()["outcome"] == "unmatched"
-    assert (await _lead(session, world.bob_lead.id)).status == "confirmed"
-    assert (await _lead(session, world.bob_lead.id)).customer_value is None
+    assert (await reloaded_lead(session, world.bob_lead.id)).status == "confirmed"
+    assert (await reloaded_lead(session, world.bob_lead.id)).customer_value is None
 
 
 async def test_a_non_sale_or_unpaid_event_is_logged_as_ignored(
@@ -310,7 +299,7 @@ async def test_a_non_sale_or_unpaid_event_is_logged_as_ignored(
     ]
 
     assert outcomes == ["ignored", "ignored", "customer"]
-    assert (await _lead(session, world.anna_lead.id)).customer_value == Decimal("49.00")
+    assert (await reloaded_lead(session, world.anna_lead.id)).customer_value == Decimal("49.00")
 
 
 async def test_a_signed_body_without_an_email_is_logged_as_failed(
@@ -352,7 +341,7 @@ async def test_a_signed_body_that_is_not_an_event_is_400_and_shown_on_the_connec
     assert stored.status == "error"
     assert stored.last_error is not None
     assert "could not be read" in stored.last_error
-    assert await _count(session, ConnectionEvent) == 0
+    assert await count_rows(session, ConnectionEvent) == 0
 
 
 async def test_unknown_disabled_or_other_providers_urls_are_404(
