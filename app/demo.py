@@ -14,11 +14,13 @@ from app.api_keys import service as api_keys
 from app.connections import service as connections
 from app.connections.models import Provider
 from app.db import utcnow
+from app.email_tools import service as email_tools
 from app.handles.models import Handle
 from app.links import service as links
 from app.pages import service as pages
 from app.pages.models import GiftKind
 from app.pages.schemas import PageCreate
+from app.platforms import youtube
 from app.reports.demo_activity import seed_demo_activity
 from app.shop import service as shop
 from app.shop.events import Purchase, Received
@@ -29,6 +31,7 @@ __all__ = ["DEMO_HANDLE", "DEMO_OWNER_EMAIL", "DemoSeed", "seed_demo"]
 
 DEMO_HANDLE = "demo"
 DEMO_OWNER_EMAIL = "owner@demo.local"
+DEMO_CHANNEL_ID = "UC" + "demo" * 5 + "xx"  # the shape of a channel id (24 characters)
 DEMO_BODY = """One page, **seven habits** that turn followers into subscribers:
 
 - what to post on which day,
@@ -82,6 +85,31 @@ async def _seed_shop(session: AsyncSession, handle: Handle) -> None:
     await shop.take_in(session, connection, refund)
 
 
+async def _seed_waiting_connections(session: AsyncSession, handle: Handle) -> None:
+    """The funnel's other ends as an owner first meets them: a YouTube channel and a Mailchimp
+    audience connected but waiting for the key the owner pastes on their pages (nothing is
+    fetched or sent meanwhile)."""
+    waiting = (
+        (Provider.YOUTUBE, "Demo channel", {youtube.CHANNEL_ID: DEMO_CHANNEL_ID}),
+        (
+            Provider.MAILCHIMP,
+            "Demo audience",
+            email_tools.tool_options("mailchimp", list_id="a1b2c3d4e5", tags="", gift_list=False),
+        ),
+    )
+    for provider, label, options in waiting:
+        await connections.create_connection(
+            session,
+            provider=provider.value,
+            label=label,
+            handle_ids=frozenset({handle.id}),
+            secret=None,
+            options=options,
+            created_by=None,
+            cipher=None,
+        )
+
+
 async def seed_demo(session: AsyncSession, *, report_tz: str = "UTC") -> DemoSeed:
     """Create the demo once, with four weeks of plausible activity (days in `report_tz`) so its
     report has numbers; a second call finds it and creates nothing."""
@@ -107,6 +135,7 @@ async def seed_demo(session: AsyncSession, *, report_tz: str = "UTC") -> DemoSee
     await pages.publish_page(session, page)
     await seed_demo_activity(session, handle, page, tz=report_tz)
     await _seed_shop(session, handle)
+    await _seed_waiting_connections(session, handle)
     issued = await api_keys.create_api_key(
         session, name="demo (all scopes)", scopes=api_keys.SCOPES
     )

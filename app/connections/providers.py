@@ -31,6 +31,12 @@ class ProviderInfo:
     secret_label: str | None
     secret_prefix: str = ""
 
+    @property
+    def secret_in_a_sentence(self) -> str:
+        """The secret's name inside a sentence: "signing secret", but "API key"."""
+        text = self.secret_label or ""
+        return text if text[:2].isupper() else text[:1].lower() + text[1:]
+
 
 CATALOGUE: dict[str, ProviderInfo] = {
     item.provider.value: item

@@ -199,7 +199,7 @@ async def create_connection(
         secrets=cipher.encrypt(stored) if stored and cipher else None,
         secret_hint=mask(next(iter(stored.values()))) if stored else None,
         settings=options,
-        last_error=None if stored else f"Paste the {(item.secret_label or '').lower()} to start.",
+        last_error=None if stored else f"Paste the {item.secret_in_a_sentence} to start.",
         created_by=created_by,
         created_at=now,
         updated_at=now,

@@ -152,6 +152,12 @@ async def discover_admin_site(context: BrowserContext, instance: Instance) -> Ad
             await page.goto(instance.url(candidate))
             site.pages.append(candidate)
             queue.extend(await _links_under(page, target, instance.base_url))
+    # A connection's page differs by its provider's kind (a shop, a platform, an email tool),
+    # not by its id alone: every connection of the demo is checked.
+    await page.goto(instance.url("/admin/connections"))
+    for candidate in await _links_under(page, "/admin/connections", instance.base_url):
+        if ROW_SEGMENT.match(candidate.rsplit("/", 1)[-1]) and candidate not in site.pages:
+            site.pages.append(candidate)
     await page.close()
     return site
 
