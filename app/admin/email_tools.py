@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin.dependencies import Owner, OwnerDep, SettingsDep
-from app.admin.form_errors import errors_of, restriction_named
-from app.admin.layout import admin_page, owner_router, redirect_with_flash
+from app.admin.form_errors import errors_of, handles_form_page, restriction_named
+from app.admin.layout import owner_router, redirect_with_flash
 from app.connections import service as connections
 from app.connections.exceptions import ConnectionNotFound, InvalidConnection
 from app.connections.models import Connection
@@ -21,7 +21,6 @@ from app.connections.providers import AVAILABLE, Kind, info
 from app.db import SessionDep
 from app.email_tools import service as email_tools
 from app.errors import NotFound, ValidationFailed
-from app.handles import service as handles
 from app.leads.email_tools import send_existing
 
 __all__ = ["after_new_key", "check_api_key", "email_tool_view", "router"]
@@ -64,17 +63,16 @@ async def _form(
     values: dict[str, object] | None = None,
     errors: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    return admin_page(
+    return await handles_form_page(
         request,
+        session,
         owner,
         "admin/connections/new_email_tool.html",
         active="connections",
-        status_code=422 if errors else 200,
-        providers=EMAIL_TOOLS,
-        handles=await handles.list_handles(session, sight=owner.sight),
         values=values
         or {"provider": "", "label": "", "handles": [], "list_id": "", "tags": "", "gift": ""},
-        errors=errors or {},
+        errors=errors,
+        providers=EMAIL_TOOLS,
     )
 
 
