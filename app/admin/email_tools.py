@@ -55,6 +55,16 @@ async def after_new_key(session: AsyncSession, connection: Connection) -> str:
     return f" {queued} leads queued for {info(connection.provider).label}." if queued else ""
 
 
+async def _email_tool(session: AsyncSession, connection_id: str, owner: Owner) -> Connection:
+    """The owner's email-tool connection; another kind is a 404 like a missing one."""
+    connection = await connections.get_connection(
+        session, connections.parse_id(connection_id), owner.sight
+    )
+    if info(connection.provider).kind != Kind.EMAIL_TOOL:
+        raise ConnectionNotFound
+    return connection
+
+
 async def _form(
     request: Request,
     session: AsyncSession,
@@ -151,11 +161,7 @@ async def change_email_tool(
     gift_list: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     """Change the list, the tags or the gift-list choice (applies to leads sent from now)."""
-    connection = await connections.get_connection(
-        session, connections.parse_id(connection_id), owner.sight
-    )
-    if info(connection.provider).kind != Kind.EMAIL_TOOL:
-        raise ConnectionNotFound
+    connection = await _email_tool(session, connection_id, owner)
     try:
         options = email_tools.tool_options(
             connection.provider, list_id=list_id, tags=tags, gift_list=bool(gift_list)
@@ -174,11 +180,7 @@ async def send_existing_leads(
     connection_id: str, request: Request, session: SessionDep, owner: OwnerDep
 ) -> Response:
     """Queue the confirmed leads the tool does not have yet (and those that failed)."""
-    connection = await connections.get_connection(
-        session, connections.parse_id(connection_id), owner.sight
-    )
-    if info(connection.provider).kind != Kind.EMAIL_TOOL:
-        raise ConnectionNotFound
+    connection = await _email_tool(session, connection_id, owner)
     queued = await send_existing(session, connection)
     label = info(connection.provider).label
     message = (
