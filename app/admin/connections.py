@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.admin import email_tools
 from app.admin.dependencies import Owner, OwnerDep, SettingsDep
-from app.admin.form_errors import errors_of, restriction_named
+from app.admin.form_errors import errors_of, handles_form_page, restriction_named
 from app.admin.layout import admin_page, owner_router, redirect_with_flash
 from app.config import Settings
 from app.connections import service as connections
@@ -24,7 +24,6 @@ from app.connections.models import Connection
 from app.connections.providers import AVAILABLE, CATALOGUE, Kind, info
 from app.db import SessionDep
 from app.errors import NotFound, ValidationFailed
-from app.handles import service as handles
 from app.platforms import setup as platforms
 
 __all__ = ["router"]
@@ -72,16 +71,15 @@ async def _form(
     values: dict[str, object] | None = None,
     errors: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    return admin_page(
+    return await handles_form_page(
         request,
+        session,
         owner,
         "admin/connections/new.html",
         active="connections",
-        status_code=422 if errors else 200,
-        providers=[item for item in AVAILABLE if item.kind != Kind.EMAIL_TOOL],
-        handles=await handles.list_handles(session, sight=owner.sight),
         values=values or {"provider": "", "label": "", "handles": [], "seller_id": "", **PLATFORM},
-        errors=errors or {},
+        errors=errors,
+        providers=[item for item in AVAILABLE if item.kind != Kind.EMAIL_TOOL],
     )
 
 

@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin.dependencies import Owner, OwnerDep, SettingsDep
-from app.admin.form_errors import errors_of, restriction_named
-from app.admin.layout import admin_page, owner_router, redirect_with_flash
+from app.admin.form_errors import errors_of, handles_form_page, restriction_named
+from app.admin.layout import owner_router, redirect_with_flash
 from app.connections import service as connections
 from app.connections.exceptions import ConnectionNotFound, InvalidConnection
 from app.connections.models import Connection
@@ -21,7 +21,6 @@ from app.connections.providers import AVAILABLE, Kind, info
 from app.db import SessionDep
 from app.email_tools import service as email_tools
 from app.errors import NotFound, ValidationFailed
-from app.handles import service as handles
 from app.leads.email_tools import send_existing
 
 __all__ = ["after_new_key", "check_api_key", "email_tool_view", "router"]
@@ -56,6 +55,16 @@ async def after_new_key(session: AsyncSession, connection: Connection) -> str:
     return f" {queued} leads queued for {info(connection.provider).label}." if queued else ""
 
 
+async def _email_tool(session: AsyncSession, connection_id: str, owner: Owner) -> Connection:
+    """The owner's email-tool connection; another kind is a 404 like a missing one."""
+    connection = await connections.get_connection(
+        session, connections.parse_id(connection_id), owner.sight
+    )
+    if info(connection.provider).kind != Kind.EMAIL_TOOL:
+        raise ConnectionNotFound
+    return connection
+
+
 async def _form(
     request: Request,
     session: AsyncSession,
@@ -64,17 +73,16 @@ async def _form(
     values: dict[str, object] | None = None,
     errors: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    return admin_page(
+    return await handles_form_page(
         request,
+        session,
         owner,
         "admin/connections/new_email_tool.html",
         active="connections",
-        status_code=422 if errors else 200,
-        providers=EMAIL_TOOLS,
-        handles=await handles.list_handles(session, sight=owner.sight),
         values=values
         or {"provider": "", "label": "", "handles": [], "list_id": "", "tags": "", "gift": ""},
-        errors=errors or {},
+        errors=errors,
+        providers=EMAIL_TOOLS,
     )
 
 
@@ -153,11 +161,7 @@ async def change_email_tool(
     gift_list: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     """Change the list, the tags or the gift-list choice (applies to leads sent from now)."""
-    connection = await connections.get_connection(
-        session, connections.parse_id(connection_id), owner.sight
-    )
-    if info(connection.provider).kind != Kind.EMAIL_TOOL:
-        raise ConnectionNotFound
+    connection = await _email_tool(session, connection_id, owner)
     try:
         options = email_tools.tool_options(
             connection.provider, list_id=list_id, tags=tags, gift_list=bool(gift_list)
@@ -176,11 +180,7 @@ async def send_existing_leads(
     connection_id: str, request: Request, session: SessionDep, owner: OwnerDep
 ) -> Response:
     """Queue the confirmed leads the tool does not have yet (and those that failed)."""
-    connection = await connections.get_connection(
-        session, connections.parse_id(connection_id), owner.sight
-    )
-    if info(connection.provider).kind != Kind.EMAIL_TOOL:
-        raise ConnectionNotFound
+    connection = await _email_tool(session, connection_id, owner)
     queued = await send_existing(session, connection)
     label = info(connection.provider).label
     message = (

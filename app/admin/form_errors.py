@@ -1,18 +1,31 @@
 """What the forms of the admin UI share: a domain error turned into the per-field messages a
-re-rendered form shows, and the handles an owner ticked, checked against their sight."""
+re-rendered form shows, the handles an owner ticked, checked against their sight, and the page
+of a form that offers the owner's handles to tick."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
+from fastapi import Request
+from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.admin.dependencies import Owner
+from app.admin.layout import admin_page
 from app.errors import AppError, FieldError, ValidationFailed
+from app.handles import service as handles
 from app.handles.models import Handle
 from app.handles.visibility import Sight, find_visible_handle
 
-__all__ = ["errors_of", "handles_named", "restriction_named", "validation_errors"]
+__all__ = [
+    "errors_of",
+    "handles_form_page",
+    "handles_named",
+    "restriction_named",
+    "validation_errors",
+]
 
 HANDLES_FIELD = "handles"
 
@@ -54,3 +67,31 @@ async def restriction_named(
         message = "Choose the handles this is for; you can only choose your own."
         raise ValidationFailed(message, errors=[FieldError(HANDLES_FIELD, message)])
     return frozenset(handle.id for handle in chosen) if chosen else None
+
+
+async def handles_form_page(
+    request: Request,
+    session: AsyncSession,
+    owner: Owner,
+    template: str,
+    /,
+    *,
+    active: str,
+    values: Mapping[str, object],
+    errors: Mapping[str, str] | None,
+    **context: Any,
+) -> HTMLResponse:
+    """The form of something restricted to handles (an API key, a webhook endpoint, a
+    connection): the handles the owner may tick, what was sent, and with `errors` a 422 that
+    marks the fields to fix, so every such form answers a mistake the same way."""
+    return admin_page(
+        request,
+        owner,
+        template,
+        active=active,
+        status_code=422 if errors else 200,
+        handles=await handles.list_handles(session, sight=owner.sight),
+        values=values,
+        errors=errors or {},
+        **context,
+    )

@@ -15,14 +15,13 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from app.admin.dependencies import Owner, OwnerDep
-from app.admin.form_errors import errors_of, validation_errors
+from app.admin.form_errors import errors_of, handles_form_page, validation_errors
 from app.admin.layout import admin_page, owner_router, redirect_with_flash
 from app.api_keys import service as api_keys
 from app.api_keys.exceptions import ApiKeyNotFound
 from app.api_keys.schemas import ApiKeyCreate, ApiKeyRead
 from app.db import SessionDep
 from app.errors import NotFound, ValidationFailed
-from app.handles import service as handles
 from app.webhooks import service as webhooks
 
 __all__ = ["router"]
@@ -59,17 +58,16 @@ async def _form(
     values: dict[str, object] | None = None,
     errors: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    return admin_page(
+    return await handles_form_page(
         request,
+        session,
         owner,
         "admin/keys/new.html",
         active="keys",
-        status_code=422 if errors else 200,
+        values=values or {"name": "", "scopes": [], "handles": []},
+        errors=errors,
         scopes=api_keys.SCOPES,
         scope_hints=SCOPE_HINTS,
-        handles=await handles.list_handles(session, sight=owner.sight),
-        values=values or {"name": "", "scopes": [], "handles": []},
-        errors=errors or {},
     )
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from fastapi import Request
 from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin.connections import platform_fields, show_page
-from app.admin.dependencies import OwnerDep, SettingsDep
+from app.admin.dependencies import Owner, OwnerDep, SettingsDep
 from app.admin.form_errors import errors_of
 from app.admin.layout import owner_router, redirect_with_flash
 from app.connections import service as connections
+from app.connections.models import Connection
 from app.db import SessionDep
 from app.errors import NotFound, ValidationFailed
 from app.platforms import setup as platforms
@@ -41,11 +43,7 @@ async def replace_credentials(
     settings: SettingsDep,
 ) -> Response:
     """New tokens for a platform (the old ones are replaced whole); fetched at once."""
-    connection = await connections.get_connection(
-        session, connections.parse_id(connection_id), owner.sight
-    )
-    if not platforms.is_platform(connection.provider):
-        raise NotFound("This connection takes no tokens.")
+    connection = await _platform(session, connection_id, owner, "This connection takes no tokens.")
     pasted = await platform_fields(request)
     try:
         secrets, _options = platforms.credentials_from_form(
@@ -58,11 +56,7 @@ async def replace_credentials(
         return await show_page(
             request, session, owner, settings, connection, errors=errors_of(exc, "form")
         )
-    await session.commit()
-    _wake_poller(request)
-    return redirect_with_flash(
-        request, _page(connection.id), "The new tokens are saved; fetching now."
-    )
+    return await _fetching(request, session, connection, "The new tokens are saved; fetching now.")
 
 
 @router.post("/{connection_id}/fetch")
@@ -73,28 +67,42 @@ async def fetch_now(
     owner: OwnerDep,
     settings: SettingsDep,
 ) -> Response:
-    connection = await connections.get_connection(
-        session, connections.parse_id(connection_id), owner.sight
+    connection = await _platform(
+        session, connection_id, owner, "Only a platform's numbers are fetched."
     )
-    if not platforms.is_platform(connection.provider):
-        raise NotFound("Only a platform's numbers are fetched.")
     try:
         await platforms.fetch_now(session, connection)
     except ValidationFailed as exc:
         return await show_page(
             request, session, owner, settings, connection, errors=errors_of(exc, "fetch")
         )
-    await session.commit()
-    _wake_poller(request)
-    return redirect_with_flash(
+    return await _fetching(
         request,
-        _page(connection.id),
+        session,
+        connection,
         "Fetching now: the numbers appear here within a minute (reload the page).",
     )
 
 
-def _wake_poller(request: Request) -> None:
-    """The in-process poller (if running) looks at once instead of within a minute."""
+async def _platform(
+    session: AsyncSession, connection_id: str, owner: Owner, refusal: str
+) -> Connection:
+    """The owner's platform connection; another kind is a 404 saying `refusal`."""
+    connection = await connections.get_connection(
+        session, connections.parse_id(connection_id), owner.sight
+    )
+    if not platforms.is_platform(connection.provider):
+        raise NotFound(refusal)
+    return connection
+
+
+async def _fetching(
+    request: Request, session: AsyncSession, connection: Connection, message: str
+) -> Response:
+    """Commit the connection made due, wake the in-process poller (if running) so it looks at
+    once instead of within a minute, and say `message` on the connection's page."""
+    await session.commit()
     poller = getattr(request.app.state, "platform_poller", None)
     if isinstance(poller, PlatformPoller):
         poller.wake()
+    return redirect_with_flash(request, _page(connection.id), message)

@@ -15,11 +15,15 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from app.admin.dependencies import Owner, OwnerDep, SettingsDep
-from app.admin.form_errors import errors_of, restriction_named, validation_errors
+from app.admin.form_errors import (
+    errors_of,
+    handles_form_page,
+    restriction_named,
+    validation_errors,
+)
 from app.admin.layout import admin_page, owner_router, redirect_with_flash
 from app.db import SessionDep
 from app.errors import Conflict, NotFound, ValidationFailed
-from app.handles import service as handles
 from app.pagination import CursorCodecDep
 from app.webhooks import service as webhooks
 from app.webhooks.exceptions import DeliveryNotFound, EndpointDisabled
@@ -63,16 +67,15 @@ async def _form(
     values: dict[str, object] | None = None,
     errors: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    return admin_page(
+    return await handles_form_page(
         request,
+        session,
         owner,
         "admin/webhooks/new.html",
         active="webhooks",
-        status_code=422 if errors else 200,
-        events=EVENTS,
-        handles=await handles.list_handles(session, sight=owner.sight),
         values=values or {"url": "", "description": "", "events": [], "handles": []},
-        errors=errors or {},
+        errors=errors,
+        events=EVENTS,
     )
 
 

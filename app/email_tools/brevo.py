@@ -16,13 +16,14 @@ from urllib.parse import quote
 import httpx
 
 from app.config import Settings
-from app.connections.calls import UnexpectedAnswer, api_url, json_of
+from app.connections.calls import UnexpectedAnswer, api_url
 from app.email_tools.contract import (
     AddressRefused,
     Contact,
     ToolSettings,
+    answer_of,
     calling,
-    refuse_token,
+    error_fields,
     send,
 )
 
@@ -46,16 +47,6 @@ def attributes_of(contact: Contact) -> dict[str, Any]:
     return attributes
 
 
-def _message(response: httpx.Response) -> tuple[str, str]:
-    try:
-        body = response.json()
-    except ValueError:
-        return "", ""
-    if not isinstance(body, dict):
-        return "", ""
-    return str(body.get("code") or ""), str(body.get("message") or "")
-
-
 class Brevo:
     def __init__(self, settings: Settings, tool: ToolSettings) -> None:
         self.base = api_url(settings, "brevo", "https://api.brevo.com/v3")
@@ -68,19 +59,14 @@ class Brevo:
         return calling(self.base, {"api-key": self.tool.api_key})
 
     def _check(self, response: httpx.Response, *, missing_ok: bool = False) -> Any:
-        refuse_token(PROVIDER, response)
-        if response.status_code == 404 and missing_ok:
-            return None
         if response.status_code == 400:
-            code, message = _message(response)
+            code, message = error_fields(response, "code", "message")
             if missing_ok and "already removed" in message.lower():
                 return None  # an unsubscribe of a contact no longer on the list
             if "email" in message.lower():
                 raise AddressRefused(f"{PROVIDER} refused this person: {code or 'bad request'}.")
             raise UnexpectedAnswer(f"{PROVIDER} answered 400 ({code}): {message[:200]}")
-        if response.status_code == 204:
-            return None
-        return json_of(response, PROVIDER)
+        return answer_of(PROVIDER, response, missing_ok=missing_ok)
 
     @staticmethod
     def _contact_path(contact: Contact) -> str:

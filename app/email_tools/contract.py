@@ -9,14 +9,16 @@ from typing import Any, Protocol
 
 import httpx
 
-from app.connections.calls import CallTrouble, ProviderUnavailable, TokenRejected
+from app.connections.calls import CallTrouble, ProviderUnavailable, TokenRejected, json_of
 
 __all__ = [
     "AddressRefused",
     "Contact",
     "EmailTool",
     "ToolSettings",
+    "answer_of",
     "calling",
+    "error_fields",
     "refuse_token",
     "send",
     "tags_of",
@@ -132,3 +134,27 @@ def refuse_token(provider: str, response: httpx.Response) -> None:
     """A 401 is the key: the owner must paste a new one."""
     if response.status_code == 401:
         raise TokenRejected(f"{provider} refused the API key (401): paste a new one.")
+
+
+def answer_of(provider: str, response: httpx.Response, *, missing_ok: bool = False) -> Any:
+    """The answer's JSON (None for a 204, and for a 404 when the person may already be gone:
+    `missing_ok`), or the trouble it means. A client checks its tool's own refusals of a person
+    (a 400 or 422 with the tool's error body) before this."""
+    refuse_token(provider, response)
+    if response.status_code == 404 and missing_ok:
+        return None
+    if response.status_code == 204:
+        return None
+    return json_of(response, provider)
+
+
+def error_fields(response: httpx.Response, first: str, second: str) -> tuple[str, str]:
+    """Two text fields of an error body (Brevo's `code` and `message`, Mailchimp's problem
+    `title` and `detail`); empty for a body that is not a JSON object."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "", ""
+    if not isinstance(body, dict):
+        return "", ""
+    return str(body.get(first) or ""), str(body.get(second) or "")

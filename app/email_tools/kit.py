@@ -16,13 +16,13 @@ from typing import Any
 import httpx
 
 from app.config import Settings
-from app.connections.calls import UnexpectedAnswer, api_url, json_of
+from app.connections.calls import UnexpectedAnswer, api_url
 from app.email_tools.contract import (
     AddressRefused,
     Contact,
     ToolSettings,
+    answer_of,
     calling,
-    refuse_token,
     send,
     tags_of,
 )
@@ -64,14 +64,9 @@ class Kit:
         return calling(self.base, {"X-Kit-Api-Key": self.tool.api_key})
 
     def _check(self, response: httpx.Response, *, missing_ok: bool = False) -> Any:
-        refuse_token(PROVIDER, response)
-        if response.status_code == 404 and missing_ok:
-            return None
         if response.status_code == 422:
             raise AddressRefused(f"{PROVIDER} refused this person (422): {_errors(response)}")
-        if response.status_code == 204:
-            return None
-        return json_of(response, PROVIDER)
+        return answer_of(PROVIDER, response, missing_ok=missing_ok)
 
     async def _known_tags(self, client: httpx.AsyncClient) -> None:
         after: str | None = None

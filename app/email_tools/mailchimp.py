@@ -13,13 +13,14 @@ from typing import Any
 import httpx
 
 from app.config import Settings
-from app.connections.calls import TokenRejected, UnexpectedAnswer, api_url, json_of
+from app.connections.calls import TokenRejected, UnexpectedAnswer, api_url
 from app.email_tools.contract import (
     AddressRefused,
     Contact,
     ToolSettings,
+    answer_of,
     calling,
-    refuse_token,
+    error_fields,
     send,
     tags_of,
 )
@@ -41,16 +42,6 @@ def subscriber_hash(email: str) -> str:
     return hashlib.md5(email.lower().encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
-def _problem(response: httpx.Response) -> tuple[str, str]:
-    try:
-        body = response.json()
-    except ValueError:
-        return "", ""
-    if not isinstance(body, dict):
-        return "", ""
-    return str(body.get("title") or ""), str(body.get("detail") or "")
-
-
 class Mailchimp:
     def __init__(self, settings: Settings, tool: ToolSettings) -> None:
         dc = data_center(tool.api_key)
@@ -69,22 +60,17 @@ class Mailchimp:
 
     def _check(self, response: httpx.Response, *, missing_ok: bool = False) -> Any:
         """The answer's JSON (None for 204), or the trouble it means."""
-        refuse_token(PROVIDER, response)
-        if response.status_code == 404 and missing_ok:
-            return None
         if response.status_code == 400:
-            title, detail = _problem(response)
+            title, detail = error_fields(response, "title", "detail")
             if title.lower() in REFUSED_TITLES or "fake or invalid" in detail.lower():
                 raise AddressRefused(f"{PROVIDER} refused this person: {title}.")
             raise UnexpectedAnswer(f"{PROVIDER} answered 400: {title or 'no title'}.")
-        if response.status_code == 404:
-            title, _ = _problem(response)
+        if response.status_code == 404 and not missing_ok:
+            title, _ = error_fields(response, "title", "detail")
             raise UnexpectedAnswer(
                 f"{PROVIDER} answered 404 ({title or 'not found'}): check the audience id."
             )
-        if response.status_code == 204:
-            return None
-        return json_of(response, PROVIDER)
+        return answer_of(PROVIDER, response, missing_ok=missing_ok)
 
     async def subscribe(
         self, contact: Contact, *, resubscribe: bool, remote_id: str | None

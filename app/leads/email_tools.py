@@ -14,6 +14,7 @@ from app.email_tools import service as email_tools
 from app.email_tools.contract import Contact
 from app.handles.models import Handle
 from app.leads.models import Lead, LeadStatus
+from app.leads.queries import row_of
 from app.pages.models import Page
 
 __all__ = ["contact_of", "forget_lead", "lead_changed", "send_existing"]
@@ -40,14 +41,8 @@ def _contact(lead: Lead, page_slug: str, handle_name: str) -> Contact:
 
 
 async def contact_of(session: AsyncSession, lead: Lead) -> Contact:
-    names = (
-        await session.execute(
-            select(Page.slug, Handle.name)
-            .join(Handle, Handle.id == Page.handle_id)
-            .where(Page.id == lead.page_id)
-        )
-    ).one()
-    return _contact(lead, names.slug, names.name)
+    row = await row_of(session, lead)
+    return _contact(lead, row.page_slug, row.handle_name)
 
 
 async def lead_changed(session: AsyncSession, lead: Lead) -> None:

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.handles.models import Handle
 from app.leads import email_tools
 from app.leads.models import Lead
-from app.leads.queries import LeadRow
+from app.leads.queries import row_of
 from app.leads.schemas import LeadRead
-from app.pages.models import Page
 from app.webhooks import events as webhooks_events
 
 __all__ = ["announce"]
@@ -30,14 +28,7 @@ async def announce(session: AsyncSession, event_type: str, lead: Lead) -> None:
             return {"id": str(lead.id)}
         if inspect(lead).expired_attributes:
             await session.refresh(lead)
-        names = (
-            await session.execute(
-                select(Page.slug, Handle.name)
-                .join(Handle, Handle.id == Page.handle_id)
-                .where(Page.id == lead.page_id)
-            )
-        ).one()
-        return LeadRead.from_row(LeadRow(lead, names.slug, names.name)).model_dump(mode="json")
+        return LeadRead.from_row(await row_of(session, lead)).model_dump(mode="json")
 
     await webhooks_events.emit(
         session, event_type, handle_id=lead.handle_id, lead_id=lead.id, payload=payload

@@ -61,6 +61,7 @@ __all__ = [
     "parse_lead_id",
     "plan_search",
     "resolve_filter",
+    "row_of",
 ]
 
 BY_ID = "leads-id"
@@ -416,6 +417,19 @@ async def get_lead(
     if row is None:
         raise LeadNotFound
     return LeadRow(row[0], row[1], row[2])
+
+
+async def row_of(session: AsyncSession, lead: Lead) -> LeadRow:
+    """A lead already in hand with its page's slug and handle's name, what the API's `LeadRead`
+    and an email tool's `Contact` say of where it came from (erased or not: no sight applies)."""
+    names = (
+        await session.execute(
+            select(Page.slug, Handle.name)
+            .join(Handle, Handle.id == Page.handle_id)
+            .where(Page.id == lead.page_id)
+        )
+    ).one()
+    return LeadRow(lead, names.slug, names.name)
 
 
 async def leads_with_email(

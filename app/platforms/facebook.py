@@ -26,13 +26,14 @@ from typing import Any
 
 import httpx
 
-from app.connections.calls import TokenRejected, UnexpectedAnswer
+from app.connections.calls import UnexpectedAnswer
 from app.platforms.graph_api import (
     GRAPH_API_VERSION,
     count_of,
     graph_get,
     insight_day,
     numeric_id,
+    stored_token,
     unix_midnight,
 )
 from app.platforms.readings import DailyValues, DayNumbers, Reading
@@ -61,9 +62,7 @@ class FacebookConnector:
         options: Mapping[str, Any],
         today: date,
     ) -> tuple[Reading, Mapping[str, str] | None]:
-        token = credentials.get("access_token", "").strip()
-        if not token:
-            raise TokenRejected(f"{PROVIDER}: no access token is stored; connect it again.")
+        token = stored_token(credentials, PROVIDER)
         page = numeric_id(options, "page_id", PROVIDER)
         first = today - timedelta(days=DAYS_READ)
         body = await graph_get(

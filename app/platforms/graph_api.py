@@ -35,6 +35,7 @@ __all__ = [
     "graph_get",
     "insight_day",
     "numeric_id",
+    "stored_token",
     "unix_midnight",
 ]
 
@@ -52,6 +53,14 @@ RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, *range(80001, 80015)})
 TRANSIENT_CODES = frozenset({1, 2})
 
 USAGE_HEADERS = ("x-business-use-case-usage", "x-app-usage", "x-ad-account-usage")
+
+
+def stored_token(credentials: Mapping[str, str], provider: str) -> str:
+    """The connection's access token; none stored means the owner must connect again."""
+    token = credentials.get("access_token", "").strip()
+    if not token:
+        raise TokenRejected(f"{provider}: no access token is stored; connect it again.")
+    return token
 
 
 def numeric_id(options: Mapping[str, Any], key: str, provider: str) -> str:

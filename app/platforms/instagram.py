@@ -31,12 +31,13 @@ from typing import Any
 
 import httpx
 
-from app.connections.calls import CallTrouble, TokenRejected, UnexpectedAnswer
+from app.connections.calls import CallTrouble, UnexpectedAnswer
 from app.platforms.graph_api import (
     GRAPH_API_VERSION,
     count_of,
     graph_get,
     numeric_id,
+    stored_token,
     unix_midnight,
 )
 from app.platforms.readings import DailyValues, DayNumbers, Reading
@@ -65,9 +66,7 @@ class InstagramConnector:
         options: Mapping[str, Any],
         today: date,
     ) -> tuple[Reading, Mapping[str, str] | None]:
-        token = credentials.get("access_token", "").strip()
-        if not token:
-            raise TokenRejected(f"{PROVIDER}: no access token is stored; connect it again.")
+        token = stored_token(credentials, PROVIDER)
         account = numeric_id(options, "ig_user_id", PROVIDER)
         base = base_url.rstrip("/")
         days: dict[date, DayNumbers] = {}
