@@ -14,11 +14,12 @@ from app.config import Settings
 from app.connections.crypto import cipher_for
 from app.db import Database
 from app.platforms.poller import PlatformPoller
+from tests.connection_helpers import fresh
 from tests.databases import TEST_SECRET
 from tests.factories import World
 from tests.platforms.contract_servers import YouTubeState
 from tests.platforms.graph_contract import GraphContract, serving
-from tests.platforms.platform_helpers import DayClock, ServedContract, add_platform, fresh, metrics
+from tests.platforms.platform_helpers import DayClock, ServedContract, add_platform, metrics
 
 TOKEN = "IGQVJ-long-lived-" + "t" * 20
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connections.crypto import cipher_for
 from app.platforms.poller import PlatformPoller
+from tests.connection_helpers import fresh
 from tests.databases import TEST_SECRET
 from tests.factories import World
 from tests.platforms.contract_servers import (
@@ -21,13 +22,7 @@ from tests.platforms.contract_servers import (
     TikTokState,
     tiktok_error,
 )
-from tests.platforms.platform_helpers import (
-    DayClock,
-    ServedContract,
-    add_platform,
-    fresh,
-    metrics,
-)
+from tests.platforms.platform_helpers import DayClock, ServedContract, add_platform, metrics
 
 TikTok = ServedContract[TikTokState]
 

@@ -15,14 +15,13 @@ from app.db import Database
 from app.observability import configure_logging
 from app.platforms import setup
 from app.platforms.poller import PlatformPoller
+from tests.connection_helpers import events, fresh
 from tests.factories import World
 from tests.platforms.contract_servers import QUOTA_EXCEEDED, UPLOADS, YouTubeState
 from tests.platforms.platform_helpers import (
     DayClock,
     ServedContract,
     add_platform,
-    events,
-    fresh,
     metrics,
     snapshots,
 )
