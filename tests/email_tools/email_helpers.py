@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -21,6 +21,7 @@ from app.leads import service as leads
 from app.leads.forms import OptInForm
 from app.leads.models import Lead
 from app.pages.models import Page
+from tests.factories import add_handle, add_page
 from tests.webhooks.webhook_helpers import lead_links
 
 KEYS = {
@@ -61,6 +62,16 @@ async def connect(
     return connection
 
 
+async def guide_page_connected(
+    session: AsyncSession, settings: Settings, provider: str, **options: Any
+) -> tuple[Page, Connection]:
+    """Anna's double opt-in page "guide", and `provider` connected for Anna's handle (with
+    `connect`'s keyword `options`): the start of most email-tool tests."""
+    anna = await add_handle(session, "anna")
+    page = await add_page(session, anna, "guide", double_opt_in=True)
+    return page, await connect(session, settings, provider, [anna], **options)
+
+
 async def sign_up(
     session: AsyncSession,
     page: Page,
@@ -90,20 +101,6 @@ async def sign_up(
         await leads.confirm_lead(session, lead_id, lead_links(), link_issued_at=utcnow())
     await session.commit()
     return lead_id
-
-
-async def events_of(session: AsyncSession, connection: Connection) -> list[ConnectionEvent]:
-    identity = inspect(connection).identity  # no load: it may be expired
-    assert identity is not None
-    connection_id = identity[0]
-    session.expire_all()
-    return list(
-        await session.scalars(
-            select(ConnectionEvent)
-            .where(ConnectionEvent.connection_id == connection_id)
-            .order_by(ConnectionEvent.id)
-        )
-    )
 
 
 async def sync_rows(session: AsyncSession, lead_id: int) -> list[EmailToolSync]:

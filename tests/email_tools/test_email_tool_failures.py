@@ -14,28 +14,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.connections import service as connections
-from app.connections.models import Connection
 from app.delivery.worker import OutboxWorker
 from app.leads import privacy
 from app.leads.email_tools import send_existing
+from tests.connection_helpers import events, fresh
 from tests.delivery.outbox_helpers import Clock
 from tests.email_tools.contract_servers import Answer, ContractServer, Mailchimp
 from tests.email_tools.email_helpers import (
     KEYS,
     PROVIDERS,
-    connect,
-    events_of,
     everything_stored,
+    guide_page_connected,
     sign_up,
     sync_rows,
     tool_messages,
 )
-from tests.factories import add_handle, add_page
-
-
-async def _reloaded(session: AsyncSession, connection_id: int) -> Connection:
-    session.expire_all()
-    return await session.get_one(Connection, connection_id)
 
 
 async def test_a_refused_key_needs_reconnecting_and_causes_no_retry_storm(  # noqa: PLR0917
@@ -47,9 +40,10 @@ async def test_a_refused_key_needs_reconnecting_and_causes_no_retry_storm(  # no
     clock: Clock,
 ) -> None:
     server = tools["mailchimp"]
-    anna = await add_handle(session, "anna")
-    page = await add_page(session, anna, "guide", double_opt_in=True)
-    connection_id = (await connect(session, settings, "mailchimp", [anna], key="old-key-us21")).id
+    page, connection = await guide_page_connected(
+        session, settings, "mailchimp", key="old-key-us21"
+    )
+    connection_id = connection.id
     first = await sign_up(session, page, "one@example.com")
     await sign_up(session, page, "two@example.com")
     await sign_up(session, page, "three@example.com")
@@ -62,17 +56,17 @@ async def test_a_refused_key_needs_reconnecting_and_causes_no_retry_storm(  # no
     # The first call was refused; the other leads were not even tried (a batch already in
     # flight would be, once each), and nothing is retried however long it waits.
     assert len(server.requests) == 1
-    connection = await _reloaded(session, connection_id)
+    connection = await fresh(session, connection_id)
     assert connection.status == "needs_reconnect"
     assert connection.last_error == "Mailchimp refused the API key (401): paste a new one."
     assert [m.status for m in await tool_messages(session)] == ["failed"] * 3
     assert {row.state for row in await sync_rows(session, first)} == {"failed"}
-    events = await events_of(session, connection)
-    assert {event.outcome for event in events} == {"failed"}
-    assert first in {event.lead_id for event in events}
+    log = await events(session, connection)
+    assert {event.outcome for event in log} == {"failed"}
+    assert first in {event.lead_id for event in log}
 
     # A new key, then "Send confirmed leads" (the admin does both at once): all three arrive.
-    connection = await _reloaded(session, connection_id)
+    connection = await fresh(session, connection_id)
     await connections.set_secret(
         session, connection, KEYS["mailchimp"], connections.cipher_of(settings)
     )
@@ -86,7 +80,7 @@ async def test_a_refused_key_needs_reconnecting_and_causes_no_retry_storm(  # no
         "three@example.com",
         "two@example.com",
     ]
-    assert (await _reloaded(session, connection_id)).status == "active"
+    assert (await fresh(session, connection_id)).status == "active"
 
 
 async def test_429_waits_for_retry_after(
@@ -97,9 +91,8 @@ async def test_429_waits_for_retry_after(
     clock: Clock,
 ) -> None:
     server = tools["kit"]
-    anna = await add_handle(session, "anna")
-    page = await add_page(session, anna, "guide", double_opt_in=True)
-    connection_id = (await connect(session, settings, "kit", [anna])).id
+    page, connection = await guide_page_connected(session, settings, "kit")
+    connection_id = connection.id
     await sign_up(session, page, "fan@example.com")
     server.fail_next(Answer(429, {"errors": ["Rate limit exceeded"]}, {"Retry-After": "600"}))
 
@@ -107,7 +100,7 @@ async def test_429_waits_for_retry_after(
     (message,) = await tool_messages(session)
     assert message.status == "pending"
     assert message.next_attempt_at >= clock() + timedelta(seconds=590)
-    assert "429" in (await _reloaded(session, connection_id)).last_error  # type: ignore[operator]
+    assert "429" in (await fresh(session, connection_id)).last_error  # type: ignore[operator]
     clock.advance(seconds=300)
     await worker.drain()
     assert len(server.requests) == 1  # not before Retry-After
@@ -116,7 +109,7 @@ async def test_429_waits_for_retry_after(
     await worker.drain()
     (message,) = await tool_messages(session)
     assert message.status == "sent"
-    connection = await _reloaded(session, connection_id)
+    connection = await fresh(session, connection_id)
     assert (connection.status, connection.last_error) == ("active", None)
 
 
@@ -137,14 +130,13 @@ async def test_a_5xx_or_a_malformed_answer_is_retried_and_shown_until_it_succeed
     clock: Clock,
 ) -> None:
     server = tools["brevo"]
-    anna = await add_handle(session, "anna")
-    page = await add_page(session, anna, "guide", double_opt_in=True)
-    connection_id = (await connect(session, settings, "brevo", [anna])).id
+    page, connection = await guide_page_connected(session, settings, "brevo")
+    connection_id = connection.id
     lead_id = await sign_up(session, page, "fan@example.com")
     server.fail_next(failure)
 
     await worker.drain()
-    connection = await _reloaded(session, connection_id)
+    connection = await fresh(session, connection_id)
     assert connection.status == "error"
     expected = "answered 503" if failure.status == 503 else "not JSON"
     assert expected in (connection.last_error or "")
@@ -152,10 +144,10 @@ async def test_a_5xx_or_a_malformed_answer_is_retried_and_shown_until_it_succeed
 
     clock.advance(minutes=2)
     await worker.drain()
-    connection = await _reloaded(session, connection_id)
+    connection = await fresh(session, connection_id)
     assert (connection.status, connection.last_error) == ("active", None)
     assert [row.state for row in await sync_rows(session, lead_id)] == ["synced"]
-    assert [event.outcome for event in await events_of(session, connection)] == ["failed", "sent"]
+    assert [event.outcome for event in await events(session, connection)] == ["failed", "sent"]
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -167,9 +159,8 @@ async def test_a_person_the_tool_refuses_fails_alone(  # noqa: PLR0917
     worker: OutboxWorker,
     clock: Clock,
 ) -> None:
-    anna = await add_handle(session, "anna")
-    page = await add_page(session, anna, "guide", double_opt_in=True)
-    connection_id = (await connect(session, settings, provider, [anna])).id
+    page, connection = await guide_page_connected(session, settings, provider)
+    connection_id = connection.id
     refused = await sign_up(session, page, "someone@looks-fake.com")
     fine = await sign_up(session, page, "fan@example.com")
 
@@ -177,13 +168,13 @@ async def test_a_person_the_tool_refuses_fails_alone(  # noqa: PLR0917
     clock.advance(days=1)
     await worker.drain()
 
-    connection = await _reloaded(session, connection_id)
+    connection = await fresh(session, connection_id)
     assert connection.status == "active"
     assert [row.state for row in await sync_rows(session, refused)] == ["failed"]
     assert [row.state for row in await sync_rows(session, fine)] == ["synced"]
-    outcomes = {event.lead_id: event.outcome for event in await events_of(session, connection)}
+    outcomes = {event.lead_id: event.outcome for event in await events(session, connection)}
     assert outcomes == {refused: "refused", fine: "sent"}
-    assert all("looks-fake" not in (e.detail or "") for e in await events_of(session, connection))
+    assert all("looks-fake" not in (e.detail or "") for e in await events(session, connection))
     writes = [seen for seen in tools[provider].requests if seen.method != "GET"]
     assert sum("looks-fake" in str(seen.json) for seen in writes) == 1  # tried once, not again
 
@@ -196,9 +187,7 @@ async def test_an_erasure_retried_after_an_answer_quoting_the_address_keeps_no_c
     clock: Clock,
 ) -> None:
     server = tools["brevo"]
-    anna = await add_handle(session, "anna")
-    page = await add_page(session, anna, "guide", double_opt_in=True)
-    await connect(session, settings, "brevo", [anna])
+    page, _ = await guide_page_connected(session, settings, "brevo")
     lead_id = await sign_up(session, page, "gone@example.com")
     await worker.drain()
     await privacy.erase_lead(session, lead_id, visible=None)
@@ -226,9 +215,8 @@ async def test_an_erasure_waits_for_a_new_key_and_a_disabled_tool_still_gets_it(
 ) -> None:
     server = tools["mailchimp"]
     assert isinstance(server, Mailchimp)
-    anna = await add_handle(session, "anna")
-    page = await add_page(session, anna, "guide", double_opt_in=True)
-    connection_id = (await connect(session, settings, "mailchimp", [anna])).id
+    page, connection = await guide_page_connected(session, settings, "mailchimp")
+    connection_id = connection.id
     lead_id = await sign_up(session, page, "gone@example.com")
     await worker.drain()
     server.key = "revoked"  # the owner revoked the key in Mailchimp
@@ -236,7 +224,7 @@ async def test_an_erasure_waits_for_a_new_key_and_a_disabled_tool_still_gets_it(
     await privacy.erase_lead(session, lead_id, visible=None)
     await session.commit()
     await worker.drain()
-    connection = await _reloaded(session, connection_id)
+    connection = await fresh(session, connection_id)
     assert connection.status == "needs_reconnect"
     calls = len(server.requests)
     clock.advance(minutes=30)
@@ -247,7 +235,7 @@ async def test_an_erasure_waits_for_a_new_key_and_a_disabled_tool_still_gets_it(
 
     # A new key is pasted, and the owner disables the connection: the erasure still goes.
     server.key = "new-key-us21"
-    connection = await _reloaded(session, connection_id)
+    connection = await fresh(session, connection_id)
     await connections.set_secret(
         session, connection, "new-key-us21", connections.cipher_of(settings)
     )
