@@ -1,12 +1,14 @@
 """Fixtures of the platform tests: YouTube's and TikTok's contract servers on local ports (the
-app's LEADLINK_PROVIDER_API_URLS point at them), a clock the test moves by days, the world of
-two handles, and platform connections made as the admin makes them."""
+app's LEADLINK_PROVIDER_API_URLS point at them), an HTTP client to hand a connector, a clock the
+test moves by days, the world of two handles, and platform connections made as the admin makes
+them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -40,6 +42,13 @@ def tiktok() -> Iterator[ServedContract[TikTokState]]:
     state = TikTokState()
     with served(tiktok_app(state)) as url:
         yield ServedContract(state, url)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client to hand a connector, as the poller does."""
+    async with httpx.AsyncClient(timeout=5) as client:
+        yield client
 
 
 @pytest.fixture

@@ -20,14 +20,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.platforms.graph_api import GRAPH_API_VERSION
+from app.platforms.readings import DailyValues, PlatformConnector
 from tests.servers import free_port
 
-__all__ = ["GraphContract", "Queued", "expired_token_error", "serving"]
+__all__ = ["GraphContract", "Queued", "expired_token_error", "read_days", "serving"]
 
 INSTAGRAM_TOTAL_METRICS = {
     "likes",
@@ -259,3 +261,19 @@ async def serving(contract: GraphContract) -> AsyncIterator[GraphContract]:
     finally:
         server.should_exit = True
         await task
+
+
+async def read_days(  # noqa: PLR0917
+    connector: PlatformConnector,
+    http: httpx.AsyncClient,
+    contract: GraphContract,
+    credentials: dict[str, str],
+    options: dict[str, Any],
+    today: date,
+) -> DailyValues:
+    """What `connector` reads from `contract` on `today`: days' values, and no token to store
+    (a test of the token refresh calls `read` itself)."""
+    reading, refreshed = await connector.read(http, contract.url, credentials, options, today)
+    assert refreshed is None
+    assert isinstance(reading, DailyValues)
+    return reading
