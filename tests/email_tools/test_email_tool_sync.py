@@ -213,7 +213,7 @@ async def test_an_erasure_removes_the_person_at_the_tool_and_leaves_no_address_i
 async def test_every_erasure_path_reaches_the_tool(
     session: AsyncSession,
     settings: Settings,
-    tools: dict[str, ContractServer],
+    mailchimp: Mailchimp,
     worker: OutboxWorker,
 ) -> None:
     """`erase_person` (POST /erasures, the CLI, the admin) goes through the same erasure; the
@@ -236,7 +236,7 @@ async def test_every_erasure_path_reaches_the_tool(
     await session.commit()
     await worker.drain()
 
-    assert tools["mailchimp"].member("twice@example.com") is None  # type: ignore[attr-defined]
+    assert mailchimp.member("twice@example.com") is None
     assert "twice@example.com" not in await everything_stored(session)
     export = await privacy.export_person(session, "twice@example.com", visible=None)
     assert export.email_tools == []
@@ -245,7 +245,8 @@ async def test_every_erasure_path_reaches_the_tool(
 async def test_a_lead_of_a_handle_outside_the_connection_is_never_sent(
     session: AsyncSession,
     settings: Settings,
-    tools: dict[str, ContractServer],
+    kit: Kit,
+    brevo: Brevo,
     worker: OutboxWorker,
 ) -> None:
     anna = await add_handle(session, "anna")
@@ -258,10 +259,10 @@ async def test_a_lead_of_a_handle_outside_the_connection_is_never_sent(
     bobs_lead = await sign_up(session, bobs, "bobsfan@example.com")
     await worker.drain()
 
-    assert "bobsfan@example.com" not in tools["brevo"].contacts  # type: ignore[attr-defined]
-    assert "fan@example.com" in tools["brevo"].contacts  # type: ignore[attr-defined]
+    assert "bobsfan@example.com" not in brevo.contacts
+    assert "fan@example.com" in brevo.contacts
     # A connection for every handle takes both.
-    assert tools["kit"].by_email("bobsfan@example.com") is not None  # type: ignore[attr-defined]
+    assert kit.by_email("bobsfan@example.com") is not None
     await session.refresh(annas_only)
     assert await send_existing(session, annas_only) == 0
     assert [row.connection_id for row in await sync_rows(session, bobs_lead)] == [everyone_id]
@@ -270,11 +271,9 @@ async def test_a_lead_of_a_handle_outside_the_connection_is_never_sent(
 async def test_a_customer_is_tagged_and_a_resubscribed_person_is_subscribed_again(
     session: AsyncSession,
     settings: Settings,
-    tools: dict[str, ContractServer],
+    mailchimp: Mailchimp,
     worker: OutboxWorker,
 ) -> None:
-    server = tools["mailchimp"]
-    assert isinstance(server, Mailchimp)
     page, _ = await guide_page_connected(session, settings, "mailchimp")
     lead_id = await sign_up(session, page, "fan@example.com")
     await worker.drain()
@@ -282,10 +281,10 @@ async def test_a_customer_is_tagged_and_a_resubscribed_person_is_subscribed_agai
     await leads.update_lead(session, lead_id, LeadUpdate(status="customer"), visible=None)
     await session.commit()
     await worker.drain()
-    member = server.member("fan@example.com")
+    member = mailchimp.member("fan@example.com")
     assert member is not None
     assert "customer" in member["tags"]
-    (put,) = server.calls("PUT")[1:]
+    (put,) = mailchimp.calls("PUT")[1:]
     assert "status" not in put.json  # an update never overrides the tool's own status
 
     await leads.unsubscribe_lead(session, lead_id)
@@ -297,36 +296,34 @@ async def test_a_customer_is_tagged_and_a_resubscribed_person_is_subscribed_agai
     await sign_up(session, page, "fan@example.com")
     await worker.drain()
     assert member["status"] == "subscribed"
-    assert server.calls("PUT")[-1].json["status"] == "subscribed"
+    assert mailchimp.calls("PUT")[-1].json["status"] == "subscribed"
 
 
 async def test_only_the_latest_change_is_sent_and_a_tag_deleted_in_kit_is_made_again(
     session: AsyncSession,
     settings: Settings,
-    tools: dict[str, ContractServer],
+    kit: Kit,
     worker: OutboxWorker,
 ) -> None:
-    server = tools["kit"]
-    assert isinstance(server, Kit)
     page, _ = await guide_page_connected(session, settings, "kit")
     first = await sign_up(session, page, "first@example.com")
     await worker.drain()
-    assert len(server.calls("GET", "/tags")) == 2  # two cursor pages of existing tags, once
+    assert len(kit.calls("GET", "/tags")) == 2  # two cursor pages of existing tags, once
 
     # Confirmed, then a customer before the worker ran: only the latest state is sent.
     lead_id = await sign_up(session, page, "fan@example.com")
     await leads.update_lead(session, lead_id, LeadUpdate(status="customer"), visible=None)
     await session.commit()
-    server.tags = [tag for tag in server.tags if tag["name"] != "leadlink"]  # deleted in Kit
+    kit.tags = [tag for tag in kit.tags if tag["name"] != "leadlink"]  # deleted in Kit
     await worker.drain()
 
-    creates = [seen for seen in server.calls("POST", "/subscribers") if seen.path.endswith("s")]
+    creates = [seen for seen in kit.calls("POST", "/subscribers") if seen.path.endswith("s")]
     assert [seen.json["email_address"] for seen in creates] == [
         "first@example.com",
         "fan@example.com",
     ]
-    fan = server.by_email("fan@example.com")
+    fan = kit.by_email("fan@example.com")
     assert fan is not None
-    assert {"leadlink", "customer", "newsletter"} <= server.tagged[fan["id"]]
+    assert {"leadlink", "customer", "newsletter"} <= kit.tagged[fan["id"]]
     assert [row.state for row in await sync_rows(session, first)] == ["synced"]
     assert [row.state for row in await sync_rows(session, lead_id)] == ["synced"]
