@@ -19,7 +19,7 @@ from app.platforms.poller import PlatformPoller
 from app.users import service as users
 from app.users.models import User
 from tests.databases import DatabaseUnderTest, make_settings
-from tests.factories import OWNER_EMAIL, OWNER_PASSWORD, World, build_world
+from tests.factories import OWNER_EMAIL, OWNER_PASSWORD, World, build_detached_world
 from tests.platforms.contract_servers import (
     TikTokState,
     YouTubeState,
@@ -78,13 +78,7 @@ def poller(connection: AsyncConnection, settings: Settings, clock: DayClock) -> 
 
 @pytest.fixture
 async def world(session: AsyncSession) -> World:
-    world = await build_world(session)
-    # Detached with their values loaded: tests expire the session to read what polls wrote.
-    for thing in (world.anna, world.bob, world.anna_page, world.bob_page):
-        session.expunge(thing)
-    for lead in (world.anna_lead, world.bob_lead):
-        session.expunge(lead)
-    return world
+    return await build_detached_world(session)
 
 
 @pytest.fixture(autouse=True)
