@@ -30,3 +30,9 @@ async def events(session: AsyncSession, connection: Connection | int) -> list[Co
             .order_by(ConnectionEvent.id)
         )
     )
+
+
+def shown_error(connection: Connection) -> str:
+    """The error the connection's page shows; a test asking for it expects there to be one."""
+    assert connection.last_error is not None
+    return connection.last_error
