@@ -13,7 +13,6 @@ a whole answer in `answers` to see a failure.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,13 +20,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.platforms.graph_api import GRAPH_API_VERSION
 from app.platforms.readings import DailyValues, PlatformConnector
-from tests.servers import free_port
+from tests.servers import serving_on_free_port
 
 __all__ = ["GraphContract", "Queued", "expired_token_error", "read_days", "serving"]
 
@@ -246,21 +244,9 @@ def expired_token_error() -> dict[str, Any]:
 @asynccontextmanager
 async def serving(contract: GraphContract) -> AsyncIterator[GraphContract]:
     """`contract` served on a free local port; its `url` is the versioned base address."""
-    port = free_port()
-    config = uvicorn.Config(contract.app(), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "the Graph API stand-in did not start"
-    contract.url = f"http://127.0.0.1:{port}/{GRAPH_API_VERSION}"
-    try:
+    async with serving_on_free_port(contract.app()) as port:
+        contract.url = f"http://127.0.0.1:{port}/{GRAPH_API_VERSION}"
         yield contract
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def read_days(  # noqa: PLR0917
