@@ -21,7 +21,7 @@ import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -400,8 +400,11 @@ class Brevo(ContractServer):
             return Response(status_code=204)
 
 
+Served = TypeVar("Served", bound=ContractServer)
+
+
 @asynccontextmanager
-async def serving(server: ContractServer) -> AsyncIterator[ContractServer]:
+async def serving(server: Served) -> AsyncIterator[Served]:
     """Serve `server` on a free local port (a uvicorn task of the test's event loop)."""
     async with serving_on_free_port(server.app, lifespan="off") as port:
         server.url = f"http://127.0.0.1:{port}{server.prefix}"
