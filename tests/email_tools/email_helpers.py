@@ -4,6 +4,7 @@ leads signed up and confirmed through the real opt-in, and reads of what leadlin
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -18,10 +19,9 @@ from app.email_tools import service as email_tools
 from app.email_tools.models import EmailToolSync
 from app.handles.models import Handle
 from app.leads import service as leads
-from app.leads.forms import OptInForm
 from app.leads.models import Lead
 from app.pages.models import Page
-from tests.factories import add_handle, add_page
+from tests.factories import add_handle, add_page, opt_in_form
 from tests.webhooks.webhook_helpers import lead_links
 
 KEYS = {
@@ -84,14 +84,7 @@ async def sign_up(
 ) -> int:
     """A lead through the real opt-in (attributed to Instagram and `campaign`), then confirmed
     by its link; committed."""
-    form = OptInForm(
-        email=email,
-        name=name,
-        consent=newsletter,
-        fields={},
-        attribution_token="",
-        honeypot_filled=False,
-    )
+    form = replace(opt_in_form(email, name), consent=newsletter)
     lead_id = await leads.submit_opt_in(session, page, form, None, lead_links())
     assert lead_id is not None
     lead = await session.get_one(Lead, lead_id)
