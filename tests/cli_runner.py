@@ -3,10 +3,14 @@ real console script in a subprocess where the process itself matters (serving, s
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from typer.testing import CliRunner, Result
@@ -53,3 +57,38 @@ def sqlite_rows(env: dict[str, str], query: str) -> list[tuple[object, ...]]:
     path = env["LEADLINK_DATABASE_URL"].removeprefix("sqlite+aiosqlite:///")
     with sqlite3.connect(path) as db:
         return db.execute(query).fetchall()
+
+
+async def run_worker_until(
+    env: dict[str, str],
+    done: Callable[[], Awaitable[bool]],
+    *,
+    within: float,
+    doing: str,
+    stop_within: float = 20,
+) -> tuple[int | None, str]:
+    """The real `leadlink worker` in a subprocess until `done()` says what it was started for
+    has happened (failing if the process ends first, or after `within` seconds: "the worker did
+    not `doing`"), then stopped with SIGTERM as a service manager stops it. Returns its exit
+    status and what it wrote to stderr (its log)."""
+    process = await asyncio.create_subprocess_exec(
+        str(LEADLINK),
+        "worker",
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + within
+        while not await done():
+            assert process.returncode is None, await process.communicate()
+            assert time.monotonic() < deadline, f"the worker did not {doing} within {within:g} s"
+            await asyncio.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        _, raw_stderr = await asyncio.wait_for(process.communicate(), timeout=stop_within)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return process.returncode, raw_stderr.decode()

@@ -342,6 +342,17 @@ async def build_world(session: AsyncSession) -> World:
     return World(anna, bob, anna_page, bob_page, anna_lead, bob_lead, keys)
 
 
+async def build_detached_world(session: AsyncSession) -> World:
+    """`build_world`, its handles, pages and leads then detached with their values loaded: a
+    test expires the session to read what a request or a worker wrote, and these stay as built."""
+    world = await build_world(session)
+    for thing in (world.anna, world.bob, world.anna_page, world.bob_page):
+        session.expunge(thing)
+    for lead in (world.anna_lead, world.bob_lead):
+        session.expunge(lead)
+    return world
+
+
 # Queued email and webhook endpoints
 
 

@@ -3,6 +3,9 @@
 Every test that needs the served process goes through `start_server` (or `running_server`): its
 output goes to a log file the test can read, the wait ends at a deadline with the server's output
 in the failure message, and a server that never comes up is killed, never left behind.
+
+A stand-in for someone else's server (a provider's API) is served in the test's own event loop
+instead, by `serving_on_free_port`.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import uvicorn
 
 __all__ = [
     "LEADLINK",
@@ -30,6 +35,7 @@ __all__ = [
     "free_port",
     "running_server",
     "serve_env",
+    "serving_on_free_port",
     "start_server",
 ]
 
@@ -49,6 +55,26 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@asynccontextmanager
+async def serving_on_free_port(app: Any, **options: Any) -> AsyncIterator[int]:
+    """`app` served by uvicorn on a free local port, as a task of the test's event loop (with
+    uvicorn's `options`); yields the port once the server listens, and stops it afterwards."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    assert server.started, "the local server did not start"
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await task
 
 
 def serve_env(data_dir: Path, **extra: str) -> dict[str, str]:

@@ -8,10 +8,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from app.http_protocol import CoalescingHttpToolsProtocol, _CoalescingTransport
-from tests.servers import free_port
+from tests.servers import serving_on_free_port
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -32,20 +31,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @pytest.fixture
 async def port() -> AsyncIterator[int]:
-    free = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=free, http=CoalescingHttpToolsProtocol, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    assert server.started
-    yield free
-    server.should_exit = True
-    await task
+    async with serving_on_free_port(app, http=CoalescingHttpToolsProtocol) as free:
+        yield free
 
 
 async def exchange(port: int, request: bytes) -> bytes:

@@ -18,7 +18,7 @@ from app.users.models import User
 from tests.admin.admin_helpers import ClientFactory
 from tests.apps import build_app
 from tests.databases import DatabaseUnderTest, make_settings
-from tests.factories import OWNER_EMAIL, OWNER_PASSWORD
+from tests.factories import OWNER_EMAIL, OWNER_PASSWORD, seed_handle
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +30,14 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 async def owner(session: AsyncSession) -> User:
     return await users.create_user(session, OWNER_EMAIL, OWNER_PASSWORD)
+
+
+@pytest.fixture
+async def handles(session: AsyncSession) -> None:
+    """The handles anna and bob, committed (the likes upload tests store numbers on them)."""
+    await seed_handle(session, "anna")
+    await seed_handle(session, "bob")
+    await session.commit()
 
 
 @pytest.fixture

@@ -7,42 +7,17 @@ from datetime import date
 from pathlib import Path
 
 import httpx
-import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin.likes import MAX_CSV_BYTES
 from app.handles.models import Handle
 from app.reports.models import SocialMetric
 from app.users.models import User
-from tests.admin.admin_helpers import csrf_from, sign_in
-from tests.factories import seed_handle
+from tests.admin.admin_helpers import sign_in
+from tests.admin.likes_helpers import stored_days, upload
 
 EXPORTS = Path(__file__).parent.parent / "reports" / "exports"
-
-
-@pytest.fixture
-async def handles(session: AsyncSession) -> None:
-    await seed_handle(session, "anna")
-    await seed_handle(session, "bob")
-    await session.commit()
-
-
-async def upload(
-    client: httpx.AsyncClient,
-    content: bytes,
-    *,
-    export_format: str | None = None,
-    handle: str = "anna",
-    name: str = "Table data.csv",
-) -> httpx.Response:
-    page = await client.get("/admin/likes")
-    data = {"csrf_token": csrf_from(page.text), "handle": handle}
-    if export_format is not None:
-        data["format"] = export_format
-    return await client.post(
-        "/admin/likes/upload", data=data, files={"file": (name, content, "text/csv")}
-    )
 
 
 def fixture(name: str) -> bytes:
@@ -64,10 +39,6 @@ async def stored(session: AsyncSession) -> dict[tuple[str, str, date], tuple[int
     )
     session.expire_all()
     return {(h, p, d): tuple(numbers) for h, p, d, *numbers in rows.all()}
-
-
-async def count(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).select_from(SocialMetric)) or 0)
 
 
 async def test_a_youtube_studio_export_is_stored_on_the_chosen_handle(
@@ -97,7 +68,7 @@ async def test_uploading_again_replaces_the_same_days_and_keeps_other_numbers(
     overview = fixture("tiktok_overview.csv")
     assert (await upload(client, overview, name="Overview.csv")).status_code == 303
     assert (await upload(client, overview, name="Overview.csv")).status_code == 303
-    assert await count(session) == 7
+    assert await stored_days(session) == 7
 
     followers = fixture("tiktok_follower_history.csv")
     assert (await upload(client, followers, name="FollowerHistory.csv")).status_code == 303
@@ -125,7 +96,7 @@ async def test_a_meta_export_is_refused_until_its_platform_is_chosen(
     assert "line 2: this Meta Business Suite export (&#39;Views&#39;) does not say which" in (
         refused.text
     )
-    assert await count(session) == 0
+    assert await stored_days(session) == 0
 
     saved = await upload(client, views, export_format="meta-instagram", name="Views.csv")
     assert saved.status_code == 303
@@ -142,7 +113,7 @@ async def test_a_metric_leadlink_does_not_keep_is_refused_with_the_reason(
 
     assert response.status_code == 422
     assert "new follows per day" in response.text
-    assert await count(session) == 0
+    assert await stored_days(session) == 0
 
 
 async def test_a_formula_cell_refuses_the_whole_file(
@@ -159,7 +130,7 @@ async def test_a_formula_cell_refuses_the_whole_file(
     assert "Nothing was saved:</strong> 1 line is wrong." in response.text
     assert "line 6: column &#39;Likes&#39;:" in response.text
     assert "looks like a spreadsheet formula" in response.text
-    assert await count(session) == 0  # the six good days are not kept either
+    assert await stored_days(session) == 0  # the six good days are not kept either
 
 
 async def test_a_file_leadlink_does_not_recognise_is_a_422_naming_its_header(
@@ -173,7 +144,7 @@ async def test_a_file_leadlink_does_not_recognise_is_a_422_naming_its_header(
     assert "line 1: this header is not one leadlink recognises (&#39;Day,Reactions&#39;)" in (
         response.text
     )
-    assert await count(session) == 0
+    assert await stored_days(session) == 0
 
 
 async def test_the_wrong_format_chosen_is_a_422(
@@ -190,7 +161,7 @@ async def test_the_wrong_format_chosen_is_a_422(
     unknown = await upload(client, fixture("tiktok_overview.csv"), export_format="myspace")
     assert unknown.status_code == 422
     assert "Choose the file&#39;s format from the list." in unknown.text
-    assert await count(session) == 0
+    assert await stored_days(session) == 0
 
 
 async def test_a_huge_export_is_refused_with_413(
@@ -203,7 +174,7 @@ async def test_a_huge_export_is_refused_with_413(
     response = await upload(client, content)
 
     assert response.status_code == 413
-    assert await count(session) == 0
+    assert await stored_days(session) == 0
 
 
 async def test_the_page_offers_the_formats_without_javascript(

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import httpx
-import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin.likes import MAX_CSV_BYTES
@@ -14,8 +13,8 @@ from app.handles.models import Handle
 from app.reports.models import SocialMetric
 from app.users import service as users
 from app.users.models import Role, User
-from tests.admin.admin_helpers import csrf_from, sign_in
-from tests.factories import seed_handle
+from tests.admin.admin_helpers import sign_in
+from tests.admin.likes_helpers import stored_days, upload
 
 GOOD = """date,platform,likes,followers,impressions,comments,shares
 2026-11-20,instagram,1200,5000,,,
@@ -31,17 +30,6 @@ TWO_BAD = """date,platform,likes,followers,impressions,comments,shares
 """
 
 
-@pytest.fixture
-async def handles(session: AsyncSession) -> None:
-    await seed_handle(session, "anna")
-    await seed_handle(session, "bob")
-    await session.commit()
-
-
-async def rows(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).select_from(SocialMetric)) or 0)
-
-
 async def sign_in_as_annas_owner(client: httpx.AsyncClient, session: AsyncSession) -> None:
     anna = await session.scalar(select(Handle.id).where(Handle.name == "anna"))
     assert anna is not None
@@ -53,25 +41,13 @@ async def sign_in_as_annas_owner(client: httpx.AsyncClient, session: AsyncSessio
     await sign_in(client, "anna@owners.example", password)
 
 
-async def upload(
-    client: httpx.AsyncClient, text: str | bytes, handle: str = "anna"
-) -> httpx.Response:
-    page = await client.get("/admin/likes")
-    content = text.encode() if isinstance(text, str) else text
-    return await client.post(
-        "/admin/likes/upload",
-        data={"csrf_token": csrf_from(page.text), "handle": handle},
-        files={"file": ("likes.csv", content, "text/csv")},
-    )
-
-
 async def test_a_good_csv_is_saved(
     client: httpx.AsyncClient, session: AsyncSession, owner: User, handles: None
 ) -> None:
     await sign_in(client)
     response = await upload(client, GOOD)
     assert response.status_code == 303
-    assert await rows(session) == 3
+    assert await stored_days(session) == 3
     page = await client.get(response.headers["location"])
     assert "Imported 3 lines of numbers." in page.text
     stored = await session.scalar(
@@ -91,7 +67,7 @@ async def test_two_bad_lines_are_both_named_and_nothing_is_saved(
     assert "Nothing was saved:</strong> 2 lines are wrong." in response.text
     assert "line 3: likes must be a whole number of 0 or more, not &#39;lots&#39;" in response.text
     assert "line 6: date must be YYYY-MM-DD, not &#39;2026-11-31&#39;" in response.text
-    assert await rows(session) == 0
+    assert await stored_days(session) == 0
 
 
 async def test_the_page_documents_the_header(
@@ -111,10 +87,10 @@ async def test_a_handle_column_names_each_lines_handle_within_sight(
     response = await upload(client, text)
     assert response.status_code == 422
     assert "line 3: no handle &#39;bob&#39;" in response.text
-    assert await rows(session) == 0
+    assert await stored_days(session) == 0
     fixed = await upload(client, text.replace("bob,", "anna,"))
     assert fixed.status_code == 303
-    assert await rows(session) == 2
+    assert await stored_days(session) == 2
 
 
 async def test_the_upload_handle_must_be_in_sight(
@@ -122,7 +98,7 @@ async def test_the_upload_handle_must_be_in_sight(
 ) -> None:
     await sign_in_as_annas_owner(client, session)
     assert (await upload(client, GOOD, handle="bob")).status_code == 404
-    assert await rows(session) == 0
+    assert await stored_days(session) == 0
 
 
 async def test_a_file_over_the_limit_is_refused_with_413(
@@ -133,7 +109,7 @@ async def test_a_file_over_the_limit_is_refused_with_413(
     text = GOOD + line * (MAX_CSV_BYTES // len(line) + 10)
     response = await upload(client, text)
     assert response.status_code == 413
-    assert await rows(session) == 0
+    assert await stored_days(session) == 0
 
 
 async def test_a_file_that_is_not_text_is_refused(

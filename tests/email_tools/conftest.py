@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -18,6 +18,8 @@ from tests.delivery.outbox_helpers import Clock
 from tests.email_tools.contract_servers import Brevo, ContractServer, Kit, Mailchimp, serving
 from tests.email_tools.email_helpers import KEYS
 
+Server = TypeVar("Server", bound=ContractServer)
+
 
 @pytest.fixture
 async def tools() -> AsyncIterator[dict[str, ContractServer]]:
@@ -28,6 +30,30 @@ async def tools() -> AsyncIterator[dict[str, ContractServer]]:
         serving(Brevo(KEYS["brevo"])) as brevo,
     ):
         yield {"mailchimp": mailchimp, "kit": kit, "brevo": brevo}
+
+
+def _one(tools: dict[str, ContractServer], provider: str, kind: type[Server]) -> Server:
+    server = tools[provider]
+    assert isinstance(server, kind)
+    return server
+
+
+@pytest.fixture
+def mailchimp(tools: dict[str, ContractServer]) -> Mailchimp:
+    """Mailchimp's server of `tools`, with its own attributes typed (`member`)."""
+    return _one(tools, "mailchimp", Mailchimp)
+
+
+@pytest.fixture
+def kit(tools: dict[str, ContractServer]) -> Kit:
+    """Kit's server of `tools`, with its own attributes typed (`by_email`, `tags`)."""
+    return _one(tools, "kit", Kit)
+
+
+@pytest.fixture
+def brevo(tools: dict[str, ContractServer]) -> Brevo:
+    """Brevo's server of `tools`, with its own attributes typed (`contacts`)."""
+    return _one(tools, "brevo", Brevo)
 
 
 @pytest.fixture

@@ -16,19 +16,17 @@ body that is not JSON) before the normal contract resumes.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from tests.servers import free_port
+from tests.servers import serving_on_free_port
 
 __all__ = ["Answer", "Brevo", "ContractServer", "Kit", "Mailchimp", "serving"]
 
@@ -402,22 +400,12 @@ class Brevo(ContractServer):
             return Response(status_code=204)
 
 
+Served = TypeVar("Served", bound=ContractServer)
+
+
 @asynccontextmanager
-async def serving(server: ContractServer) -> AsyncIterator[ContractServer]:
+async def serving(server: Served) -> AsyncIterator[Served]:
     """Serve `server` on a free local port (a uvicorn task of the test's event loop)."""
-    port = free_port()
-    config = uvicorn.Config(
-        server.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    running = uvicorn.Server(config)
-    task = asyncio.create_task(running.serve())
-    for _ in range(500):
-        if running.started:
-            break
-        await asyncio.sleep(0.01)
-    server.url = f"http://127.0.0.1:{port}{server.prefix}"
-    try:
+    async with serving_on_free_port(server.app, lifespan="off") as port:
+        server.url = f"http://127.0.0.1:{port}{server.prefix}"
         yield server
-    finally:
-        running.should_exit = True
-        await task

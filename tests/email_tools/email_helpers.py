@@ -4,9 +4,10 @@ leads signed up and confirmed through the real opt-in, and reads of what leadlin
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -18,9 +19,9 @@ from app.email_tools import service as email_tools
 from app.email_tools.models import EmailToolSync
 from app.handles.models import Handle
 from app.leads import service as leads
-from app.leads.forms import OptInForm
 from app.leads.models import Lead
 from app.pages.models import Page
+from tests.factories import add_handle, add_page, opt_in_form
 from tests.webhooks.webhook_helpers import lead_links
 
 KEYS = {
@@ -61,6 +62,16 @@ async def connect(
     return connection
 
 
+async def guide_page_connected(
+    session: AsyncSession, settings: Settings, provider: str, **options: Any
+) -> tuple[Page, Connection]:
+    """Anna's double opt-in page "guide", and `provider` connected for Anna's handle (with
+    `connect`'s keyword `options`): the start of most email-tool tests."""
+    anna = await add_handle(session, "anna")
+    page = await add_page(session, anna, "guide", double_opt_in=True)
+    return page, await connect(session, settings, provider, [anna], **options)
+
+
 async def sign_up(
     session: AsyncSession,
     page: Page,
@@ -73,14 +84,7 @@ async def sign_up(
 ) -> int:
     """A lead through the real opt-in (attributed to Instagram and `campaign`), then confirmed
     by its link; committed."""
-    form = OptInForm(
-        email=email,
-        name=name,
-        consent=newsletter,
-        fields={},
-        attribution_token="",
-        honeypot_filled=False,
-    )
+    form = replace(opt_in_form(email, name), consent=newsletter)
     lead_id = await leads.submit_opt_in(session, page, form, None, lead_links())
     assert lead_id is not None
     lead = await session.get_one(Lead, lead_id)
@@ -90,20 +94,6 @@ async def sign_up(
         await leads.confirm_lead(session, lead_id, lead_links(), link_issued_at=utcnow())
     await session.commit()
     return lead_id
-
-
-async def events_of(session: AsyncSession, connection: Connection) -> list[ConnectionEvent]:
-    identity = inspect(connection).identity  # no load: it may be expired
-    assert identity is not None
-    connection_id = identity[0]
-    session.expire_all()
-    return list(
-        await session.scalars(
-            select(ConnectionEvent)
-            .where(ConnectionEvent.connection_id == connection_id)
-            .order_by(ConnectionEvent.id)
-        )
-    )
 
 
 async def sync_rows(session: AsyncSession, lead_id: int) -> list[EmailToolSync]:

@@ -14,42 +14,35 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.connections import service as connections
-from app.connections.models import Connection
 from app.delivery.worker import OutboxWorker
 from app.leads import privacy
 from app.leads.email_tools import send_existing
+from tests.connection_helpers import events, fresh
 from tests.delivery.outbox_helpers import Clock
-from tests.email_tools.contract_servers import Answer, ContractServer, Mailchimp
+from tests.email_tools.contract_servers import Answer, Brevo, ContractServer, Kit, Mailchimp
 from tests.email_tools.email_helpers import (
     KEYS,
     PROVIDERS,
-    connect,
-    events_of,
     everything_stored,
+    guide_page_connected,
     sign_up,
     sync_rows,
     tool_messages,
 )
-from tests.factories import add_handle, add_page
-
-
-async def _reloaded(session: AsyncSession, connection_id: int) -> Connection:
-    session.expire_all()
-    return await session.get_one(Connection, connection_id)
 
 
 async def test_a_refused_key_needs_reconnecting_and_causes_no_retry_storm(  # noqa: PLR0917
     session: AsyncSession,
     settings: Settings,
-    tools: dict[str, ContractServer],
+    mailchimp: Mailchimp,
     make_worker: Callable[..., OutboxWorker],
     app: Any,
     clock: Clock,
 ) -> None:
-    server = tools["mailchimp"]
-    anna = await add_handle(session, "anna")
-    page = await add_page(session, anna, "guide", double_opt_in=True)
-    connection_id = (await connect(session, settings, "mailchimp", [anna], key="old-key-us21")).id
+    page, connection = await guide_page_connected(
+        session, settings, "mailchimp", key="old-key-us21"
+    )
+    connection_id = connection.id
     first = await sign_up(session, page, "one@example.com")
     await sign_up(session, page, "two@example.com")
     await sign_up(session, page, "three@example.com")
@@ -61,18 +54,18 @@ async def test_a_refused_key_needs_reconnecting_and_causes_no_retry_storm(  # no
 
     # The first call was refused; the other leads were not even tried (a batch already in
     # flight would be, once each), and nothing is retried however long it waits.
-    assert len(server.requests) == 1
-    connection = await _reloaded(session, connection_id)
+    assert len(mailchimp.requests) == 1
+    connection = await fresh(session, connection_id)
     assert connection.status == "needs_reconnect"
     assert connection.last_error == "Mailchimp refused the API key (401): paste a new one."
     assert [m.status for m in await tool_messages(session)] == ["failed"] * 3
     assert {row.state for row in await sync_rows(session, first)} == {"failed"}
-    events = await events_of(session, connection)
-    assert {event.outcome for event in events} == {"failed"}
-    assert first in {event.lead_id for event in events}
+    log = await events(session, connection)
+    assert {event.outcome for event in log} == {"failed"}
+    assert first in {event.lead_id for event in log}
 
     # A new key, then "Send confirmed leads" (the admin does both at once): all three arrive.
-    connection = await _reloaded(session, connection_id)
+    connection = await fresh(session, connection_id)
     await connections.set_secret(
         session, connection, KEYS["mailchimp"], connections.cipher_of(settings)
     )
@@ -80,43 +73,40 @@ async def test_a_refused_key_needs_reconnecting_and_causes_no_retry_storm(  # no
     assert await send_existing(session, connection) == 0  # pressed twice: nothing twice
     await session.commit()
     await worker.drain()
-    assert isinstance(server, Mailchimp)
-    assert sorted(server.members[h]["email_address"] for h in server.members) == [
+    assert sorted(mailchimp.members[h]["email_address"] for h in mailchimp.members) == [
         "one@example.com",
         "three@example.com",
         "two@example.com",
     ]
-    assert (await _reloaded(session, connection_id)).status == "active"
+    assert (await fresh(session, connection_id)).status == "active"
 
 
 async def test_429_waits_for_retry_after(
     session: AsyncSession,
     settings: Settings,
-    tools: dict[str, ContractServer],
+    kit: Kit,
     worker: OutboxWorker,
     clock: Clock,
 ) -> None:
-    server = tools["kit"]
-    anna = await add_handle(session, "anna")
-    page = await add_page(session, anna, "guide", double_opt_in=True)
-    connection_id = (await connect(session, settings, "kit", [anna])).id
+    page, connection = await guide_page_connected(session, settings, "kit")
+    connection_id = connection.id
     await sign_up(session, page, "fan@example.com")
-    server.fail_next(Answer(429, {"errors": ["Rate limit exceeded"]}, {"Retry-After": "600"}))
+    kit.fail_next(Answer(429, {"errors": ["Rate limit exceeded"]}, {"Retry-After": "600"}))
 
     await worker.drain()
     (message,) = await tool_messages(session)
     assert message.status == "pending"
     assert message.next_attempt_at >= clock() + timedelta(seconds=590)
-    assert "429" in (await _reloaded(session, connection_id)).last_error  # type: ignore[operator]
+    assert "429" in (await fresh(session, connection_id)).last_error  # type: ignore[operator]
     clock.advance(seconds=300)
     await worker.drain()
-    assert len(server.requests) == 1  # not before Retry-After
+    assert len(kit.requests) == 1  # not before Retry-After
 
     clock.advance(seconds=301)
     await worker.drain()
     (message,) = await tool_messages(session)
     assert message.status == "sent"
-    connection = await _reloaded(session, connection_id)
+    connection = await fresh(session, connection_id)
     assert (connection.status, connection.last_error) == ("active", None)
 
 
@@ -132,19 +122,17 @@ async def test_a_5xx_or_a_malformed_answer_is_retried_and_shown_until_it_succeed
     failure: Answer,
     session: AsyncSession,
     settings: Settings,
-    tools: dict[str, ContractServer],
+    brevo: Brevo,
     worker: OutboxWorker,
     clock: Clock,
 ) -> None:
-    server = tools["brevo"]
-    anna = await add_handle(session, "anna")
-    page = await add_page(session, anna, "guide", double_opt_in=True)
-    connection_id = (await connect(session, settings, "brevo", [anna])).id
+    page, connection = await guide_page_connected(session, settings, "brevo")
+    connection_id = connection.id
     lead_id = await sign_up(session, page, "fan@example.com")
-    server.fail_next(failure)
+    brevo.fail_next(failure)
 
     await worker.drain()
-    connection = await _reloaded(session, connection_id)
+    connection = await fresh(session, connection_id)
     assert connection.status == "error"
     expected = "answered 503" if failure.status == 503 else "not JSON"
     assert expected in (connection.last_error or "")
@@ -152,10 +140,10 @@ async def test_a_5xx_or_a_malformed_answer_is_retried_and_shown_until_it_succeed
 
     clock.advance(minutes=2)
     await worker.drain()
-    connection = await _reloaded(session, connection_id)
+    connection = await fresh(session, connection_id)
     assert (connection.status, connection.last_error) == ("active", None)
     assert [row.state for row in await sync_rows(session, lead_id)] == ["synced"]
-    assert [event.outcome for event in await events_of(session, connection)] == ["failed", "sent"]
+    assert [event.outcome for event in await events(session, connection)] == ["failed", "sent"]
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -167,9 +155,8 @@ async def test_a_person_the_tool_refuses_fails_alone(  # noqa: PLR0917
     worker: OutboxWorker,
     clock: Clock,
 ) -> None:
-    anna = await add_handle(session, "anna")
-    page = await add_page(session, anna, "guide", double_opt_in=True)
-    connection_id = (await connect(session, settings, provider, [anna])).id
+    page, connection = await guide_page_connected(session, settings, provider)
+    connection_id = connection.id
     refused = await sign_up(session, page, "someone@looks-fake.com")
     fine = await sign_up(session, page, "fan@example.com")
 
@@ -177,13 +164,13 @@ async def test_a_person_the_tool_refuses_fails_alone(  # noqa: PLR0917
     clock.advance(days=1)
     await worker.drain()
 
-    connection = await _reloaded(session, connection_id)
+    connection = await fresh(session, connection_id)
     assert connection.status == "active"
     assert [row.state for row in await sync_rows(session, refused)] == ["failed"]
     assert [row.state for row in await sync_rows(session, fine)] == ["synced"]
-    outcomes = {event.lead_id: event.outcome for event in await events_of(session, connection)}
+    outcomes = {event.lead_id: event.outcome for event in await events(session, connection)}
     assert outcomes == {refused: "refused", fine: "sent"}
-    assert all("looks-fake" not in (e.detail or "") for e in await events_of(session, connection))
+    assert all("looks-fake" not in (e.detail or "") for e in await events(session, connection))
     writes = [seen for seen in tools[provider].requests if seen.method != "GET"]
     assert sum("looks-fake" in str(seen.json) for seen in writes) == 1  # tried once, not again
 
@@ -191,27 +178,24 @@ async def test_a_person_the_tool_refuses_fails_alone(  # noqa: PLR0917
 async def test_an_erasure_retried_after_an_answer_quoting_the_address_keeps_no_copy(
     session: AsyncSession,
     settings: Settings,
-    tools: dict[str, ContractServer],
+    brevo: Brevo,
     worker: OutboxWorker,
     clock: Clock,
 ) -> None:
-    server = tools["brevo"]
-    anna = await add_handle(session, "anna")
-    page = await add_page(session, anna, "guide", double_opt_in=True)
-    await connect(session, settings, "brevo", [anna])
+    page, _ = await guide_page_connected(session, settings, "brevo")
     lead_id = await sign_up(session, page, "gone@example.com")
     await worker.drain()
     await privacy.erase_lead(session, lead_id, visible=None)
     await session.commit()
     quoting = {"code": "permission_denied", "message": "gone@example.com is locked, try later"}
-    server.fail_next(Answer(403, quoting))
+    brevo.fail_next(Answer(403, quoting))
 
     await worker.drain()
     assert "gone@example.com" in await everything_stored(session)  # the erasure still to send
     clock.advance(minutes=2)
     await worker.drain()
 
-    assert server.contacts == {}  # type: ignore[attr-defined]
+    assert brevo.contacts == {}
     assert "gone@example.com" not in await everything_stored(session)
     errors = [message.last_error or "" for message in await tool_messages(session)]
     assert any("<address> is locked" in error for error in errors)  # the 403, as kept
@@ -220,34 +204,31 @@ async def test_an_erasure_retried_after_an_answer_quoting_the_address_keeps_no_c
 async def test_an_erasure_waits_for_a_new_key_and_a_disabled_tool_still_gets_it(
     session: AsyncSession,
     settings: Settings,
-    tools: dict[str, ContractServer],
+    mailchimp: Mailchimp,
     worker: OutboxWorker,
     clock: Clock,
 ) -> None:
-    server = tools["mailchimp"]
-    assert isinstance(server, Mailchimp)
-    anna = await add_handle(session, "anna")
-    page = await add_page(session, anna, "guide", double_opt_in=True)
-    connection_id = (await connect(session, settings, "mailchimp", [anna])).id
+    page, connection = await guide_page_connected(session, settings, "mailchimp")
+    connection_id = connection.id
     lead_id = await sign_up(session, page, "gone@example.com")
     await worker.drain()
-    server.key = "revoked"  # the owner revoked the key in Mailchimp
+    mailchimp.key = "revoked"  # the owner revoked the key in Mailchimp
 
     await privacy.erase_lead(session, lead_id, visible=None)
     await session.commit()
     await worker.drain()
-    connection = await _reloaded(session, connection_id)
+    connection = await fresh(session, connection_id)
     assert connection.status == "needs_reconnect"
-    calls = len(server.requests)
+    calls = len(mailchimp.requests)
     clock.advance(minutes=30)
     await worker.drain()
-    assert len(server.requests) == calls  # waiting for a key: no calls meanwhile
+    assert len(mailchimp.requests) == calls  # waiting for a key: no calls meanwhile
     (erasure,) = await tool_messages(session)
     assert erasure.status == "pending"
 
     # A new key is pasted, and the owner disables the connection: the erasure still goes.
-    server.key = "new-key-us21"
-    connection = await _reloaded(session, connection_id)
+    mailchimp.key = "new-key-us21"
+    connection = await fresh(session, connection_id)
     await connections.set_secret(
         session, connection, "new-key-us21", connections.cipher_of(settings)
     )
@@ -255,7 +236,7 @@ async def test_an_erasure_waits_for_a_new_key_and_a_disabled_tool_still_gets_it(
     await session.commit()
     clock.advance(hours=1)
     await worker.drain()
-    assert server.member("gone@example.com") is None
+    assert mailchimp.member("gone@example.com") is None
     (erasure,) = await tool_messages(session)
     assert erasure.status == "sent"
     assert "gone@example.com" not in await everything_stored(session)

@@ -18,12 +18,13 @@ from app.leads import privacy
 from app.leads import service as leads
 from app.leads.email_tools import send_existing
 from app.leads.schemas import LeadUpdate
+from tests.connection_helpers import events
 from tests.email_tools.contract_servers import Brevo, ContractServer, Kit, Mailchimp
 from tests.email_tools.email_helpers import (
     PROVIDERS,
     connect,
-    events_of,
     everything_stored,
+    guide_page_connected,
     sign_up,
     sync_rows,
     tool_messages,
@@ -70,9 +71,7 @@ async def test_a_confirmed_newsletter_lead_arrives_once_with_its_name_and_origin
     worker: OutboxWorker,
 ) -> None:
     server = tools[provider]
-    anna = await add_handle(session, "anna")
-    page = await add_page(session, anna, "guide", double_opt_in=True)
-    connection = await connect(session, settings, provider, [anna], tags="vip")
+    page, connection = await guide_page_connected(session, settings, provider, tags="vip")
 
     pending = await sign_up(session, page, "late@example.com", confirm=False)
     lead_id = await sign_up(session, page, "Fan@Example.com", name="Ada", campaign="spring")
@@ -115,7 +114,7 @@ async def test_a_confirmed_newsletter_lead_arrives_once_with_its_name_and_origin
     assert (row.state, row.action) == ("synced", "subscribe")
     assert row.remote_id
     assert await sync_rows(session, pending) == []
-    (event,) = await events_of(session, connection)
+    (event,) = await events(session, connection)
     assert (event.event_type, event.outcome, event.lead_id) == ("subscribe", "sent", lead_id)
     assert "fan@example.com" not in (event.detail or "")
 
@@ -128,13 +127,11 @@ async def test_a_gift_only_sign_up_is_sent_only_to_a_gift_list(
     tools: dict[str, ContractServer],
     worker: OutboxWorker,
 ) -> None:
-    anna = await add_handle(session, "anna")
-    page = await add_page(session, anna, "guide", double_opt_in=True)
-    newsletter_only = await connect(session, settings, provider, [anna])
+    page, newsletter_only = await guide_page_connected(session, settings, provider)
     await sign_up(session, page, "gift@example.com", newsletter=False)
     await worker.drain()
     assert _received(tools[provider], "gift@example.com") is None
-    assert await events_of(session, newsletter_only) == []
+    assert await events(session, newsletter_only) == []
 
     await session.refresh(newsletter_only)
     newsletter_only.settings = {**newsletter_only.settings, "gift_list": True}
@@ -159,9 +156,7 @@ async def test_an_unsubscribe_reaches_the_tool(
     tools: dict[str, ContractServer],
     worker: OutboxWorker,
 ) -> None:
-    anna = await add_handle(session, "anna")
-    page = await add_page(session, anna, "guide", double_opt_in=True)
-    await connect(session, settings, provider, [anna])
+    page, _ = await guide_page_connected(session, settings, provider)
     lead_id = await sign_up(session, page, "fan@example.com")
     await worker.drain()
 
@@ -186,9 +181,7 @@ async def test_an_erasure_removes_the_person_at_the_tool_and_leaves_no_address_i
     client: Any,
 ) -> None:
     server = tools[provider]
-    anna = await add_handle(session, "anna")
-    page = await add_page(session, anna, "guide", double_opt_in=True)
-    connection = await connect(session, settings, provider, [anna])
+    page, connection = await guide_page_connected(session, settings, provider)
     connection_id = connection.id
     lead_id = await sign_up(session, page, "gone@example.com", name="Gone")
     await worker.drain()
@@ -203,7 +196,7 @@ async def test_an_erasure_removes_the_person_at_the_tool_and_leaves_no_address_i
 
     if provider == "kit":  # Kit's API cannot delete: unsubscribed, and the owner is told
         assert _received(server, "gone@example.com")["status"] == "cancelled"  # type: ignore[index]
-        note = (await events_of(session, connection))[-1].detail or ""
+        note = (await events(session, connection))[-1].detail or ""
         assert "delete subscriber" in note
     else:
         assert _received(server, "gone@example.com") is None
@@ -220,7 +213,7 @@ async def test_an_erasure_removes_the_person_at_the_tool_and_leaves_no_address_i
 async def test_every_erasure_path_reaches_the_tool(
     session: AsyncSession,
     settings: Settings,
-    tools: dict[str, ContractServer],
+    mailchimp: Mailchimp,
     worker: OutboxWorker,
 ) -> None:
     """`erase_person` (POST /erasures, the CLI, the admin) goes through the same erasure; the
@@ -243,7 +236,7 @@ async def test_every_erasure_path_reaches_the_tool(
     await session.commit()
     await worker.drain()
 
-    assert tools["mailchimp"].member("twice@example.com") is None  # type: ignore[attr-defined]
+    assert mailchimp.member("twice@example.com") is None
     assert "twice@example.com" not in await everything_stored(session)
     export = await privacy.export_person(session, "twice@example.com", visible=None)
     assert export.email_tools == []
@@ -252,7 +245,8 @@ async def test_every_erasure_path_reaches_the_tool(
 async def test_a_lead_of_a_handle_outside_the_connection_is_never_sent(
     session: AsyncSession,
     settings: Settings,
-    tools: dict[str, ContractServer],
+    kit: Kit,
+    brevo: Brevo,
     worker: OutboxWorker,
 ) -> None:
     anna = await add_handle(session, "anna")
@@ -265,10 +259,10 @@ async def test_a_lead_of_a_handle_outside_the_connection_is_never_sent(
     bobs_lead = await sign_up(session, bobs, "bobsfan@example.com")
     await worker.drain()
 
-    assert "bobsfan@example.com" not in tools["brevo"].contacts  # type: ignore[attr-defined]
-    assert "fan@example.com" in tools["brevo"].contacts  # type: ignore[attr-defined]
+    assert "bobsfan@example.com" not in brevo.contacts
+    assert "fan@example.com" in brevo.contacts
     # A connection for every handle takes both.
-    assert tools["kit"].by_email("bobsfan@example.com") is not None  # type: ignore[attr-defined]
+    assert kit.by_email("bobsfan@example.com") is not None
     await session.refresh(annas_only)
     assert await send_existing(session, annas_only) == 0
     assert [row.connection_id for row in await sync_rows(session, bobs_lead)] == [everyone_id]
@@ -277,24 +271,20 @@ async def test_a_lead_of_a_handle_outside_the_connection_is_never_sent(
 async def test_a_customer_is_tagged_and_a_resubscribed_person_is_subscribed_again(
     session: AsyncSession,
     settings: Settings,
-    tools: dict[str, ContractServer],
+    mailchimp: Mailchimp,
     worker: OutboxWorker,
 ) -> None:
-    server = tools["mailchimp"]
-    assert isinstance(server, Mailchimp)
-    anna = await add_handle(session, "anna")
-    page = await add_page(session, anna, "guide", double_opt_in=True)
-    await connect(session, settings, "mailchimp", [anna])
+    page, _ = await guide_page_connected(session, settings, "mailchimp")
     lead_id = await sign_up(session, page, "fan@example.com")
     await worker.drain()
 
     await leads.update_lead(session, lead_id, LeadUpdate(status="customer"), visible=None)
     await session.commit()
     await worker.drain()
-    member = server.member("fan@example.com")
+    member = mailchimp.member("fan@example.com")
     assert member is not None
     assert "customer" in member["tags"]
-    (put,) = server.calls("PUT")[1:]
+    (put,) = mailchimp.calls("PUT")[1:]
     assert "status" not in put.json  # an update never overrides the tool's own status
 
     await leads.unsubscribe_lead(session, lead_id)
@@ -306,38 +296,34 @@ async def test_a_customer_is_tagged_and_a_resubscribed_person_is_subscribed_agai
     await sign_up(session, page, "fan@example.com")
     await worker.drain()
     assert member["status"] == "subscribed"
-    assert server.calls("PUT")[-1].json["status"] == "subscribed"
+    assert mailchimp.calls("PUT")[-1].json["status"] == "subscribed"
 
 
 async def test_only_the_latest_change_is_sent_and_a_tag_deleted_in_kit_is_made_again(
     session: AsyncSession,
     settings: Settings,
-    tools: dict[str, ContractServer],
+    kit: Kit,
     worker: OutboxWorker,
 ) -> None:
-    server = tools["kit"]
-    assert isinstance(server, Kit)
-    anna = await add_handle(session, "anna")
-    page = await add_page(session, anna, "guide", double_opt_in=True)
-    await connect(session, settings, "kit", [anna])
+    page, _ = await guide_page_connected(session, settings, "kit")
     first = await sign_up(session, page, "first@example.com")
     await worker.drain()
-    assert len(server.calls("GET", "/tags")) == 2  # two cursor pages of existing tags, once
+    assert len(kit.calls("GET", "/tags")) == 2  # two cursor pages of existing tags, once
 
     # Confirmed, then a customer before the worker ran: only the latest state is sent.
     lead_id = await sign_up(session, page, "fan@example.com")
     await leads.update_lead(session, lead_id, LeadUpdate(status="customer"), visible=None)
     await session.commit()
-    server.tags = [tag for tag in server.tags if tag["name"] != "leadlink"]  # deleted in Kit
+    kit.tags = [tag for tag in kit.tags if tag["name"] != "leadlink"]  # deleted in Kit
     await worker.drain()
 
-    creates = [seen for seen in server.calls("POST", "/subscribers") if seen.path.endswith("s")]
+    creates = [seen for seen in kit.calls("POST", "/subscribers") if seen.path.endswith("s")]
     assert [seen.json["email_address"] for seen in creates] == [
         "first@example.com",
         "fan@example.com",
     ]
-    fan = server.by_email("fan@example.com")
+    fan = kit.by_email("fan@example.com")
     assert fan is not None
-    assert {"leadlink", "customer", "newsletter"} <= server.tagged[fan["id"]]
+    assert {"leadlink", "customer", "newsletter"} <= kit.tagged[fan["id"]]
     assert [row.state for row in await sync_rows(session, first)] == ["synced"]
     assert [row.state for row in await sync_rows(session, lead_id)] == ["synced"]

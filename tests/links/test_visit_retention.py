@@ -6,8 +6,6 @@ as dropped partitions, and an insert never fails for want of a partition."""
 from __future__ import annotations
 
 import asyncio
-import signal
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -26,7 +24,7 @@ from app.links.models import VisitPrune
 from app.links.retention_task import VisitRetention
 from app.links.visits import VisitRecord, write_visits
 from app.pages import service as pages
-from tests.cli_runner import LEADLINK, REPO_ROOT, invoke_leadlink, sqlite_rows
+from tests.cli_runner import invoke_leadlink, run_worker_until, sqlite_rows
 from tests.databases import BACKENDS, DatabaseUnderTest, FreshDatabases, make_settings
 from tests.factories import make_visit
 from tests.servers import serve_env
@@ -289,29 +287,11 @@ async def test_the_worker_process_prunes_and_stops_on_sigterm(
         LEADLINK_DATABASE_URL=seeded.under_test.settings.effective_database_url,
         LEADLINK_VISIT_RETENTION_DAYS=str(RETENTION_DAYS),
     )
-    process = await asyncio.create_subprocess_exec(
-        str(LEADLINK),
-        "worker",
-        env=env,
-        cwd=REPO_ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    returncode, stderr = await run_worker_until(
+        env, lambda: _finished(seeded), within=60, doing="prune"
     )
-    try:
-        deadline = time.monotonic() + 60
-        while not await _finished(seeded):
-            assert process.returncode is None, await process.communicate()
-            assert time.monotonic() < deadline, "the worker did not prune within 60 s"
-            await asyncio.sleep(0.1)
-        process.send_signal(signal.SIGTERM)
-        _, raw_stderr = await asyncio.wait_for(process.communicate(), timeout=20)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
-    stderr = raw_stderr.decode()
-    assert process.returncode == 0, stderr
+    assert returncode == 0, stderr
     assert await _refs(seeded) == seeded.refs_from(seeded.cutoff())
     assert f"from before {seeded.cutoff().isoformat()} pruned" in stderr
     assert "Traceback" not in stderr

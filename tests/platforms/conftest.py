@@ -1,12 +1,14 @@
 """Fixtures of the platform tests: YouTube's and TikTok's contract servers on local ports (the
-app's LEADLINK_PROVIDER_API_URLS point at them), a clock the test moves by days, the world of
-two handles, and platform connections made as the admin makes them."""
+app's LEADLINK_PROVIDER_API_URLS point at them), an HTTP client to hand a connector, a clock the
+test moves by days, the world of two handles, and platform connections made as the admin makes
+them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -17,7 +19,7 @@ from app.platforms.poller import PlatformPoller
 from app.users import service as users
 from app.users.models import User
 from tests.databases import DatabaseUnderTest, make_settings
-from tests.factories import OWNER_EMAIL, OWNER_PASSWORD, World, build_world
+from tests.factories import OWNER_EMAIL, OWNER_PASSWORD, World, build_detached_world
 from tests.platforms.contract_servers import (
     TikTokState,
     YouTubeState,
@@ -40,6 +42,13 @@ def tiktok() -> Iterator[ServedContract[TikTokState]]:
     state = TikTokState()
     with served(tiktok_app(state)) as url:
         yield ServedContract(state, url)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client to hand a connector, as the poller does."""
+    async with httpx.AsyncClient(timeout=5) as client:
+        yield client
 
 
 @pytest.fixture
@@ -69,13 +78,7 @@ def poller(connection: AsyncConnection, settings: Settings, clock: DayClock) -> 
 
 @pytest.fixture
 async def world(session: AsyncSession) -> World:
-    world = await build_world(session)
-    # Detached with their values loaded: tests expire the session to read what polls wrote.
-    for thing in (world.anna, world.bob, world.anna_page, world.bob_page):
-        session.expunge(thing)
-    for lead in (world.anna_lead, world.bob_lead):
-        session.expunge(lead)
-    return world
+    return await build_detached_world(session)
 
 
 @pytest.fixture(autouse=True)

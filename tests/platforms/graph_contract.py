@@ -13,21 +13,21 @@ a whole answer in `answers` to see a failure.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import uvicorn
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.platforms.graph_api import GRAPH_API_VERSION
-from tests.servers import free_port
+from app.platforms.readings import DailyValues, PlatformConnector
+from tests.servers import serving_on_free_port
 
-__all__ = ["GraphContract", "Queued", "expired_token_error", "serving"]
+__all__ = ["GraphContract", "Queued", "expired_token_error", "read_days", "serving"]
 
 INSTAGRAM_TOTAL_METRICS = {
     "likes",
@@ -244,18 +244,22 @@ def expired_token_error() -> dict[str, Any]:
 @asynccontextmanager
 async def serving(contract: GraphContract) -> AsyncIterator[GraphContract]:
     """`contract` served on a free local port; its `url` is the versioned base address."""
-    port = free_port()
-    config = uvicorn.Config(contract.app(), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "the Graph API stand-in did not start"
-    contract.url = f"http://127.0.0.1:{port}/{GRAPH_API_VERSION}"
-    try:
+    async with serving_on_free_port(contract.app()) as port:
+        contract.url = f"http://127.0.0.1:{port}/{GRAPH_API_VERSION}"
         yield contract
-    finally:
-        server.should_exit = True
-        await task
+
+
+async def read_days(  # noqa: PLR0917
+    connector: PlatformConnector,
+    http: httpx.AsyncClient,
+    contract: GraphContract,
+    credentials: dict[str, str],
+    options: dict[str, Any],
+    today: date,
+) -> DailyValues:
+    """What `connector` reads from `contract` on `today`: days' values, and no token to store
+    (a test of the token refresh calls `read` itself)."""
+    reading, refreshed = await connector.read(http, contract.url, credentials, options, today)
+    assert refreshed is None
+    assert isinstance(reading, DailyValues)
+    return reading

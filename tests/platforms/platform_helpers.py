@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connections.crypto import cipher_for
-from app.connections.models import Connection, ConnectionEvent
+from app.connections.models import Connection
 from app.db import utcnow
 from app.platforms import setup
 from app.platforms.models import PlatformSnapshot
@@ -105,22 +105,6 @@ async def metrics(
         .order_by(SocialMetric.day)
     )
     return {day: (likes, followers) for day, likes, followers in rows.all()}
-
-
-async def fresh(session: AsyncSession, connection_id: int) -> Connection:
-    session.expire_all()
-    return await session.get_one(Connection, connection_id)
-
-
-async def events(session: AsyncSession, connection_id: int) -> list[ConnectionEvent]:
-    session.expire_all()
-    return list(
-        await session.scalars(
-            select(ConnectionEvent)
-            .where(ConnectionEvent.connection_id == connection_id)
-            .order_by(ConnectionEvent.id)
-        )
-    )
 
 
 async def snapshots(session: AsyncSession, connection_id: int) -> list[PlatformSnapshot]:

@@ -19,7 +19,13 @@ from app.connections.calls import (
 from app.platforms.facebook import FACEBOOK, PUBLIC_API_URL
 from app.platforms.graph_api import unix_midnight
 from app.platforms.readings import DailyValues, DayNumbers
-from tests.platforms.graph_contract import GraphContract, Queued, expired_token_error, serving
+from tests.platforms.graph_contract import (
+    GraphContract,
+    Queued,
+    expired_token_error,
+    read_days,
+    serving,
+)
 
 TODAY = date(2026, 12, 6)
 
@@ -45,25 +51,11 @@ async def graph() -> AsyncIterator[GraphContract]:
         yield contract
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
-
-
 async def read(
     http: httpx.AsyncClient, graph: GraphContract, token: str | None = None
 ) -> DailyValues:
-    reading, refreshed = await FACEBOOK.read(
-        http,
-        graph.url,
-        {"access_token": graph.token if token is None else token},
-        {"page_id": graph.page_id},
-        TODAY,
-    )
-    assert refreshed is None
-    assert isinstance(reading, DailyValues)
-    return reading
+    credentials = {"access_token": graph.token if token is None else token}
+    return await read_days(FACEBOOK, http, graph, credentials, {"page_id": graph.page_id}, TODAY)
 
 
 async def test_each_value_lands_on_the_day_it_closes(

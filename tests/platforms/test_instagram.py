@@ -19,7 +19,13 @@ from app.connections.calls import (
 from app.platforms.graph_api import unix_midnight
 from app.platforms.instagram import INSTAGRAM, PUBLIC_API_URL
 from app.platforms.readings import DailyValues, DayNumbers
-from tests.platforms.graph_contract import GraphContract, Queued, expired_token_error, serving
+from tests.platforms.graph_contract import (
+    GraphContract,
+    Queued,
+    expired_token_error,
+    read_days,
+    serving,
+)
 from tests.servers import free_port
 
 TODAY = date(2026, 12, 6)
@@ -40,28 +46,15 @@ async def graph() -> AsyncIterator[GraphContract]:
         yield contract
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
-
-
 async def read(
     http: httpx.AsyncClient, graph: GraphContract, token: str | None = None
 ) -> DailyValues:
-    reading, refreshed = await INSTAGRAM.read(
-        http,
-        graph.url,
-        {
-            "access_token": graph.token if token is None else token,
-            "refreshed_on": TODAY.isoformat(),  # no refresh due
-        },
-        {"ig_user_id": graph.ig_user_id},
-        TODAY,
-    )
-    assert refreshed is None
-    assert isinstance(reading, DailyValues)
-    return reading
+    credentials = {
+        "access_token": graph.token if token is None else token,
+        "refreshed_on": TODAY.isoformat(),  # no refresh due
+    }
+    options = {"ig_user_id": graph.ig_user_id}
+    return await read_days(INSTAGRAM, http, graph, credentials, options, TODAY)
 
 
 async def test_each_day_gets_its_own_totals_and_today_the_followers(

@@ -14,11 +14,12 @@ from app.config import Settings
 from app.connections.crypto import cipher_for
 from app.db import Database
 from app.platforms.poller import PlatformPoller
+from tests.connection_helpers import fresh, shown_error
 from tests.databases import TEST_SECRET
 from tests.factories import World
 from tests.platforms.contract_servers import YouTubeState
 from tests.platforms.graph_contract import GraphContract, serving
-from tests.platforms.platform_helpers import DayClock, ServedContract, add_platform, fresh, metrics
+from tests.platforms.platform_helpers import DayClock, ServedContract, add_platform, metrics
 
 TOKEN = "IGQVJ-long-lived-" + "t" * 20
 
@@ -104,6 +105,5 @@ async def test_an_expired_page_token_asks_for_a_reconnect(
 
     stored = await fresh(session, connection.id)
     assert (stored.status, stored.next_poll_at) == ("needs_reconnect", None)
-    assert stored.last_error is not None
-    assert "Reconnect" in stored.last_error
+    assert "Reconnect" in shown_error(stored)
     assert youtube.state.requests == []  # only the due connection's platform was called

@@ -13,14 +13,9 @@ from app.connections.models import Connection
 from app.db import utcnow
 from app.platforms.poller import PlatformPoller
 from tests.admin.admin_helpers import assert_only_static_scripts, csrf_from, sign_in
+from tests.connection_helpers import fresh
 from tests.platforms.contract_servers import API_KEY, CHANNEL_ID, YouTubeState
-from tests.platforms.platform_helpers import (
-    TIKTOK_FORM,
-    YOUTUBE_FORM,
-    DayClock,
-    ServedContract,
-    fresh,
-)
+from tests.platforms.platform_helpers import TIKTOK_FORM, YOUTUBE_FORM, DayClock, ServedContract
 
 
 async def _create(client: httpx.AsyncClient, **form: str | list[str]) -> httpx.Response:

@@ -3,10 +3,7 @@ outbox), and its log never shows the API key that travels in YouTube's query str
 
 from __future__ import annotations
 
-import asyncio
 import json
-import signal
-import time
 from pathlib import Path
 
 from app import migrations
@@ -15,7 +12,7 @@ from app.connections.models import Connection
 from app.db import Database, create_engine
 from app.platforms import setup
 from app.reports.models import SocialMetric
-from tests.cli_runner import LEADLINK, REPO_ROOT, cli_settings
+from tests.cli_runner import cli_settings, run_worker_until
 from tests.factories import add_handle
 from tests.platforms.contract_servers import API_KEY, YouTubeState
 from tests.platforms.platform_helpers import YOUTUBE_FORM, ServedContract
@@ -47,31 +44,16 @@ async def test_the_worker_fetches_a_new_connection_and_logs_no_key(
             )
             connection_id, handle_id = connection.id, handle.id
             await session.commit()
-        process = await asyncio.create_subprocess_exec(
-            str(LEADLINK),
-            "worker",
-            env=env,
-            cwd=REPO_ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+
+        async def fetched() -> bool:
+            async with database.session(write=False) as session:
+                connection = await session.get(Connection, connection_id)
+                assert connection is not None
+                return connection.last_polled_at is not None
+
+        returncode, stderr = await run_worker_until(
+            env, fetched, within=WAIT_SECONDS, doing="fetch"
         )
-        try:
-            deadline = time.monotonic() + WAIT_SECONDS
-            while True:
-                async with database.session(write=False) as session:
-                    fetched = await session.get(Connection, connection_id)
-                    assert fetched is not None
-                    if fetched.last_polled_at is not None:
-                        break
-                assert process.returncode is None, await process.communicate()
-                assert time.monotonic() < deadline, "the worker did not fetch in time"
-                await asyncio.sleep(0.2)
-            process.send_signal(signal.SIGTERM)
-            _, raw_stderr = await asyncio.wait_for(process.communicate(), timeout=20)
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
         async with database.session(write=False) as session:
             metric = await session.scalar(
                 SocialMetric.__table__.select().where(SocialMetric.handle_id == handle_id)
@@ -80,8 +62,7 @@ async def test_the_worker_fetches_a_new_connection_and_logs_no_key(
     finally:
         await database.dispose()
 
-    stderr = raw_stderr.decode()
-    assert process.returncode == 0, stderr
+    assert returncode == 0, stderr
     assert API_KEY not in stderr
     assert "key=" not in stderr
     assert "Traceback" not in stderr

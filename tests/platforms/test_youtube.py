@@ -15,14 +15,13 @@ from app.db import Database
 from app.observability import configure_logging
 from app.platforms import setup
 from app.platforms.poller import PlatformPoller
+from tests.connection_helpers import events, fresh, shown_error
 from tests.factories import World
 from tests.platforms.contract_servers import QUOTA_EXCEEDED, UPLOADS, YouTubeState
 from tests.platforms.platform_helpers import (
     DayClock,
     ServedContract,
     add_platform,
-    events,
-    fresh,
     metrics,
     snapshots,
 )
@@ -160,9 +159,9 @@ async def test_a_refused_key_asks_for_a_reconnect_and_stops_polling(
 
     stored = await fresh(session, connection.id)
     assert (stored.status, stored.next_poll_at) == ("needs_reconnect", None)
-    assert stored.last_error is not None
-    assert "refused the API key" in stored.last_error
-    assert "Reconnect" in stored.last_error
+    error = shown_error(stored)
+    assert "refused the API key" in error
+    assert "Reconnect" in error
     assert result.outcome == "failed"
     clock.advance(days=2)
     assert await poller.run_once() == []  # no polls until a new key is pasted
@@ -180,8 +179,7 @@ async def test_a_spent_daily_quota_waits_for_its_reset_at_midnight_pacific_time(
 
     stored = await fresh(session, connection.id)
     assert stored.status == "error"
-    assert stored.last_error is not None
-    assert "quota" in stored.last_error
+    assert "quota" in shown_error(stored)
     assert stored.next_poll_at is not None
     reset_in_utc = stored.next_poll_at.astimezone(UTC)
     assert reset_in_utc.minute == 10  # 00:10 Pacific time (08:10 or 07:10 UTC)
@@ -248,8 +246,7 @@ async def test_a_malformed_answer_is_shown_and_retried(
 
     stored = await fresh(session, connection.id)
     assert stored.status == "error"
-    assert stored.last_error is not None
-    assert "not JSON" in stored.last_error
+    assert "not JSON" in shown_error(stored)
     assert result.next_poll_at == clock.now + timedelta(minutes=5)
     assert await metrics(session, world.anna.id, "youtube") == {}
 
@@ -264,8 +261,7 @@ async def test_an_unknown_channel_id_says_so(
 
     stored = await fresh(session, connection.id)
     assert stored.status == "error"
-    assert stored.last_error is not None
-    assert "no channel with the id" in stored.last_error
+    assert "no channel with the id" in shown_error(stored)
 
 
 async def _fetch_now(session: AsyncSession, connection_id: int) -> None:
@@ -307,8 +303,7 @@ async def test_an_unreachable_api_is_retried_with_back_off(
 
     stored = await fresh(session, added.id)
     assert stored.status == "error"
-    assert stored.last_error is not None
-    assert "could not be reached" in stored.last_error
+    assert "could not be reached" in shown_error(stored)
     assert stored.next_poll_at == clock.now + timedelta(minutes=5)
 
 
